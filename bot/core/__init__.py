@@ -1,0 +1,1 @@
+"""The scanning core: media bytes in, a Verdict out. Nothing here imports discord."""

@@ -1,0 +1,82 @@
+"""Blocklist entries: known abusive media (or known false positives) identified by a hash."""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+
+class Algorithm(enum.Enum):
+    """Hash algorithms a blocklist entry can use, with their hex lengths."""
+
+    PDQ = "pdq"
+    PHASH = "phash"
+    SHA256 = "sha256"
+    MD5 = "md5"
+
+    @property
+    def hex_length(self) -> int:
+        return _HEX_LENGTH[self]
+
+    @property
+    def perceptual(self) -> bool:
+        """Perceptual hashes match within a Hamming distance; the others only exactly."""
+        return self in (Algorithm.PDQ, Algorithm.PHASH)
+
+    @classmethod
+    def parse(cls, text: str) -> Algorithm:
+        """Parse an algorithm name, case-insensitively; raise ValueError naming the valid ones."""
+        try:
+            return cls(text.strip().lower())
+        except ValueError:
+            valid = ", ".join(a.value for a in cls)
+            raise ValueError(f"unknown hash algorithm {text!r} (expected one of: {valid})") from None
+
+
+_HEX_LENGTH = {Algorithm.PDQ: 64, Algorithm.PHASH: 16, Algorithm.SHA256: 64, Algorithm.MD5: 32}
+_HEX = re.compile(r"^[0-9a-f]*$")
+
+
+def normalise_hash(algorithm: Algorithm, value: str) -> str:
+    """Return ``value`` as lowercase hex of the right length for ``algorithm``, or raise ValueError."""
+    text = value.strip().lower()
+    if len(text) != algorithm.hex_length or not _HEX.match(text):
+        raise ValueError(
+            f"{algorithm.value} hash must be {algorithm.hex_length} hex digits, got {value!r}"
+        )
+    return text
+
+
+@dataclass(frozen=True, slots=True)
+class NewEntry:
+    """A blocklist entry about to be stored (it has no id yet)."""
+
+    algorithm: Algorithm
+    value: str
+    guild_id: int | None = None
+    """None: instance-wide; otherwise the one server the entry applies to."""
+    source: str = "local"
+    reason: str = ""
+    added_by: str = ""
+    allow: bool = False
+    """An allow-list entry: a known false positive that must never match."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "value", normalise_hash(self.algorithm, self.value))
+
+
+@dataclass(frozen=True, slots=True)
+class BlocklistEntry:
+    """A stored blocklist entry."""
+
+    id: int
+    algorithm: Algorithm
+    value: str
+    guild_id: int | None
+    source: str
+    reason: str
+    added_by: str
+    added_at: datetime
+    allow: bool = False

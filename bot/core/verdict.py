@@ -1,0 +1,108 @@
+"""The outcome of a scan: an action and every reason that led to it."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class Action(enum.Enum):
+    """What should happen to a piece of media, from least to most severe.
+
+    ``UNSCANNABLE`` means the media could not be examined (corrupt, refused type, over a limit).
+    It ranks between ``ALLOW`` and ``FLAG`` so that any real finding (a blocklist match on the raw
+    bytes, say) still wins over it.
+    """
+
+    ALLOW = "allow"
+    UNSCANNABLE = "unscannable"
+    FLAG = "flag"
+    QUARANTINE = "quarantine"
+
+    @property
+    def severity(self) -> int:
+        return _SEVERITY[self]
+
+
+_SEVERITY = {Action.ALLOW: 0, Action.UNSCANNABLE: 1, Action.FLAG: 2, Action.QUARANTINE: 3}
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """One blocklist entry that lies within the matching distance of the media."""
+
+    entry_id: int
+    algorithm: str
+    distance: int
+    guild_id: int | None = None
+    allow: bool = False
+    frame: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "entry_id": self.entry_id,
+            "algorithm": self.algorithm,
+            "distance": self.distance,
+            "scope": "instance" if self.guild_id is None else str(self.guild_id),
+            "allow": self.allow,
+            "frame": self.frame,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Reason:
+    """Why a verdict is what it is: the signal, the action it asks for, and its evidence."""
+
+    signal: str
+    action: Action
+    message: str
+    score: float | None = None
+    distance: int | None = None
+    entry_id: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "signal": self.signal,
+            "action": self.action.value,
+            "message": self.message,
+        }
+        if self.score is not None:
+            out["score"] = round(self.score, 6)
+        if self.distance is not None:
+            out["distance"] = self.distance
+        if self.entry_id is not None:
+            out["entry_id"] = self.entry_id
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """A scan's result: plain data the actioner acts on."""
+
+    action: Action
+    reasons: tuple[Reason, ...]
+    sha256: str
+    md5: str
+    media_type: str | None = None
+    width: int | None = None
+    height: int | None = None
+    frames_scanned: int = 0
+    matches: tuple[Match, ...] = ()
+    scores: dict[str, float] = field(default_factory=dict)
+    cached: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "action": self.action.value,
+            "reasons": [r.to_dict() for r in self.reasons],
+            "matches": [m.to_dict() for m in self.matches],
+            "scores": {k: round(v, 6) for k, v in sorted(self.scores.items())},
+            "sha256": self.sha256,
+            "md5": self.md5,
+            "media_type": self.media_type,
+            "width": self.width,
+            "height": self.height,
+            "frames_scanned": self.frames_scanned,
+            "cached": self.cached,
+        }

@@ -13,7 +13,14 @@ from PIL import Image
 from skimage import data as skdata
 
 # Colour photographs shipped inside the scikit-image wheel (no download needed).
-PHOTO_NAMES = ("astronaut", "coffee", "chelsea", "rocket", "hubble_deep_field", "immunohistochemistry")
+PHOTO_NAMES = (
+    "astronaut",
+    "coffee",
+    "chelsea",
+    "rocket",
+    "hubble_deep_field",
+    "immunohistochemistry",
+)
 # Greyscale photographs, also shipped in the wheel.
 GREY_PHOTO_NAMES = ("camera", "moon", "coins", "clock", "grass", "brick")
 

@@ -32,7 +32,9 @@ class Algorithm(enum.Enum):
             return cls(text.strip().lower())
         except ValueError:
             valid = ", ".join(a.value for a in cls)
-            raise ValueError(f"unknown hash algorithm {text!r} (expected one of: {valid})") from None
+            raise ValueError(
+                f"unknown hash algorithm {text!r} (expected one of: {valid})"
+            ) from None
 
 
 _HEX_LENGTH = {Algorithm.PDQ: 64, Algorithm.PHASH: 16, Algorithm.SHA256: 64, Algorithm.MD5: 32}
@@ -40,7 +42,7 @@ _HEX = re.compile(r"^[0-9a-f]*$")
 
 
 def normalise_hash(algorithm: Algorithm, value: str) -> str:
-    """Return ``value`` as lowercase hex of the right length for ``algorithm``, or raise ValueError."""
+    """``value`` as lowercase hex of the right length for ``algorithm``; ValueError otherwise."""
     text = value.strip().lower()
     if len(text) != algorithm.hex_length or not _HEX.match(text):
         raise ValueError(

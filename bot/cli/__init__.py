@@ -1,0 +1,78 @@
+"""The ``consentry`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+
+from bot.config import ConfigError, load_config, resolve_config_path
+from bot.core.detectors.manifest import ManifestError
+from bot.core.policy import PolicyError
+from bot.storage import StorageError
+
+EPILOG = """\
+Config file: --config FILE, else $CONSENTRY_CONFIG, else ./config.toml if present, else built-in
+defaults (a SQLite database in your user data folder). See config.example.toml.
+
+Exit status: 0 on success (for `scan`, whatever the verdicts); 1 when some files or rows could
+not be processed (each is reported on stderr); 2 when the command itself could not run (bad
+arguments, config, database or model).
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for every subcommand."""
+    from bot.cli import blocklist, scan
+
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--config", metavar="FILE", help="config file (default: $CONSENTRY_CONFIG or ./config.toml)"
+    )
+    parser = argparse.ArgumentParser(
+        prog="consentry",
+        description="Consentry: stop deepfake porn and other non-consensual intimate imagery "
+        "from spreading in Discord servers.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug details to stderr")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    scan.register(commands, common)
+    blocklist.register(commands, common)
+    run = commands.add_parser(
+        "run", parents=[common], help="start the Discord bot (not available yet)"
+    )
+    run.set_defaults(handler=_run_not_ready)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``consentry`` console script and ``python -m bot``."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        config = load_config(resolve_config_path(args.config))
+        code: int = asyncio.run(args.handler(args, config))
+    except (ConfigError, StorageError, ManifestError, PolicyError) as exc:
+        print(f"consentry: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("consentry: interrupted", file=sys.stderr)
+        return 130
+    return code
+
+
+async def _run_not_ready(args: argparse.Namespace, config: object) -> int:
+    print(
+        "consentry: the Discord runtime is not built yet; today Consentry works offline through "
+        "`consentry scan` and `consentry blocklist`.",
+        file=sys.stderr,
+    )
+    return 2

@@ -1,0 +1,208 @@
+"""The configuration file: TOML, strictly validated, with defaults for everything.
+
+Which file is used: ``--config FILE``, else ``$CONSENTRY_CONFIG``, else ``./config.toml`` if it
+exists, else built-in defaults. Relative paths inside the file are relative to the file's folder.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+from bot.core.index import MatchThresholds
+from bot.core.limits import MediaLimits
+from bot.core.policy import Policy, PolicyError
+
+ENV_VAR = "CONSENTRY_CONFIG"
+DEFAULT_FILE = "config.toml"
+
+
+class ConfigError(Exception):
+    """The configuration is unreadable or invalid; the message names the file and the key."""
+
+
+@dataclass(frozen=True, slots=True)
+class ScannerConfig:
+    workers: int = 2
+    """Threads for decoding, hashing and model inference."""
+    max_pending: int = 16
+    """CPU tasks queued or running at once; further scans wait (backpressure)."""
+    cache_entries: int = 10_000
+    """Findings remembered by sha256, so re-posted media is not examined again."""
+    cache_ttl_seconds: float = 3600.0
+
+    def __post_init__(self) -> None:
+        if self.workers < 1:
+            raise ValueError("workers must be at least 1")
+        if self.max_pending < self.workers:
+            raise ValueError("max_pending must be at least workers")
+        if self.cache_entries < 1 or self.cache_ttl_seconds <= 0:
+            raise ValueError("cache_entries and cache_ttl_seconds must be positive")
+
+
+@dataclass(frozen=True, slots=True)
+class DetectorConfig:
+    manifest: Path
+    enabled: bool = True
+    threads: int = 1
+    """onnxruntime intra-op threads for this model."""
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """The whole configuration, with every default filled in."""
+
+    source: Path | None = None
+    storage_url: str = field(default_factory=lambda: default_storage_url())
+    scanner: ScannerConfig = field(default_factory=ScannerConfig)
+    limits: MediaLimits = field(default_factory=MediaLimits)
+    matching: MatchThresholds = field(default_factory=MatchThresholds)
+    detectors: tuple[DetectorConfig, ...] = ()
+    policy_rules: Policy | None = None
+    """Rules from the file; None means the defaults built from the loaded models."""
+
+
+def default_storage_url() -> str:
+    """A SQLite file in the user's data directory (e.g. ~/.local/share/consentry)."""
+    return f"sqlite:///{platformdirs.user_data_path('consentry') / 'consentry.db'}"
+
+
+def resolve_config_path(cli_value: str | None) -> Path | None:
+    """Pick the config file: the CLI flag, then $CONSENTRY_CONFIG, then ./config.toml."""
+    if cli_value:
+        return Path(cli_value)
+    env = os.environ.get(ENV_VAR)
+    if env:
+        return Path(env)
+    local = Path(DEFAULT_FILE)
+    return local if local.is_file() else None
+
+
+def load_config(path: Path | None) -> Config:
+    """Read and validate ``path`` (None: all defaults)."""
+    if path is None:
+        return Config()
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from exc
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
+    try:
+        return _parse(raw, path)
+    except (ValueError, TypeError, PolicyError) as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
+
+
+_SECTIONS = {"storage", "scanner", "limits", "matching", "detectors", "policy"}
+_MATCHING_KEYS = {
+    "pdq_max_distance": "pdq",
+    "phash_max_distance": "phash",
+    "allow_pdq_max_distance": "allow_pdq",
+    "allow_phash_max_distance": "allow_phash",
+    "pdq_min_quality": "pdq_min_quality",
+}
+
+
+def _parse(raw: dict[str, Any], path: Path) -> Config:
+    _known(raw, _SECTIONS, "")
+    base = path.parent
+    storage = _table(raw, "storage")
+    _known(storage, {"url"}, "storage")
+    url = storage.get("url", default_storage_url())
+    if not isinstance(url, str) or not url:
+        raise ValueError("[storage] url must be a non-empty string")
+    matching = _table(raw, "matching")
+    _known(matching, set(_MATCHING_KEYS), "matching")
+    policy = _table(raw, "policy")
+    _known(policy, {"rules"}, "policy")
+    return Config(
+        source=path,
+        storage_url=_relative_sqlite(url, base),
+        scanner=_dataclass(ScannerConfig, _table(raw, "scanner"), "scanner"),
+        limits=_dataclass(MediaLimits, _table(raw, "limits"), "limits"),
+        matching=MatchThresholds(**{_MATCHING_KEYS[k]: _int(v, k) for k, v in matching.items()}),
+        detectors=tuple(_detector(d, i, base) for i, d in enumerate(raw.get("detectors", []))),
+        policy_rules=Policy.parse(policy["rules"], "[policy] rules") if "rules" in policy else None,
+    )
+
+
+def _relative_sqlite(url: str, base: Path) -> str:
+    # A relative SQLite path means "next to the config file", not "wherever the bot was started".
+    for prefix in ("sqlite:///", "sqlite:"):
+        if url.startswith(prefix):
+            target = Path(url[len(prefix) :])
+            break
+    else:
+        if "://" in url:
+            return url
+        target = Path(url)
+    if str(target) == ":memory:" or target.is_absolute():
+        return f"sqlite:///{target}" if target.is_absolute() else "sqlite::memory:"
+    return f"sqlite:///{(base / target).resolve()}"
+
+
+def _detector(raw: Any, index: int, base: Path) -> DetectorConfig:
+    where = f"detectors[{index}]"
+    if not isinstance(raw, dict):
+        raise TypeError(f"[[detectors]] entry {index} must be a table")
+    _known(raw, {"manifest", "enabled", "threads"}, where)
+    manifest = raw.get("manifest")
+    if not isinstance(manifest, str) or not manifest:
+        raise ValueError(f"[{where}] manifest must be a path to a model manifest")
+    enabled = raw.get("enabled", True)
+    if not isinstance(enabled, bool):
+        raise ValueError(f"[{where}] enabled must be true or false")
+    target = Path(manifest).expanduser()
+    return DetectorConfig(
+        manifest=target if target.is_absolute() else (base / target).resolve(),
+        enabled=enabled,
+        threads=_int(raw.get("threads", 1), f"{where}.threads", minimum=1),
+    )
+
+
+def _dataclass(cls: Any, table: dict[str, Any], section: str) -> Any:
+    defaults = cls()
+    names = {f.name for f in fields(cls)}
+    _known(table, names, section)
+    values: dict[str, Any] = {}
+    for key, value in table.items():
+        expected = type(getattr(defaults, key))
+        if expected is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, expected) or isinstance(value, bool):
+            raise ValueError(f"[{section}] {key} must be a {expected.__name__}, got {value!r}")
+        values[key] = value
+    try:
+        return cls(**values)
+    except ValueError as exc:
+        raise ValueError(f"[{section}] {exc}") from None
+
+
+def _int(value: Any, key: str, minimum: int = 0) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise ValueError(f"{key} must be a whole number >= {minimum}, got {value!r}")
+    return value
+
+
+def _table(raw: dict[str, Any], name: str) -> dict[str, Any]:
+    value = raw.get(name, {})
+    if not isinstance(value, dict):
+        raise TypeError(f"[{name}] must be a table")
+    return value
+
+
+def _known(table: dict[str, Any], allowed: set[str], section: str) -> None:
+    unknown = sorted(set(table) - allowed)
+    if unknown:
+        where = f"[{section}] " if section else ""
+        raise ValueError(
+            f"unknown setting {where}{unknown[0]!r} (known: {', '.join(sorted(allowed))})"
+        )

@@ -1,0 +1,239 @@
+"""Blocklist files: export to and import from CSV and JSON.
+
+CSV columns: ``algorithm,hash,scope,allow,source,reason,added_by,added_at,id``; only ``algorithm``
+and ``hash`` are required on import. ``scope`` is ``instance`` or a server id; ``allow`` is
+``true``/``false``. JSON is ``{"format": "consentry-blocklist", "version": 1, "entries": [...]}``
+with the same keys per entry (a bare list of entries is accepted on import). On import, ``id`` and
+``added_at`` are ignored: entries get new ids and the time of import.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, TextIO
+
+from bot.core.blocklist import Algorithm, BlocklistEntry, NewEntry
+
+FORMATS = ("csv", "json")
+CSV_COLUMNS = (
+    "algorithm",
+    "hash",
+    "scope",
+    "allow",
+    "source",
+    "reason",
+    "added_by",
+    "added_at",
+    "id",
+)
+JSON_FORMAT = "consentry-blocklist"
+JSON_VERSION = 1
+_TEXT_LIMIT = 500
+
+
+@dataclass(frozen=True, slots=True)
+class RowError:
+    """A row that could not be imported: where it is (``line 7`` / ``entry 3``) and why."""
+
+    where: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.message}"
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedFile:
+    entries: list[NewEntry]
+    errors: list[RowError]
+
+
+def entry_to_dict(entry: BlocklistEntry) -> dict[str, Any]:
+    """The export form of one entry."""
+    return {
+        "algorithm": entry.algorithm.value,
+        "hash": entry.value,
+        "scope": "instance" if entry.guild_id is None else str(entry.guild_id),
+        "allow": entry.allow,
+        "source": entry.source,
+        "reason": entry.reason,
+        "added_by": entry.added_by,
+        "added_at": entry.added_at.isoformat(),
+        "id": entry.id,
+    }
+
+
+class CsvWriter:
+    """Writes entries as CSV rows to a text stream, one at a time, so large lists stream."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._writer = csv.DictWriter(stream, fieldnames=CSV_COLUMNS, lineterminator="\n")
+        self._writer.writeheader()
+
+    def write(self, entry: BlocklistEntry) -> None:
+        row = entry_to_dict(entry)
+        row["allow"] = "true" if entry.allow else "false"
+        self._writer.writerow(row)
+
+    def close(self) -> None:
+        """Nothing to finish for CSV (present so both writers share one shape)."""
+
+
+class JsonWriter:
+    """Writes the JSON document incrementally: header, one entry per line, closing brackets."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self._count = 0
+        stream.write(f'{{"format": "{JSON_FORMAT}", "version": {JSON_VERSION}, "entries": [')
+
+    def write(self, entry: BlocklistEntry) -> None:
+        self._stream.write("\n  " if self._count == 0 else ",\n  ")
+        self._stream.write(json.dumps(entry_to_dict(entry), ensure_ascii=False))
+        self._count += 1
+
+    def close(self) -> None:
+        self._stream.write("\n]}\n")
+
+
+WRITERS: dict[str, type[CsvWriter] | type[JsonWriter]] = {"csv": CsvWriter, "json": JsonWriter}
+
+
+def detect_format(text: str) -> str:
+    """``json`` when the text starts with ``{`` or ``[``, else ``csv``."""
+    return "json" if text.lstrip()[:1] in ("{", "[") else "csv"
+
+
+def parse(
+    text: str,
+    fmt: str,
+    *,
+    default_source: str,
+    added_by: str,
+    on_row: Callable[[], None] | None = None,
+) -> ParsedFile:
+    """Parse a blocklist file; good rows become NewEntry values, bad rows RowErrors.
+
+    ``on_row`` is called after each row, for progress reporting.
+    """
+    tick = on_row or _nothing
+    if fmt == "csv":
+        return _parse_csv(text, default_source, added_by, tick)
+    if fmt == "json":
+        return _parse_json(text, default_source, added_by, tick)
+    raise ValueError(f"unknown format {fmt!r} (expected one of: {', '.join(FORMATS)})")
+
+
+def _nothing() -> None:
+    pass
+
+
+def _parse_csv(
+    text: str, default_source: str, added_by: str, tick: Callable[[], None]
+) -> ParsedFile:
+    reader = csv.DictReader(io.StringIO(text))
+    fields = [f.strip().lower() for f in reader.fieldnames or ()]
+    missing = {"algorithm", "hash"} - set(fields)
+    if missing:
+        message = f"header must name the columns algorithm and hash (got {fields})"
+        return ParsedFile([], [RowError("line 1", message)])
+    reader.fieldnames = fields
+    entries: list[NewEntry] = []
+    errors: list[RowError] = []
+    for row in reader:
+        tick()
+        where = f"line {reader.line_num}"
+        if None in row:
+            errors.append(RowError(where, "more values than header columns"))
+            continue
+        _collect(row, where, default_source, added_by, entries, errors)
+    return ParsedFile(entries, errors)
+
+
+def _parse_json(
+    text: str, default_source: str, added_by: str, tick: Callable[[], None]
+) -> ParsedFile:
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return ParsedFile([], [RowError(f"line {exc.lineno}", f"not valid JSON: {exc.msg}")])
+    if isinstance(document, dict):
+        if document.get("format") != JSON_FORMAT:
+            message = f'not a Consentry blocklist (expected "format": "{JSON_FORMAT}")'
+            return ParsedFile([], [RowError("document", message)])
+        if document.get("version") != JSON_VERSION:
+            message = f"unsupported version {document.get('version')!r} (expected {JSON_VERSION})"
+            return ParsedFile([], [RowError("document", message)])
+        document = document.get("entries")
+    if not isinstance(document, list):
+        return ParsedFile([], [RowError("document", "expected a list of entries")])
+    entries: list[NewEntry] = []
+    errors: list[RowError] = []
+    for i, item in enumerate(document, start=1):
+        tick()
+        if not isinstance(item, dict):
+            errors.append(RowError(f"entry {i}", "must be an object"))
+            continue
+        _collect(item, f"entry {i}", default_source, added_by, entries, errors)
+    return ParsedFile(entries, errors)
+
+
+def _collect(
+    row: Mapping[str, Any],
+    where: str,
+    default_source: str,
+    added_by: str,
+    entries: list[NewEntry],
+    errors: list[RowError],
+) -> None:
+    try:
+        entries.append(_entry(row, default_source, added_by))
+    except ValueError as exc:
+        errors.append(RowError(where, str(exc)))
+
+
+def _entry(row: Mapping[str, Any], default_source: str, added_by: str) -> NewEntry:
+    algorithm = Algorithm.parse(_text(row, "algorithm"))
+    return NewEntry(
+        algorithm=algorithm,
+        value=_text(row, "hash"),
+        guild_id=_scope(row.get("scope")),
+        source=_text(row, "source", default_source),
+        reason=_text(row, "reason", ""),
+        added_by=_text(row, "added_by", added_by),
+        allow=_flag(row.get("allow")),
+    )
+
+
+def _text(row: Mapping[str, Any], key: str, default: str | None = None) -> str:
+    value = row.get(key)
+    if value is None or value == "":
+        if default is None:
+            raise ValueError(f"missing {key}")
+        return default
+    if not isinstance(value, str):
+        raise ValueError(f"{key} must be text")
+    if len(value) > _TEXT_LIMIT:
+        raise ValueError(f"{key} is longer than {_TEXT_LIMIT} characters")
+    return value.strip()
+
+
+def _scope(value: Any) -> int | None:
+    if value in (None, "", "instance"):
+        return None
+    text = str(value).strip()
+    if not text.isdigit() or int(text) <= 0:
+        raise ValueError(f"scope must be 'instance' or a server id, got {value!r}")
+    return int(text)
+
+
+def _flag(value: Any) -> bool:
+    if value in (None, "", False, "false", "False", "0", 0, "no"):
+        return False
+    if value in (True, "true", "True", "1", 1, "yes"):
+        return True
+    raise ValueError(f"allow must be true or false, got {value!r}")

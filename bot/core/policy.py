@@ -1,0 +1,230 @@
+"""Policy: declarative rules that turn findings into a verdict for one server."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from bot.core.detectors.manifest import ModelManifest
+from bot.core.findings import Findings
+from bot.core.verdict import Action, Match, Reason, Verdict
+
+BLOCKLIST_SIGNAL = "blocklist"
+_RULE_ACTIONS = (Action.FLAG, Action.QUARANTINE)
+
+
+class PolicyError(ValueError):
+    """A rule or override is malformed; the message names the offending part."""
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """When ``signal`` fires, ask for ``action``.
+
+    ``signal`` is ``blocklist`` (any blocklist match), ``blocklist.<algorithm>`` (matches by one
+    algorithm), or ``<detector>.<label>`` (a model score). Score rules fire at ``min_score`` and
+    above; blocklist rules may narrow the index's distance with ``max_distance``. A flag rule below
+    a quarantine rule on the same score forms the abstain band: those scores alert, never delete.
+    """
+
+    signal: str
+    action: Action
+    min_score: float | None = None
+    max_distance: int | None = None
+
+    @property
+    def is_blocklist(self) -> bool:
+        return self.signal == BLOCKLIST_SIGNAL or self.signal.startswith(BLOCKLIST_SIGNAL + ".")
+
+    @classmethod
+    def parse(cls, raw: Mapping[str, Any], where: str = "rule") -> Rule:
+        """Build a rule from a config table; raise PolicyError naming ``where`` on bad input."""
+        unknown = sorted(set(raw) - {"signal", "action", "min_score", "max_distance"})
+        if unknown:
+            raise PolicyError(f"{where}: unknown key {unknown[0]!r}")
+        signal = raw.get("signal")
+        if not isinstance(signal, str) or not signal:
+            raise PolicyError(f"{where}: 'signal' must be a non-empty string")
+        try:
+            action = Action(raw.get("action"))
+        except ValueError:
+            raise PolicyError(f"{where}: 'action' must be 'flag' or 'quarantine'") from None
+        if action not in _RULE_ACTIONS:
+            raise PolicyError(f"{where}: 'action' must be 'flag' or 'quarantine'")
+        rule = cls(signal, action, raw.get("min_score"), raw.get("max_distance"))
+        if rule.is_blocklist:
+            if rule.min_score is not None:
+                raise PolicyError(f"{where}: blocklist rules take max_distance, not min_score")
+            if rule.max_distance is not None and (
+                not isinstance(rule.max_distance, int) or rule.max_distance < 0
+            ):
+                raise PolicyError(f"{where}: 'max_distance' must be a whole number >= 0")
+        else:
+            if "." not in signal:
+                raise PolicyError(f"{where}: score signals are written '<detector>.<label>'")
+            if not isinstance(rule.min_score, int | float) or not 0 <= rule.min_score <= 1:
+                raise PolicyError(f"{where}: 'min_score' must be a number between 0 and 1")
+            if rule.max_distance is not None:
+                raise PolicyError(f"{where}: only blocklist rules take max_distance")
+        return rule
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"signal": self.signal, "action": self.action.value}
+        if self.min_score is not None:
+            out["min_score"] = self.min_score
+        if self.max_distance is not None:
+            out["max_distance"] = self.max_distance
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """An ordered set of rules; the verdict takes the most severe action any rule asks for."""
+
+    rules: tuple[Rule, ...]
+
+    @classmethod
+    def default(cls, manifests: Iterable[ModelManifest] = ()) -> Policy:
+        """Blocklist matches quarantine; each model flags in its abstain band, quarantines above."""
+        rules = [Rule(BLOCKLIST_SIGNAL, Action.QUARANTINE)]
+        for manifest in manifests:
+            signal = f"{manifest.name}.{manifest.positive}"
+            if manifest.flag_at is not None:
+                rules.append(Rule(signal, Action.FLAG, min_score=manifest.flag_at))
+            if manifest.quarantine_at is not None:
+                rules.append(Rule(signal, Action.QUARANTINE, min_score=manifest.quarantine_at))
+        return cls(tuple(rules))
+
+    @classmethod
+    def parse(cls, rules: Sequence[Mapping[str, Any]], where: str = "policy.rules") -> Policy:
+        """Build a policy from a list of rule tables (config file or a server's override)."""
+        if not isinstance(rules, list | tuple):
+            raise PolicyError(f"{where} must be a list of rules")
+        return cls(tuple(Rule.parse(r, f"{where}[{i}]") for i, r in enumerate(rules)))
+
+    def with_overrides(self, overrides: Mapping[str, Any]) -> Policy:
+        """Apply a server's stored overrides to these defaults.
+
+        ``policy.rules`` replaces the rule list; ``policy.thresholds`` maps a score signal to
+        ``{"flag": x, "quarantine": y}`` and moves those rules' thresholds (adding missing rules).
+        """
+        policy = self
+        if "policy.rules" in overrides:
+            policy = Policy.parse(overrides["policy.rules"], "server override policy.rules")
+        thresholds = overrides.get("policy.thresholds", {})
+        if not isinstance(thresholds, Mapping):
+            raise PolicyError("server override policy.thresholds must be a table")
+        for signal, levels in thresholds.items():
+            if not isinstance(levels, Mapping):
+                raise PolicyError(f"server override policy.thresholds.{signal} must be a table")
+            for action_name, score in levels.items():
+                rule = Rule.parse(
+                    {"signal": signal, "action": action_name, "min_score": score},
+                    f"server override policy.thresholds.{signal}",
+                )
+                policy = policy._set_threshold(rule)
+        return policy
+
+    def _set_threshold(self, rule: Rule) -> Policy:
+        kept = [r for r in self.rules if (r.signal, r.action) != (rule.signal, rule.action)]
+        replaced = [
+            replace(r, min_score=rule.min_score)
+            for r in self.rules
+            if (r.signal, r.action) == (rule.signal, rule.action)
+        ]
+        return Policy(tuple(kept + (replaced or [rule])))
+
+    def evaluate(self, findings: Findings, guild_id: int | None) -> Verdict:
+        """Apply the rules to ``findings`` as seen by server ``guild_id`` (None: no server)."""
+        matches = tuple(m for m in findings.matches() if m.guild_id in (None, guild_id))
+        scores = findings.scores()
+        allowed = [m for m in matches if m.allow]
+        if allowed:
+            best = min(allowed, key=lambda m: m.distance)
+            reason = Reason(
+                "allowlist",
+                Action.ALLOW,
+                f"allow-listed as a known false positive (entry {best.entry_id}, "
+                f"{best.algorithm} distance {best.distance})",
+                distance=best.distance,
+                entry_id=best.entry_id,
+            )
+            return _verdict(findings, Action.ALLOW, (reason,), matches, scores)
+        reasons: list[Reason] = []
+        blocked = [m for m in matches if not m.allow]
+        for rule in self.rules:
+            if rule.is_blocklist:
+                reasons.extend(_blocklist_reasons(rule, blocked))
+        reasons.extend(self._score_reasons(scores))
+        reasons.extend(Reason(p.source, Action.UNSCANNABLE, p.message) for p in findings.problems)
+        action = max((r.action for r in reasons), key=lambda a: a.severity, default=Action.ALLOW)
+        return _verdict(findings, action, _dedupe(reasons), matches, scores)
+
+    def _score_reasons(self, scores: Mapping[str, float]) -> list[Reason]:
+        # Only the most severe firing rule per signal is reported: a quarantine at 0.97 should not
+        # also read as a flag.
+        best: dict[str, Rule] = {}
+        for rule in self.rules:
+            if rule.is_blocklist or rule.signal not in scores or rule.min_score is None:
+                continue
+            if scores[rule.signal] >= rule.min_score:
+                current = best.get(rule.signal)
+                if current is None or rule.action.severity > current.action.severity:
+                    best[rule.signal] = rule
+        return [
+            Reason(
+                signal,
+                rule.action,
+                f"{signal} scored {scores[signal]:.3f} (threshold {rule.min_score:.2f})",
+                score=scores[signal],
+            )
+            for signal, rule in best.items()
+        ]
+
+
+def _blocklist_reasons(rule: Rule, matches: Sequence[Match]) -> list[Reason]:
+    algorithm = rule.signal.partition(".")[2]
+    return [
+        Reason(
+            f"{BLOCKLIST_SIGNAL}.{m.algorithm}",
+            rule.action,
+            f"matches blocklist entry {m.entry_id} ({m.algorithm}, distance {m.distance})",
+            distance=m.distance,
+            entry_id=m.entry_id,
+        )
+        for m in matches
+        if (not algorithm or m.algorithm == algorithm)
+        and (rule.max_distance is None or m.distance <= rule.max_distance)
+    ]
+
+
+def _dedupe(reasons: Iterable[Reason]) -> tuple[Reason, ...]:
+    # Two blocklist rules can report the same entry; keep the most severe report of each.
+    best: dict[tuple[str, int | None, str], Reason] = {}
+    for reason in reasons:
+        key = (reason.signal, reason.entry_id, reason.message)
+        if key not in best or reason.action.severity > best[key].action.severity:
+            best[key] = reason
+    return tuple(sorted(best.values(), key=lambda r: -r.action.severity))
+
+
+def _verdict(
+    findings: Findings,
+    action: Action,
+    reasons: tuple[Reason, ...],
+    matches: tuple[Match, ...],
+    scores: dict[str, float],
+) -> Verdict:
+    return Verdict(
+        action=action,
+        reasons=reasons,
+        sha256=findings.sha256,
+        md5=findings.md5,
+        media_type=findings.media_type,
+        width=findings.width,
+        height=findings.height,
+        frames_scanned=findings.frames_scanned,
+        matches=matches,
+        scores=scores,
+    )

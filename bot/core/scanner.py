@@ -1,0 +1,146 @@
+"""The scanner: media bytes in, a Verdict out, with identical media examined once."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import replace
+
+from bot.core.cache import ExpiringLRU
+from bot.core.detectors.base import Detection, Detector
+from bot.core.detectors.blocklist import BlocklistDetector
+from bot.core.executor import BoundedExecutor
+from bot.core.findings import Findings, Problem
+from bot.core.hashes import FrameHashes, MediaHashes
+from bot.core.hashing import exact_hashes, hash_frame
+from bot.core.index import MatchThresholds
+from bot.core.limits import MediaLimits
+from bot.core.matcher import BlocklistMatcher
+from bot.core.media import Media, UnscannableMedia, load_media
+from bot.core.policy import Policy
+from bot.core.verdict import Verdict
+
+log = logging.getLogger(__name__)
+
+# Hashing a few hundred KiB on the loop costs less than a thread hop; larger files go to the pool.
+_INLINE_HASH_BYTES = 256 * 1024
+
+CacheKey = tuple[str, int]
+
+
+class Scanner:
+    """Examines media with the blocklist and every configured detector, then applies a policy.
+
+    Findings are cached by (sha256, blocklist generation), and concurrent scans of the same bytes
+    share one examination, so a raid posting one image hundreds of times costs one decode.
+    """
+
+    def __init__(
+        self,
+        *,
+        executor: BoundedExecutor,
+        matcher: BlocklistMatcher,
+        limits: MediaLimits | None = None,
+        thresholds: MatchThresholds | None = None,
+        detectors: Sequence[Detector] = (),
+        cache: ExpiringLRU[Findings] | None = None,
+    ) -> None:
+        self.executor = executor
+        self.matcher = matcher
+        self.limits = limits or MediaLimits()
+        self.blocklist = BlocklistDetector(matcher, thresholds or MatchThresholds(), executor)
+        self.detectors = tuple(detectors)
+        self.cache: ExpiringLRU[Findings] = cache if cache is not None else ExpiringLRU()
+        self._inflight: dict[CacheKey, asyncio.Future[Findings]] = {}
+
+    async def scan(self, data: bytes, *, policy: Policy, guild_id: int | None = None) -> Verdict:
+        """Scan ``data`` and decide under ``policy`` for server ``guild_id`` (None: offline)."""
+        findings, cached = await self.examine(data)
+        verdict = policy.evaluate(findings, guild_id)
+        return replace(verdict, cached=True) if cached else verdict
+
+    async def examine(self, data: bytes) -> tuple[Findings, bool]:
+        """Findings for ``data`` and whether they came from the cache (or a concurrent scan)."""
+        if len(data) <= _INLINE_HASH_BYTES:
+            sha256, md5 = exact_hashes(data)
+        else:
+            sha256, md5 = await self.executor.run(exact_hashes, data)
+        key = (sha256, self.matcher.generation)
+        hit = self.cache.get(key)
+        if hit is not None:
+            return hit, True
+        pending = self._inflight.get(key)
+        if pending is not None:
+            return await asyncio.shield(pending), True
+        future: asyncio.Future[Findings] = asyncio.get_running_loop().create_future()
+        self._inflight[key] = future
+        try:
+            findings = await self._examine(data, sha256, md5)
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
+        except Exception as exc:
+            future.set_exception(exc)
+            future.exception()  # mark retrieved: there may be no waiter, and we re-raise anyway
+            raise
+        else:
+            future.set_result(findings)
+            self.cache.put(key, findings)
+            return findings, False
+        finally:
+            del self._inflight[key]
+
+    async def _examine(self, data: bytes, sha256: str, md5: str) -> Findings:
+        generation = self.matcher.generation
+        try:
+            media, frames = await self.executor.run(_decode_and_hash, data, self.limits)
+        except UnscannableMedia as exc:
+            # Exact hashes still identify known files (hash lists publish MD5 for videos).
+            exact = await self.blocklist.detect(None, MediaHashes(sha256, md5))
+            return Findings(
+                sha256=sha256,
+                md5=md5,
+                detections=(exact,),
+                problems=(Problem("intake", exc.code, exc.message),),
+                generation=generation,
+            )
+        hashes = MediaHashes(sha256, md5, frames)
+        detectors: list[Detector] = [self.blocklist, *self.detectors]
+        results = await asyncio.gather(
+            *(d.detect(media, hashes) for d in detectors), return_exceptions=True
+        )
+        detections: list[Detection] = []
+        problems: list[Problem] = []
+        for detector, result in zip(detectors, results, strict=True):
+            if isinstance(result, Detection):
+                detections.append(result)
+            elif isinstance(result, Exception):
+                log.exception("detector %s failed on %s", detector.name, sha256, exc_info=result)
+                problems.append(
+                    Problem(detector.name, "detector_failed", f"{detector.name} failed: {result}")
+                )
+            else:
+                raise result  # cancellation and other BaseExceptions must propagate
+        return Findings(
+            sha256=sha256,
+            md5=md5,
+            detections=tuple(detections),
+            media_type=media.media_type.value,
+            width=media.width,
+            height=media.height,
+            frames_scanned=len(media.frames),
+            problems=tuple(problems),
+            generation=generation,
+        )
+
+    async def close(self) -> None:
+        """Close every detector."""
+        for detector in self.detectors:
+            await detector.close()
+
+
+def _decode_and_hash(data: bytes, limits: MediaLimits) -> tuple[Media, tuple[FrameHashes, ...]]:
+    # One pool call for both steps: decoded frames never cross back to the loop between them.
+    media = load_media(data, limits)
+    return media, tuple(hash_frame(frame) for frame in media.frames)

@@ -1,0 +1,125 @@
+"""The engine: owns storage, the executor, the live blocklist index, detectors and the scanner.
+
+The CLI and the Discord runtime both start one; closing it releases everything it opened.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot.config import Config
+from bot.core.cache import ExpiringLRU
+from bot.core.detectors.base import Detector
+from bot.core.detectors.manifest import ModelManifest, load_manifest
+from bot.core.detectors.onnx_classifier import OnnxClassifier
+from bot.core.executor import BoundedExecutor
+from bot.core.findings import Findings
+from bot.core.matcher import BlocklistMatcher
+from bot.core.policy import Policy
+from bot.core.scanner import Scanner
+from bot.core.verdict import Verdict
+from bot.storage import Storage, open_storage
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Engine:
+    """Everything a scan needs, opened together and closed together."""
+
+    config: Config
+    storage: Storage
+    executor: BoundedExecutor
+    matcher: BlocklistMatcher
+    scanner: Scanner
+    policy: Policy
+    manifests: tuple[ModelManifest, ...]
+
+    async def reload_blocklist(self) -> int:
+        """Rebuild the match index from storage and swap it in; returns the entry count."""
+        entries = [entry async for entry in self.storage.blocklist.iter_all()]
+        return await self.matcher.rebuild(entries, self.executor)
+
+    async def policy_for(self, guild_id: int | None) -> Policy:
+        """The instance policy with server ``guild_id``'s stored overrides applied."""
+        if guild_id is None:
+            return self.policy
+        return self.policy.with_overrides(await self.storage.settings.get_overrides(guild_id))
+
+    async def scan(self, data: bytes, guild_id: int | None = None) -> Verdict:
+        """Scan ``data`` under the policy of ``guild_id`` (None: the instance defaults)."""
+        return await self.scanner.scan(
+            data, policy=await self.policy_for(guild_id), guild_id=guild_id
+        )
+
+    async def close(self) -> None:
+        await self.scanner.close()
+        self.executor.shutdown()
+        await self.storage.close()
+
+
+@asynccontextmanager
+async def open_engine(config: Config, *, load_blocklist: bool = True) -> AsyncIterator[Engine]:
+    """Open storage, load the enabled detectors and the blocklist; close all on exit."""
+    storage = await open_storage(config.storage_url)
+    executor = BoundedExecutor(config.scanner.workers, config.scanner.max_pending)
+    try:
+        manifests, detectors = await _load_detectors(config, executor)
+        matcher = BlocklistMatcher()
+        scanner = Scanner(
+            executor=executor,
+            matcher=matcher,
+            limits=config.limits,
+            thresholds=config.matching,
+            detectors=detectors,
+            cache=ExpiringLRU[Findings](
+                config.scanner.cache_entries, config.scanner.cache_ttl_seconds
+            ),
+        )
+        engine = Engine(
+            config=config,
+            storage=storage,
+            executor=executor,
+            matcher=matcher,
+            scanner=scanner,
+            policy=config.policy_rules or Policy.default(manifests),
+            manifests=manifests,
+        )
+    except BaseException:
+        executor.shutdown()
+        await storage.close()
+        raise
+    try:
+        if load_blocklist:
+            await engine.reload_blocklist()
+        yield engine
+    finally:
+        await engine.close()
+
+
+async def _load_detectors(
+    config: Config, executor: BoundedExecutor
+) -> tuple[tuple[ModelManifest, ...], list[Detector]]:
+    manifests: list[ModelManifest] = []
+    detectors: list[Detector] = []
+    for entry in config.detectors:
+        if not entry.enabled:
+            log.warning("detector from %s is disabled in the config", _short(entry.manifest))
+            continue
+        manifest = load_manifest(entry.manifest)
+        detectors.append(
+            await executor.run(OnnxClassifier.load, manifest, executor, threads=entry.threads)
+        )
+        manifests.append(manifest)
+    return tuple(manifests), detectors
+
+
+def _short(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)

@@ -1,0 +1,64 @@
+"""Persistent state behind small async interfaces: settings overrides, blocklist, cases, audit log.
+
+Open it with :func:`open_storage`; callers depend only on the interfaces in :mod:`bot.storage.base`.
+"""
+
+from __future__ import annotations
+
+from bot.storage._url import parse_url
+from bot.storage.base import (
+    AuditLog,
+    BlocklistStore,
+    CaseStore,
+    SettingsStore,
+    Storage,
+    StorageError,
+)
+from bot.storage.records import (
+    ALL,
+    AddResult,
+    AllGuilds,
+    AuditRecord,
+    AuditVerification,
+    Case,
+    CaseEvent,
+    CaseStatus,
+    GuildScope,
+    NewCase,
+)
+
+
+async def open_storage(url: str) -> Storage:
+    """Open the database named by ``url``, creating and migrating it as needed.
+
+    Accepted: ``sqlite:///absolute/path.db``, ``sqlite:relative/path.db``, a plain file path
+    (``~`` expanded), or ``:memory:`` (tests). Parent folders are created. Every failure a user
+    can fix (bad URL, unreadable or foreign file, schema newer than this code) is a StorageError.
+    """
+    target = parse_url(url)
+    # Only SQLite exists so far (parse_url refuses every other scheme). Imported here so that a
+    # future backend's driver (asyncpg) is only imported by the processes that use it.
+    from bot.storage.sqlite import open_sqlite
+
+    return await open_sqlite(target.location)
+
+
+__all__ = [
+    "ALL",
+    "AddResult",
+    "AllGuilds",
+    "AuditLog",
+    "AuditRecord",
+    "AuditVerification",
+    "BlocklistStore",
+    "Case",
+    "CaseEvent",
+    "CaseStatus",
+    "CaseStore",
+    "GuildScope",
+    "NewCase",
+    "SettingsStore",
+    "Storage",
+    "StorageError",
+    "open_storage",
+]

@@ -1,0 +1,220 @@
+"""The storage interfaces every backend implements (SQLite now, PostgreSQL later).
+
+Callers depend only on these classes, so a backend can be swapped without touching them; one test
+suite (tests/test_storage.py) runs against every backend.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING, Any, Self
+
+from bot.storage.records import (
+    ALL,
+    AddResult,
+    AuditRecord,
+    AuditVerification,
+    Case,
+    CaseEvent,
+    CaseStatus,
+    GuildScope,
+    NewCase,
+)
+
+if TYPE_CHECKING:
+    import builtins
+    from collections.abc import AsyncIterator, Sequence
+    from types import TracebackType
+
+    from bot.core.blocklist import BlocklistEntry, NewEntry
+
+
+class StorageError(Exception):
+    """A storage failure worth showing to a user: unreadable file, newer schema, locked database."""
+
+
+class SettingsStore(ABC):
+    """Per-server settings. Only OVERRIDES are stored; the defaults live in code, so changing a
+    default in a release reaches every server that has not overridden it."""
+
+    @abstractmethod
+    async def get_overrides(self, guild_id: int) -> dict[str, Any]:
+        """Every override stored for ``guild_id``, key to decoded JSON value (empty if none)."""
+
+    @abstractmethod
+    async def set_override(self, guild_id: int, key: str, value: Any) -> None:
+        """Store ``value`` for ``key``, replacing any previous one.
+
+        ``value`` must be JSON-serialisable (else TypeError or ValueError; NaN is refused);
+        ``key`` must not be empty (ValueError)."""
+
+    @abstractmethod
+    async def clear_override(self, guild_id: int, key: str) -> bool:
+        """Remove one override (back to the default); return whether there was one."""
+
+    @abstractmethod
+    async def clear_all(self, guild_id: int) -> int:
+        """Remove every override of ``guild_id``; return how many there were."""
+
+
+class BlocklistStore(ABC):
+    """Hashes of known abusive media, and allow entries for known false positives."""
+
+    @abstractmethod
+    async def add(self, entries: Sequence[NewEntry]) -> AddResult:
+        """Add ``entries`` in one transaction. An entry whose (algorithm, value, scope, allow) is
+        already stored, or repeated earlier in ``entries``, is reported as a duplicate, not an
+        error. Bumps :meth:`revision` when anything was added."""
+
+    @abstractmethod
+    async def remove(self, entry_id: int) -> BlocklistEntry | None:
+        """Delete one entry and return it (None if there was none); bumps :meth:`revision`."""
+
+    @abstractmethod
+    async def get(self, entry_id: int) -> BlocklistEntry | None:
+        """One entry by id."""
+
+    @abstractmethod
+    async def list(
+        self, *, guild_id: GuildScope = ALL, limit: int = 100, after_id: int = 0
+    ) -> builtins.list[BlocklistEntry]:
+        """Up to ``limit`` entries with id > ``after_id``, by ascending id (keyset pagination: pass
+        the last id seen to get the next page). ``guild_id``: one server's entries, None for the
+        instance-wide ones only, or ALL."""
+
+    @abstractmethod
+    def iter_all(self, batch_size: int = 10_000) -> AsyncIterator[BlocklistEntry]:
+        """Every entry by ascending id, fetched ``batch_size`` at a time (for building the match
+        index). Batches are separate reads: read :meth:`revision` before and after, and rebuild
+        if it moved."""
+
+    @abstractmethod
+    async def count(self) -> dict[str, int]:
+        """Blocking entries per algorithm value (every algorithm present, zero included), plus
+        ``"allow"``: the number of allow entries."""
+
+    @abstractmethod
+    async def revision(self) -> int:
+        """A counter bumped in the same transaction as every add or remove that changed something.
+
+        A running bot polls it to notice changes made by the CLI in another process."""
+
+
+class CaseStore(ABC):
+    """Moderation cases and their timelines."""
+
+    @abstractmethod
+    async def open(self, new: NewCase, *, actor: str = "consentry") -> Case:
+        """Store a new case with status OPEN and record an "opened" event by ``actor`` (the bot
+        itself, or the member who reported the message)."""
+
+    @abstractmethod
+    async def get(self, case_id: int) -> Case | None:
+        """One case by id."""
+
+    @abstractmethod
+    async def list(
+        self, guild_id: int, *, status: CaseStatus | None = None, limit: int = 25, offset: int = 0
+    ) -> builtins.list[Case]:
+        """A server's cases, newest first, optionally only those with ``status``."""
+
+    @abstractmethod
+    async def set_status(
+        self, case_id: int, status: CaseStatus, *, actor: str, note: str = ""
+    ) -> Case | None:
+        """Change a case's status and record the change in its timeline (even if the status is
+        unchanged: the note may matter). Return the updated case, or None if there is none.
+        Which transitions make sense is the case service's business, not storage's."""
+
+    @abstractmethod
+    async def events(self, case_id: int) -> builtins.list[CaseEvent]:
+        """A case's timeline, oldest first."""
+
+
+class AuditLog(ABC):
+    """Append-only, tamper-evident log of what moderators, operators and the bot did."""
+
+    @abstractmethod
+    async def append(
+        self,
+        *,
+        guild_id: int | None,
+        actor: str,
+        action: str,
+        subject: str,
+        details: dict[str, Any],
+    ) -> AuditRecord:
+        """Append one record chained to the previous one. Appends are serialised across processes,
+        so the chain never forks. ``details`` must be JSON-serialisable."""
+
+    @abstractmethod
+    async def list(
+        self, *, guild_id: GuildScope = ALL, limit: int = 100, after_id: int = 0
+    ) -> builtins.list[AuditRecord]:
+        """Up to ``limit`` records with id > ``after_id``, oldest first. ``guild_id``: one
+        server's records, None for instance-wide ones only, or ALL."""
+
+    @abstractmethod
+    async def verify(self) -> AuditVerification:
+        """Recompute the whole chain, in batches; report the first record that breaks it."""
+
+
+class Storage(ABC):
+    """One open database: the stores, and the connection(s) behind them.
+
+    Use as ``async with await open_storage(url) as storage: ...`` or call :meth:`close`.
+    """
+
+    @property
+    @abstractmethod
+    def settings(self) -> SettingsStore:
+        """Per-server settings overrides."""
+
+    @property
+    @abstractmethod
+    def blocklist(self) -> BlocklistStore:
+        """Blocklist and allow-list entries."""
+
+    @property
+    @abstractmethod
+    def cases(self) -> CaseStore:
+        """Moderation cases."""
+
+    @property
+    @abstractmethod
+    def audit(self) -> AuditLog:
+        """The tamper-evident audit log."""
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Release the connection(s). Safe to call twice."""
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+
+__all__ = [
+    "ALL",
+    "AddResult",
+    "AuditLog",
+    "AuditRecord",
+    "AuditVerification",
+    "BlocklistStore",
+    "Case",
+    "CaseEvent",
+    "CaseStatus",
+    "CaseStore",
+    "GuildScope",
+    "NewCase",
+    "SettingsStore",
+    "Storage",
+    "StorageError",
+]

@@ -1,0 +1,55 @@
+"""The SQLite Storage: one connection shared by the four stores."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from bot.storage.base import AuditLog, BlocklistStore, CaseStore, SettingsStore, Storage
+from bot.storage.sqlite._schema import connect
+from bot.storage.sqlite.audit import SQLiteAuditLog
+from bot.storage.sqlite.blocklist import SQLiteBlocklistStore
+from bot.storage.sqlite.cases import SQLiteCaseStore
+from bot.storage.sqlite.settings import SQLiteSettingsStore
+
+if TYPE_CHECKING:
+    from bot.storage.sqlite._db import Database
+
+
+class SQLiteStorage(Storage):
+    """An open SQLite database (WAL mode, foreign keys on, busy timeout 5 s)."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._settings = SQLiteSettingsStore(db)
+        self._blocklist = SQLiteBlocklistStore(db)
+        self._cases = SQLiteCaseStore(db)
+        self._audit = SQLiteAuditLog(db)
+
+    @property
+    def path(self) -> str:
+        """The database file (or ``:memory:``)."""
+        return self._db.path
+
+    @property
+    def settings(self) -> SettingsStore:
+        return self._settings
+
+    @property
+    def blocklist(self) -> BlocklistStore:
+        return self._blocklist
+
+    @property
+    def cases(self) -> CaseStore:
+        return self._cases
+
+    @property
+    def audit(self) -> AuditLog:
+        return self._audit
+
+    async def close(self) -> None:
+        await self._db.close()
+
+
+async def open_sqlite(path: str) -> SQLiteStorage:
+    """Open (creating and migrating if needed) the SQLite database at ``path`` or ``:memory:``."""
+    return SQLiteStorage(await connect(path))

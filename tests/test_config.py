@@ -1,0 +1,83 @@
+"""The config file: which file is used, defaults, and clear errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.config import ConfigError, load_config, resolve_config_path
+from bot.core.limits import MediaLimits
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_without_a_file_every_default_applies() -> None:
+    config = load_config(None)
+    assert config.limits == MediaLimits()
+    assert config.storage_url.startswith("sqlite:///") and config.storage_url.endswith(
+        "consentry.db"
+    )
+    assert config.detectors == ()
+    assert config.policy_rules is None
+
+
+def test_the_example_config_is_valid_and_matches_the_defaults(tmp_path: Path) -> None:
+    example = tmp_path / "config.toml"
+    example.write_text((REPO / "config.example.toml").read_text())
+    config = load_config(example)
+    defaults = load_config(None)
+    assert config.limits == defaults.limits
+    assert config.matching == defaults.matching
+    assert config.scanner == defaults.scanner
+    assert config.storage_url == f"sqlite:///{tmp_path / 'consentry.db'}"
+
+
+def test_the_flag_wins_over_the_environment_which_wins_over_the_local_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("CONSENTRY_CONFIG", raising=False)
+    assert resolve_config_path(None) is None
+    (tmp_path / "config.toml").write_text("")
+    assert resolve_config_path(None) == Path("config.toml")
+    monkeypatch.setenv("CONSENTRY_CONFIG", "/etc/consentry.toml")
+    assert resolve_config_path(None) == Path("/etc/consentry.toml")
+    assert resolve_config_path("mine.toml") == Path("mine.toml")
+
+
+def test_relative_paths_are_relative_to_the_config_file(tmp_path: Path) -> None:
+    path = tmp_path / "conf" / "config.toml"
+    path.parent.mkdir()
+    path.write_text('[storage]\nurl = "data/bot.db"\n[[detectors]]\nmanifest = "m/x.toml"\n')
+    config = load_config(path)
+    assert config.storage_url == f"sqlite:///{tmp_path / 'conf' / 'data' / 'bot.db'}"
+    assert config.detectors[0].manifest == tmp_path / "conf" / "m" / "x.toml"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[limits]\nmax_byts = 5\n", "unknown setting \\[limits\\] 'max_byts'"),
+        ("[limits]\nmax_bytes = 'big'\n", "max_bytes must be a int"),
+        ("[limits]\nmax_bytes = 0\n", "max_bytes must be at least 1"),
+        ("[matching]\npdq_max_distance = 300\n", "pdq"),
+        ("[scanner]\nworkers = 0\n", "workers"),
+        ("[cache]\n", "unknown setting 'cache'"),
+        ("[policy]\nrules = [{signal = 'blocklist', action = 'nuke'}]\n", "flag' or 'quarantine"),
+        ("[[detectors]]\nenabled = true\n", "manifest must be a path"),
+        ("limits = 3\n", "must be a table"),
+        ("[limits\n", "not valid TOML"),
+    ],
+)
+def test_mistakes_name_the_file_and_the_setting(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message) as caught:
+        load_config(path)
+    assert str(path) in str(caught.value)
+
+
+def test_a_missing_config_file_is_an_error_not_silent_defaults(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "nope.toml")

@@ -1,0 +1,134 @@
+"""Policy rules: how findings become a verdict for one server."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.core.detectors.base import Detection
+from bot.core.findings import Findings, Problem
+from bot.core.policy import Policy, PolicyError, Rule
+from bot.core.verdict import Action, Match
+
+GUILD = 111
+OTHER_GUILD = 222
+MODEL_RULES = (
+    Rule("blocklist", Action.QUARANTINE),
+    Rule("model.positive", Action.FLAG, min_score=0.5),
+    Rule("model.positive", Action.QUARANTINE, min_score=0.9),
+)
+
+
+def _findings(
+    *, score: float | None = None, matches: tuple[Match, ...] = (), problem: bool = False
+) -> Findings:
+    detections = [Detection("blocklist", matches=matches)]
+    if score is not None:
+        detections.append(Detection("model", {"positive": score, "negative": 1 - score}))
+    return Findings(
+        sha256="a" * 64,
+        md5="b" * 32,
+        detections=tuple(detections),
+        problems=(Problem("intake", "corrupt", "image data is truncated"),) if problem else (),
+    )
+
+
+def test_with_no_signal_the_media_is_allowed() -> None:
+    verdict = Policy(MODEL_RULES).evaluate(_findings(score=0.1), GUILD)
+    assert verdict.action is Action.ALLOW
+    assert verdict.reasons == ()
+    assert verdict.scores == {"model.positive": 0.1, "model.negative": 0.9}
+
+
+def test_a_blocklist_match_quarantines_and_names_the_entry_and_distance() -> None:
+    match = Match(entry_id=7, algorithm="pdq", distance=12)
+    verdict = Policy(MODEL_RULES).evaluate(_findings(matches=(match,)), GUILD)
+    assert verdict.action is Action.QUARANTINE
+    [reason] = verdict.reasons
+    assert (reason.signal, reason.entry_id, reason.distance) == ("blocklist.pdq", 7, 12)
+    assert "entry 7" in reason.message and "distance 12" in reason.message
+    assert verdict.matches == (match,)
+
+
+def test_a_score_in_the_abstain_band_flags_but_never_quarantines() -> None:
+    verdict = Policy(MODEL_RULES).evaluate(_findings(score=0.7), GUILD)
+    assert verdict.action is Action.FLAG
+    [reason] = verdict.reasons
+    assert reason.signal == "model.positive" and reason.score == pytest.approx(0.7)
+
+
+def test_a_score_above_the_band_quarantines_and_reports_only_that() -> None:
+    verdict = Policy(MODEL_RULES).evaluate(_findings(score=0.95), GUILD)
+    assert verdict.action is Action.QUARANTINE
+    assert [r.action for r in verdict.reasons] == [Action.QUARANTINE]
+
+
+def test_thresholds_are_inclusive() -> None:
+    assert Policy(MODEL_RULES).evaluate(_findings(score=0.5), GUILD).action is Action.FLAG
+    assert Policy(MODEL_RULES).evaluate(_findings(score=0.9), GUILD).action is Action.QUARANTINE
+
+
+def test_server_entries_apply_only_in_their_own_server() -> None:
+    match = Match(entry_id=3, algorithm="sha256", distance=0, guild_id=OTHER_GUILD)
+    findings = _findings(matches=(match,))
+    assert Policy(MODEL_RULES).evaluate(findings, GUILD).action is Action.ALLOW
+    assert Policy(MODEL_RULES).evaluate(findings, OTHER_GUILD).action is Action.QUARANTINE
+    assert Policy(MODEL_RULES).evaluate(findings, None).action is Action.ALLOW
+
+
+def test_an_allow_list_entry_overrides_every_other_signal() -> None:
+    block = Match(entry_id=1, algorithm="pdq", distance=10)
+    allow = Match(entry_id=2, algorithm="pdq", distance=4, allow=True)
+    verdict = Policy(MODEL_RULES).evaluate(_findings(score=0.99, matches=(block, allow)), GUILD)
+    assert verdict.action is Action.ALLOW
+    [reason] = verdict.reasons
+    assert reason.signal == "allowlist" and reason.entry_id == 2
+
+
+def test_unscannable_media_is_reported_but_a_blocklist_match_still_wins() -> None:
+    assert Policy(MODEL_RULES).evaluate(_findings(problem=True), GUILD).action is Action.UNSCANNABLE
+    exact = Match(entry_id=5, algorithm="md5", distance=0)
+    verdict = Policy(MODEL_RULES).evaluate(_findings(problem=True, matches=(exact,)), GUILD)
+    assert verdict.action is Action.QUARANTINE
+    assert {r.signal for r in verdict.reasons} == {"blocklist.md5", "intake"}
+
+
+def test_a_blocklist_rule_can_narrow_algorithm_and_distance() -> None:
+    policy = Policy(
+        (Rule("blocklist.pdq", Action.QUARANTINE, max_distance=10), Rule("blocklist", Action.FLAG))
+    )
+    near = Match(entry_id=1, algorithm="pdq", distance=8)
+    far = Match(entry_id=2, algorithm="pdq", distance=25)
+    assert policy.evaluate(_findings(matches=(near,)), GUILD).action is Action.QUARANTINE
+    assert policy.evaluate(_findings(matches=(far,)), GUILD).action is Action.FLAG
+
+
+def test_server_overrides_move_thresholds_or_replace_rules() -> None:
+    policy = Policy(MODEL_RULES)
+    stricter = policy.with_overrides({"policy.thresholds": {"model.positive": {"quarantine": 0.6}}})
+    assert stricter.evaluate(_findings(score=0.7), GUILD).action is Action.QUARANTINE
+    flag_only = policy.with_overrides({"policy.rules": [{"signal": "blocklist", "action": "flag"}]})
+    match = Match(entry_id=1, algorithm="pdq", distance=0)
+    assert flag_only.evaluate(_findings(matches=(match,)), GUILD).action is Action.FLAG
+    assert policy.with_overrides({}) == policy
+
+
+def test_default_policy_comes_from_model_manifests() -> None:
+    assert Policy.default() == Policy((Rule("blocklist", Action.QUARANTINE),))
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({"signal": "blocklist", "action": "delete"}, "'flag' or 'quarantine'"),
+        ({"signal": "blocklist", "action": "allow"}, "'flag' or 'quarantine'"),
+        ({"signal": "model.positive", "action": "flag"}, "min_score"),
+        ({"signal": "model.positive", "action": "flag", "min_score": 2}, "between 0 and 1"),
+        ({"signal": "model", "action": "flag", "min_score": 0.5}, "<detector>.<label>"),
+        ({"signal": "blocklist", "action": "flag", "min_score": 0.5}, "max_distance"),
+        ({"signal": "blocklist", "action": "flag", "max_distance": -1}, "max_distance"),
+        ({"signal": "blocklist", "action": "flag", "when": "always"}, "unknown key"),
+    ],
+)
+def test_malformed_rules_are_refused_with_the_reason(raw: dict[str, object], message: str) -> None:
+    with pytest.raises(PolicyError, match=message):
+        Policy.parse([raw])

@@ -1,0 +1,83 @@
+"""A tiny ONNX classifier built with onnx.helper: it scores how red an image is.
+
+It exercises the real loading, preprocessing, inference and policy code without any real model
+weights (and without any explicit imagery): pure red scores ~1.0, everyday photos score low.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+SIZE = 32
+LABELS = ("other", "red")
+
+
+def build_red_model(path: Path, *, batch: str | int = "N") -> Path:
+    """Write the model to ``path``: logits = W @ mean(RGB) + b; ``red`` = 20*(R-(G+B)/2) - 5."""
+    weights = np.array([[0.0, 20.0], [0.0, -10.0], [0.0, -10.0]], dtype=np.float32)
+    bias = np.array([0.0, -5.0], dtype=np.float32)
+    graph = helper.make_graph(
+        [
+            helper.make_node("ReduceMean", ["image"], ["means"], axes=[2, 3], keepdims=0),
+            helper.make_node("MatMul", ["means", "W"], ["scaled"]),
+            helper.make_node("Add", ["scaled", "b"], ["logits"]),
+        ],
+        "red_classifier",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, [batch, 3, SIZE, SIZE])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [batch, 2])],
+        initializer=[numpy_helper.from_array(weights, "W"), numpy_helper.from_array(bias, "b")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return path
+
+
+def write_manifest(
+    folder: Path,
+    *,
+    name: str = "redness",
+    flag: float = 0.5,
+    quarantine: float = 0.95,
+    batch: str | int = "N",
+    sha256: bool = True,
+) -> Path:
+    """Build the model in ``folder`` and write a manifest describing it; returns the manifest."""
+    model = build_red_model(folder / f"{name}.onnx", batch=batch)
+    digest = hashlib.sha256(model.read_bytes()).hexdigest()
+    manifest = folder / f"{name}.toml"
+    manifest.write_text(
+        f"""name = "{name}"
+file = "{model.name}"
+{f'sha256 = "{digest}"' if sha256 else ""}
+license = "MIT"
+description = "test model: how red an image is"
+
+[input]
+width = {SIZE}
+height = {SIZE}
+layout = "NCHW"
+channel_order = "RGB"
+resize = "stretch"
+scale = 0.00392156862745098
+mean = [0.0, 0.0, 0.0]
+std = [1.0, 1.0, 1.0]
+
+[output]
+labels = ["other", "red"]
+activation = "softmax"
+positive = "red"
+
+[thresholds]
+flag = {flag}
+quarantine = {quarantine}
+""",
+        encoding="utf-8",
+    )
+    return manifest

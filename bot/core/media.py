@@ -1,0 +1,258 @@
+"""Media intake: sniff the real type from magic bytes, enforce limits, decode sampled frames.
+
+Contract: ``load_media(data, limits)`` is CPU-bound and must run in the executor. Any refusal or
+decode failure raises ``UnscannableMedia`` with a stable ``code`` and a message fit to show a
+moderator; no other exception may escape for any input bytes.
+
+Frames are normalised so the same picture yields the same pixels whatever it was saved as: every
+mode becomes RGB (transparency composited onto white, 16-bit greyscale scaled to 8 bits), EXIF
+orientation is applied, and large images are reduced so their shorter side stays within
+``[work_size, 2 * work_size)`` (JPEGs by reduced-size DCT decoding, the rest by an integer box
+filter). Detectors take small inputs and perceptual hashes downsample anyway, so nothing is lost.
+"""
+
+from __future__ import annotations
+
+import enum
+import io
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from PIL import Image, UnidentifiedImageError
+
+from bot.core import _decode
+from bot.core.limits import MIB, MediaLimits
+
+if TYPE_CHECKING:
+    import numpy as np
+
+
+class MediaType(enum.Enum):
+    """Image formats the scanner decodes, identified by their magic bytes."""
+
+    JPEG = "jpeg"
+    PNG = "png"
+    GIF = "gif"
+    WEBP = "webp"
+    BMP = "bmp"
+    TIFF = "tiff"
+
+    @property
+    def label(self) -> str:
+        """Display name, e.g. ``"WebP"``."""
+        return _LABELS[self]
+
+    @property
+    def pil_format(self) -> str:
+        """Pillow's format name; the only decoder Pillow may try for this type."""
+        return self.value.upper()
+
+
+_LABELS = {
+    MediaType.JPEG: "JPEG",
+    MediaType.PNG: "PNG",
+    MediaType.GIF: "GIF",
+    MediaType.WEBP: "WebP",
+    MediaType.BMP: "BMP",
+    MediaType.TIFF: "TIFF",
+}
+ACCEPTED = ", ".join(_LABELS.values())
+
+
+def sniff(data: bytes) -> MediaType | None:
+    """Identify a supported image type from its leading magic bytes only (never a file name)."""
+    if data.startswith(b"\xff\xd8\xff"):
+        return MediaType.JPEG
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return MediaType.PNG
+    if data.startswith((b"GIF87a", b"GIF89a")):
+        return MediaType.GIF
+    if data.startswith(b"RIFF") and data[8:12] == b"WEBP":
+        return MediaType.WEBP
+    if data.startswith(b"BM"):
+        return MediaType.BMP
+    if data.startswith((b"II*\x00", b"MM\x00*")):
+        return MediaType.TIFF
+    return None
+
+
+class UnscannableMedia(Exception):
+    """Media the scanner refuses or cannot decode.
+
+    ``code`` is stable (``empty``, ``too_large``, ``unsupported_type``, ``too_many_pixels``,
+    ``too_many_frames``, ``animation_too_large``, ``corrupt``); ``message`` is short and fit to
+    show a moderator, and is also ``str(exc)``.
+    """
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Frame:
+    """One decoded frame, normalised for hashing and detection.
+
+    ``pixels`` is an HxWx3 uint8 RGB array, C-contiguous and read-only (frames are shared by every
+    hasher and detector: copy before changing). Equality is identity.
+    """
+
+    index: int
+    """Index of this frame in the animation (0 for a still image)."""
+    pixels: np.ndarray
+
+    @property
+    def width(self) -> int:
+        return int(self.pixels.shape[1])
+
+    @property
+    def height(self) -> int:
+        return int(self.pixels.shape[0])
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Media:
+    """A decoded piece of media: its bytes, real type, displayed size and sampled frames."""
+
+    data: bytes
+    media_type: MediaType
+    width: int
+    """Full width as displayed (after EXIF orientation), even when frames were decoded smaller."""
+    height: int
+    frame_count: int
+    """Frames in the file (1 for a still image); only ``frames`` were decoded."""
+    frames: tuple[Frame, ...]
+    """``min(limits.sample_frames, frame_count)`` frames spread evenly, first and last included."""
+
+    @property
+    def animated(self) -> bool:
+        return self.frame_count > 1
+
+
+def load_media(data: bytes, limits: MediaLimits) -> Media:
+    """Check ``data`` against ``limits``, then decode its sampled frames.
+
+    CPU-bound: run it in the executor. Raises ``UnscannableMedia`` for every refusal and every
+    decoding failure, and nothing else. Checks run cheapest first: size in bytes, magic bytes,
+    then the dimensions and frame count declared in the header, all before any pixel is decoded.
+    """
+    if not data:
+        raise UnscannableMedia("empty", "the file is empty")
+    if len(data) > limits.max_bytes:
+        raise UnscannableMedia(
+            "too_large",
+            f"the file is {_size(len(data))}, over the {_size(limits.max_bytes)} limit",
+        )
+    media_type = sniff(data)
+    if media_type is None:
+        found = _decode.describe_unsupported(data) or "an unrecognised format"
+        raise UnscannableMedia(
+            "unsupported_type", f"unsupported file type: {found} (accepted: {ACCEPTED})"
+        )
+    try:
+        return _load(data, media_type, limits)
+    except UnscannableMedia:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        # Pillow's own guard fired first (its limit is global; ours is per call). The warning only
+        # arrives as an exception when the process turns warnings into errors.
+        raise UnscannableMedia(
+            "too_many_pixels",
+            f"the {media_type.label} declares too many pixels to decode safely "
+            "(decompression-bomb guard)",
+        ) from None
+    except UnidentifiedImageError:
+        # Pillow's message names the BytesIO object, which means nothing to a moderator.
+        raise UnscannableMedia(
+            "corrupt", f"could not decode the {media_type.label}: its header is not valid"
+        ) from None
+    except MemoryError:
+        raise UnscannableMedia(
+            "corrupt", f"ran out of memory decoding the {media_type.label}"
+        ) from None
+    except Exception as exc:
+        raise UnscannableMedia(
+            "corrupt", f"could not decode the {media_type.label}: {_reason(exc)}"
+        ) from exc
+
+
+def _load(data: bytes, media_type: MediaType, limits: MediaLimits) -> Media:
+    with Image.open(io.BytesIO(data), formats=[media_type.pil_format]) as image:
+        full_size = image.size
+        _check_pixels(full_size, media_type, limits)
+        # Extra frames of a JPEG (MPO: stereo pairs, depth maps, previews) are never displayed.
+        frame_count = 1 if media_type is MediaType.JPEG else int(getattr(image, "n_frames", 1))
+        if frame_count < 1:
+            raise ValueError("no frames")
+        if frame_count > limits.max_frames:
+            raise UnscannableMedia(
+                "too_many_frames",
+                f"the animation has {frame_count} frames, over the {limits.max_frames} limit",
+            )
+        total = full_size[0] * full_size[1] * frame_count
+        if total > limits.max_total_pixels:
+            raise _animation_too_large(total, limits)
+        width, height = _decode.oriented_size(full_size, _decode.orientation(image))
+
+        frames: list[Frame] = []
+        position, decoded = 0, full_size[0] * full_size[1]
+        for index in _decode.sample_indices(frame_count, limits.sample_frames):
+            # Step one frame at a time: a GIF decodes every frame on the way, and any frame may
+            # grow its canvas, so each step is checked before the next one decodes it.
+            while position < index:
+                position += 1
+                image.seek(position)
+                _check_pixels(image.size, media_type, limits)
+                decoded += image.size[0] * image.size[1]
+                if decoded > limits.max_total_pixels:
+                    raise _animation_too_large(decoded, limits)
+            frames.append(Frame(index, _frame_pixels(image, media_type, limits.work_size)))
+    return Media(data, media_type, width, height, frame_count, tuple(frames))
+
+
+def _frame_pixels(image: Image.Image, media_type: MediaType, work_size: int) -> np.ndarray:
+    """Decode the current frame into normalised RGB pixels."""
+    if media_type is MediaType.JPEG and min(image.size) >= 2 * work_size:
+        # Reduced-size DCT decode (1/2, 1/4 or 1/8): Pillow picks the largest scale whose result
+        # is at least work_size on both sides. Several times faster on camera-sized photos.
+        image.draft("RGB", (work_size, work_size))
+    orientation = _decode.orientation(image)
+    image.load()
+    rgb = _decode.shrink(_decode.to_rgb(image), work_size)
+    return _decode.pixels(_decode.upright(rgb, orientation))
+
+
+def _check_pixels(size: tuple[int, int], media_type: MediaType, limits: MediaLimits) -> None:
+    width, height = size
+    if width < 1 or height < 1:
+        raise ValueError(f"invalid dimensions {width}x{height}")
+    if width * height > limits.max_pixels:
+        raise UnscannableMedia(
+            "too_many_pixels",
+            f"the {media_type.label} is {width}x{height} ({_megapixels(width * height)}), "
+            f"over the {_megapixels(limits.max_pixels)} limit",
+        )
+
+
+def _animation_too_large(total: int, limits: MediaLimits) -> UnscannableMedia:
+    return UnscannableMedia(
+        "animation_too_large",
+        f"the animation holds {_megapixels(total)} in all, "
+        f"over the {_megapixels(limits.max_total_pixels)} limit",
+    )
+
+
+def _reason(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 100 else text[:97] + "..."
+
+
+def _size(size: int) -> str:
+    if size >= MIB:
+        return f"{size / MIB:.1f} MiB"
+    return f"{size / 1024:.1f} KiB" if size >= 1024 else f"{size} bytes"
+
+
+def _megapixels(pixels: int) -> str:
+    return f"{pixels / 1e6:.1f} megapixels" if pixels >= 100_000 else f"{pixels} pixels"

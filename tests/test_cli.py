@@ -1,0 +1,173 @@
+"""The command line contract: `consentry scan` and `consentry blocklist`."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.cli import main
+from tests.imagery import encode, photo
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A folder with a config (its database beside it) and a few images."""
+    (tmp_path / "config.toml").write_text('[storage]\nurl = "consentry.db"\n')
+    images = tmp_path / "images"
+    images.mkdir()
+    (images / "astronaut.jpg").write_bytes(encode(photo("astronaut")))
+    (images / "coffee.png").write_bytes(encode(photo("coffee"), "PNG"))
+    (images / "broken.jpg").write_bytes(encode(photo("rocket"))[:3000])
+    (images / "notes.txt").write_text("not an image")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("CONSENTRY_CONFIG", raising=False)
+    return tmp_path
+
+
+def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _lines(out: str) -> dict[str, dict[str, object]]:
+    rows = [json.loads(line) for line in out.splitlines()]
+    return {Path(str(r["path"])).name: r for r in rows}
+
+
+def test_scan_json_prints_one_object_per_file_with_the_contract_fields(workspace, capsys) -> None:
+    code, out, _ = _run(capsys, "scan", "--json", "images")
+    rows = _lines(out)
+    assert code == 0
+    assert set(rows) == {"astronaut.jpg", "coffee.png", "broken.jpg", "notes.txt"}
+    for row in rows.values():
+        assert {"path", "action", "reasons", "matches", "sha256"} <= set(row)
+        assert row["action"] in {"allow", "flag", "quarantine", "unscannable"}
+    assert rows["astronaut.jpg"]["action"] == "allow"
+    assert rows["broken.jpg"]["action"] == "unscannable"
+    assert rows["notes.txt"]["action"] == "unscannable"
+    assert (
+        "unsupported" in json.dumps(rows["notes.txt"]["reasons"]).lower()
+        or "unrecognised" in json.dumps(rows["notes.txt"]["reasons"]).lower()
+    )
+
+
+def test_blocklisted_files_are_quarantined_with_their_matches(workspace, capsys) -> None:
+    code, out, _ = _run(capsys, "blocklist", "add", "--reason", "test fake", "images/astronaut.jpg")
+    assert code == 0 and "added #1 sha256" in out and "pdq" in out
+    (workspace / "copy.jpg").write_bytes(encode(photo("astronaut").resize((400, 400)), quality=50))
+    code, out, _ = _run(capsys, "scan", "--json", "images", "copy.jpg")
+    rows = _lines(out)
+    assert code == 0
+    assert rows["astronaut.jpg"]["action"] == "quarantine"
+    assert {m["algorithm"] for m in rows["astronaut.jpg"]["matches"]} >= {"sha256", "pdq"}
+    copy = rows["copy.jpg"]
+    assert copy["action"] == "quarantine"
+    pdq = next(m for m in copy["matches"] if m["algorithm"] == "pdq")
+    assert {"entry_id", "algorithm", "distance"} <= set(pdq) and 0 < pdq["distance"] <= 31
+    assert rows["coffee.png"]["action"] == "allow"
+
+
+def test_scan_without_json_prints_a_readable_table_and_a_summary(workspace, capsys) -> None:
+    code, out, _ = _run(capsys, "scan", "images")
+    assert code == 0
+    assert out.splitlines()[-1] == "4 files scanned: 2 allow, 2 unscannable"
+    assert any(line.startswith("unscannable") and "broken.jpg" in line for line in out.splitlines())
+
+
+def test_adding_the_same_file_twice_reports_duplicates(workspace, capsys) -> None:
+    _run(capsys, "blocklist", "add", "images/coffee.png")
+    code, out, _ = _run(capsys, "blocklist", "add", "images/coffee.png")
+    assert code == 0 and "added none; 3 already present" in out
+
+
+def test_a_file_that_cannot_be_hashed_is_not_added_and_the_exit_status_says_so(
+    workspace, capsys
+) -> None:
+    code, out, err = _run(capsys, "blocklist", "add", "images/broken.jpg", "images/coffee.png")
+    assert code == 1
+    assert "broken.jpg: not added" in err
+    assert "coffee.png: added" in out
+
+
+def test_list_remove_export_and_import_round_trip(workspace, capsys) -> None:
+    _run(capsys, "blocklist", "add", "--reason", "known", "images/astronaut.jpg")
+    code, out, _ = _run(capsys, "blocklist", "list")
+    assert (
+        code == 0 and "known" in out and out.splitlines()[-1] == "total: 1 pdq, 1 phash, 1 sha256"
+    )
+    assert _run(capsys, "blocklist", "remove", "3")[0] == 0
+    code, _, err = _run(capsys, "blocklist", "remove", "3")
+    assert code == 1 and "no such entry" in err
+    for fmt in ("csv", "json"):
+        code, _, _ = _run(capsys, "blocklist", "export", "--format", fmt, "-o", f"out.{fmt}")
+        assert code == 0
+    _, csv_out, _ = _run(capsys, "blocklist", "export")
+    assert csv_out == (workspace / "out.csv").read_text()
+    other = workspace / "other"
+    other.mkdir()
+    (other / "config.toml").write_text('[storage]\nurl = "other.db"\n')
+    for fmt in ("csv", "json"):
+        code, out, _ = _run(
+            capsys, "blocklist", "import", "--config", "other/config.toml", f"out.{fmt}"
+        )
+        assert code == 0
+    assert "imported 0 entries" in out and "2 already present" in out
+    _, listing, _ = _run(capsys, "blocklist", "list", "--config", "other/config.toml")
+    assert listing.splitlines()[-1] == "total: 1 pdq, 1 sha256"
+
+
+def test_import_skips_bad_rows_and_reports_their_lines(workspace, capsys) -> None:
+    (workspace / "list.csv").write_text(
+        f"algorithm,hash\npdq,{'a' * 64}\npdq,nothex\nmd5,{'b' * 32}\n"
+    )
+    code, out, err = _run(capsys, "blocklist", "import", "list.csv")
+    assert code == 1
+    assert "list.csv: line 3: pdq hash must be 64 hex digits" in err
+    assert "imported 2 entries" in out and "1 rows skipped" in out
+
+
+def test_a_missing_path_or_bad_config_fails_the_command(workspace, capsys) -> None:
+    code, _, err = _run(capsys, "scan", "nowhere.jpg")
+    assert code == 2 and "no such file or folder: nowhere.jpg" in err
+    (workspace / "bad.toml").write_text("[limits]\nmax_pixels = -1\n")
+    code, _, err = _run(capsys, "scan", "--config", "bad.toml", "images")
+    assert code == 2 and "bad.toml" in err and "max_pixels" in err
+
+
+def test_the_environment_variable_selects_the_config(workspace, capsys, monkeypatch) -> None:
+    elsewhere = workspace / "env"
+    elsewhere.mkdir()
+    (elsewhere / "c.toml").write_text('[storage]\nurl = "env.db"\n')
+    monkeypatch.setenv("CONSENTRY_CONFIG", str(elsewhere / "c.toml"))
+    _run(capsys, "blocklist", "add", "images/coffee.png")
+    assert (elsewhere / "env.db").exists()
+    assert not (workspace / "consentry.db").exists()
+
+
+def test_the_console_script_and_python_m_bot_work_when_piped(workspace) -> None:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    script = Path(sys.executable).parent / "consentry"
+    for command in ([str(script)], [sys.executable, "-m", "bot"]):
+        result = subprocess.run(
+            [*command, "scan", "--json", "images/coffee.png"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        assert json.loads(result.stdout)["action"] == "allow"
+        assert result.stderr == ""  # no progress noise when piped
+    help_text = subprocess.run(
+        [str(script), "--help"], capture_output=True, text=True, timeout=60, check=True
+    ).stdout
+    assert "scan" in help_text and "blocklist" in help_text and "Exit status" in help_text

@@ -38,11 +38,25 @@ class Engine:
     scanner: Scanner
     policy: Policy
     manifests: tuple[ModelManifest, ...]
+    blocklist_revision: int | None = None
+    """The storage revision the live index was built from (None: not loaded yet)."""
 
     async def reload_blocklist(self) -> int:
         """Rebuild the match index from storage and swap it in; returns the entry count."""
+        # Read the revision first: a change landing during the read then shows as a newer
+        # revision on the next refresh, never as a missed one.
+        revision = await self.storage.blocklist.revision()
         entries = [entry async for entry in self.storage.blocklist.iter_all()]
-        return await self.matcher.rebuild(entries, self.executor)
+        size = await self.matcher.rebuild(entries, self.executor)
+        self.blocklist_revision = revision
+        return size
+
+    async def refresh_blocklist(self) -> bool:
+        """Rebuild the index if entries changed since it was built (by any process); say if so."""
+        if await self.storage.blocklist.revision() == self.blocklist_revision:
+            return False
+        await self.reload_blocklist()
+        return True
 
     async def policy_for(self, guild_id: int | None) -> Policy:
         """The instance policy with server ``guild_id``'s stored overrides applied."""

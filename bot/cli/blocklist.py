@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from bot.cli._paths import existing_paths, iter_files
 from bot.cli.progress import Progress
-from bot.cli.scan import iter_files
 from bot.config import Config
 from bot.core import blocklist_io
 from bot.core.blocklist import NewEntry
@@ -70,10 +70,8 @@ def _who() -> str:
 
 
 async def cmd_add(args: argparse.Namespace, config: Config) -> int:
-    paths = [Path(p) for p in args.paths]
-    missing = [str(p) for p in paths if not p.exists()]
-    if missing:
-        print(f"consentry: error: no such file or folder: {', '.join(missing)}", file=sys.stderr)
+    paths = existing_paths(args.paths)
+    if paths is None:
         return 2
     failed = 0
     added_by = _who()

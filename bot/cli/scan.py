@@ -8,10 +8,10 @@ import hashlib
 import json
 import sys
 from collections import Counter, deque
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from bot.cli._paths import existing_paths, iter_files
 from bot.cli.progress import Progress
 from bot.config import Config
 from bot.core.verdict import Action, Reason, Verdict
@@ -33,20 +33,9 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     parser.set_defaults(handler=run)
 
 
-def iter_files(paths: list[Path]) -> Iterator[Path]:
-    """The given files, and every file under the given folders, in sorted order."""
-    for path in paths:
-        if path.is_dir():
-            yield from sorted(p for p in path.rglob("*") if p.is_file())
-        else:
-            yield path
-
-
 async def run(args: argparse.Namespace, config: Config) -> int:
-    paths = [Path(p) for p in args.paths]
-    missing = [str(p) for p in paths if not p.exists()]
-    if missing:
-        print(f"consentry: error: no such file or folder: {', '.join(missing)}", file=sys.stderr)
+    paths = existing_paths(args.paths)
+    if paths is None:
         return 2
     files = list(iter_files(paths))
     counts: Counter[str] = Counter()

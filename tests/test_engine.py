@@ -1,0 +1,83 @@
+"""The engine: opens everything from a config and keeps the live index in step with storage."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.config import Config, load_config
+from bot.core.blocklist import Algorithm, NewEntry
+from bot.core.detectors.manifest import ManifestError
+from bot.core.fingerprint import fingerprint
+from bot.core.limits import MediaLimits
+from bot.core.verdict import Action
+from bot.engine import open_engine
+from bot.storage import open_storage
+from tests.imagery import encode, photo
+from tests.tiny_model import write_manifest
+
+COFFEE = encode(photo("coffee"))
+
+
+def _config(tmp_path: Path, extra: str = "") -> Config:
+    path = tmp_path / "config.toml"
+    path.write_text(f'[storage]\nurl = "bot.db"\n{extra}')
+    return load_config(path)
+
+
+async def test_entries_added_by_another_process_take_effect_on_refresh(tmp_path: Path) -> None:
+    config = _config(tmp_path)
+    async with open_engine(config) as engine:
+        assert (await engine.scan(COFFEE)).action is Action.ALLOW
+        assert not await engine.refresh_blocklist()  # nothing changed: no rebuild
+        async with await open_storage(config.storage_url) as other:  # e.g. the CLI
+            hashes = fingerprint(COFFEE, MediaLimits(), 50).hashes
+            await other.blocklist.add([NewEntry(a, v, reason="test") for a, v in hashes])
+        generation = engine.matcher.generation
+        assert await engine.refresh_blocklist()
+        assert engine.matcher.generation == generation + 1
+        assert (await engine.scan(COFFEE)).action is Action.QUARANTINE
+
+
+async def test_server_overrides_apply_only_to_that_server(tmp_path: Path) -> None:
+    config = _config(tmp_path)
+    async with open_engine(config) as engine:
+        await engine.storage.blocklist.add(
+            [NewEntry(Algorithm.SHA256, fingerprint(COFFEE, MediaLimits(), 50).sha256)]
+        )
+        await engine.reload_blocklist()
+        rules = [{"signal": "blocklist", "action": "flag"}]
+        await engine.storage.settings.set_override(1, "policy.rules", rules)
+        assert (await engine.scan(COFFEE, guild_id=1)).action is Action.FLAG
+        assert (await engine.scan(COFFEE, guild_id=2)).action is Action.QUARANTINE
+
+
+async def test_configured_models_are_loaded_and_drive_the_default_policy(tmp_path: Path) -> None:
+    write_manifest(tmp_path)
+    config = _config(tmp_path, '[[detectors]]\nmanifest = "redness.toml"\n')
+    async with open_engine(config) as engine:
+        assert [m.name for m in engine.manifests] == ["redness"]
+        signals = {(r.signal, r.action) for r in engine.policy.rules}
+        assert ("redness.red", Action.FLAG) in signals
+        assert ("redness.red", Action.QUARANTINE) in signals
+
+
+async def test_a_disabled_model_is_not_loaded(tmp_path: Path, caplog) -> None:
+    write_manifest(tmp_path)
+    config = _config(tmp_path, '[[detectors]]\nmanifest = "redness.toml"\nenabled = false\n')
+    async with open_engine(config) as engine:
+        assert engine.manifests == ()
+    assert "disabled" in caplog.text
+
+
+async def test_a_broken_model_stops_the_start_and_releases_the_database(tmp_path: Path) -> None:
+    manifest = write_manifest(tmp_path)
+    (tmp_path / "redness.onnx").write_bytes(b"broken")
+    config = _config(tmp_path, f'[[detectors]]\nmanifest = "{manifest.name}"\n')
+    with pytest.raises(ManifestError, match="sha256"):
+        async with open_engine(config):
+            pass
+    async with await open_storage(config.storage_url) as storage:  # not left locked
+        result = await storage.blocklist.add([NewEntry(Algorithm.MD5, "0" * 32)])
+        assert len(result.added) == 1

@@ -20,7 +20,9 @@ from bot.storage import open_storage
 
 def register(commands: Any, common: argparse.ArgumentParser) -> None:
     parser = commands.add_parser(
-        "blocklist", help="manage the instance-wide hash blocklist", description=__doc__
+        "blocklist",
+        help="manage the instance-wide hash blocklist",
+        description="Add, list, remove, export and import instance-wide blocklist entries.",
     )
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
 

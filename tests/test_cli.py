@@ -142,6 +142,15 @@ def test_a_missing_path_or_bad_config_fails_the_command(workspace, capsys) -> No
     assert code == 2 and "bad.toml" in err and "max_pixels" in err
 
 
+def test_special_files_are_reported_not_read(workspace, capsys) -> None:
+    os.mkfifo(workspace / "pipe")
+    code, out, _ = _run(capsys, "scan", "--json", "pipe")
+    assert code == 0
+    assert json.loads(out)["reasons"][0]["message"] == "not a regular file"
+    code, _, err = _run(capsys, "blocklist", "add", "pipe")
+    assert code == 1 and "not a regular file" in err
+
+
 def test_the_environment_variable_selects_the_config(workspace, capsys, monkeypatch) -> None:
     elsewhere = workspace / "env"
     elsewhere.mkdir()

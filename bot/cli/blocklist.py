@@ -79,6 +79,10 @@ async def cmd_add(args: argparse.Namespace, config: Config) -> int:
     added_by = _who()
     async with await open_storage(config.storage_url) as storage:
         for path in iter_files(paths):
+            if not path.is_file():
+                print(f"{path}: not added: not a regular file", file=sys.stderr)
+                failed += 1
+                continue
             try:
                 data = path.read_bytes()
                 if len(data) > config.limits.max_bytes:

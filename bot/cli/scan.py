@@ -68,6 +68,9 @@ async def _next(window: deque[tuple[Path, asyncio.Task[Verdict]]]) -> tuple[Path
 async def scan_file(engine: Engine, path: Path) -> Verdict:
     """Scan one file; unreadable or oversized files become ``unscannable`` verdicts."""
     limit = engine.config.limits.max_bytes
+    if not path.is_file():
+        # A FIFO or device would block the read forever.
+        return _unscannable("", "", "not a regular file")
     try:
         size = path.stat().st_size
         if size > limit:

@@ -1,7 +1,7 @@
 """The storage interfaces every backend implements (SQLite now, PostgreSQL later).
 
 Callers depend only on these classes, so a backend can be swapped without touching them; one test
-suite (tests/test_storage.py) runs against every backend.
+suite (tests/test_storage_*.py, backends listed in tests/conftest.py) runs against every backend.
 """
 
 from __future__ import annotations

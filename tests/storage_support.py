@@ -1,0 +1,46 @@
+"""Helpers shared by the storage tests (the backend fixtures live in ``conftest.py``)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from bot.core.blocklist import Algorithm, NewEntry
+from bot.storage import NewCase, Storage
+
+GUILD = 1234567890123456789
+OTHER_GUILD = 987654321098765432
+
+
+def md5(n: int) -> str:
+    return f"{n:032x}"
+
+
+def pdq(n: int) -> str:
+    return f"{n:064x}"
+
+
+def entry(n: int, **kwargs: object) -> NewEntry:
+    return NewEntry(Algorithm.MD5, md5(n), **kwargs)  # type: ignore[arg-type]
+
+
+def new_case(message_id: int = 1, guild_id: int = GUILD) -> NewCase:
+    return NewCase(
+        guild_id=guild_id,
+        channel_id=42,
+        message_id=message_id,
+        author_id=7,
+        sha256="ab" * 32,
+        action="quarantine",
+        verdict={"action": "quarantine", "reasons": [{"signal": "blocklist", "distance": 3}]},
+    )
+
+
+def assert_recent_utc(moment: datetime) -> None:
+    assert moment.tzinfo is not None and moment.utcoffset() == timedelta(0)
+    assert abs(datetime.now(UTC) - moment) < timedelta(minutes=1)
+
+
+async def append(storage: Storage, n: int, guild_id: int | None = GUILD) -> None:
+    await storage.audit.append(
+        guild_id=guild_id, actor=f"mod:{n}", action="case.confirm", subject=f"case:{n}", details={}
+    )

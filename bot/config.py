@@ -46,6 +46,30 @@ class ScannerConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class DiscordConfig:
+    token_env: str = "DISCORD_TOKEN"
+    """The environment variable holding the bot token (a token never goes in the file)."""
+    api_base: str = "https://discord.com/api/v10"
+    """REST base URL: point it at a rate-limit-sharing proxy, or at the sandbox."""
+    gateway_url: str = "wss://gateway.discord.gg/"
+    media_hosts: tuple[str, ...] = ("cdn.discordapp.com", "media.discordapp.net")
+    """The only hosts media is downloaded from (host or host:port)."""
+    download_timeout_seconds: float = 20.0
+    blocklist_refresh_seconds: float = 30.0
+    """How often the bot checks storage for blocklist changes made elsewhere (e.g. the CLI)."""
+
+    def __post_init__(self) -> None:
+        if not self.token_env:
+            raise ValueError("token_env must name an environment variable")
+        if not self.api_base.startswith(("http://", "https://")):
+            raise ValueError("api_base must be an http(s) URL")
+        if not self.gateway_url.startswith(("ws://", "wss://")):
+            raise ValueError("gateway_url must be a ws(s) URL")
+        if self.download_timeout_seconds <= 0 or self.blocklist_refresh_seconds <= 0:
+            raise ValueError("download_timeout_seconds and blocklist_refresh_seconds must be > 0")
+
+
+@dataclass(frozen=True, slots=True)
 class DetectorConfig:
     manifest: Path
     enabled: bool = True
@@ -65,6 +89,7 @@ class Config:
     detectors: tuple[DetectorConfig, ...] = ()
     policy_rules: Policy | None = None
     """Rules from the file; None means the defaults built from the loaded models."""
+    discord: DiscordConfig = field(default_factory=DiscordConfig)
 
 
 def default_storage_url() -> str:
@@ -101,7 +126,7 @@ def load_config(path: Path | None) -> Config:
         raise ConfigError(f"{path}: {exc}") from exc
 
 
-_SECTIONS = {"storage", "scanner", "limits", "matching", "detectors", "policy"}
+_SECTIONS = {"storage", "scanner", "limits", "matching", "detectors", "policy", "discord"}
 _MATCHING_KEYS = {
     "pdq_max_distance": "pdq",
     "phash_max_distance": "phash",
@@ -131,6 +156,7 @@ def _parse(raw: dict[str, Any], path: Path) -> Config:
         matching=MatchThresholds(**{_MATCHING_KEYS[k]: _int(v, k) for k, v in matching.items()}),
         detectors=tuple(_detector(d, i, base) for i, d in enumerate(raw.get("detectors", []))),
         policy_rules=Policy.parse(policy["rules"], "[policy] rules") if "rules" in policy else None,
+        discord=_dataclass(DiscordConfig, _table(raw, "discord"), "discord"),
     )
 
 
@@ -177,13 +203,19 @@ def _dataclass(cls: Any, table: dict[str, Any], section: str) -> Any:
         expected = type(getattr(defaults, key))
         if expected is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
+        if expected is tuple and isinstance(value, list) and all(isinstance(v, str) for v in value):
+            value = tuple(value)
         if not isinstance(value, expected) or isinstance(value, bool):
-            raise ValueError(f"[{section}] {key} must be a {expected.__name__}, got {value!r}")
+            kind = _KINDS.get(expected, expected.__name__)
+            raise ValueError(f"[{section}] {key} must be {kind}, got {value!r}")
         values[key] = value
     try:
         return cls(**values)
     except ValueError as exc:
         raise ValueError(f"[{section}] {exc}") from None
+
+
+_KINDS = {int: "a whole number", float: "a number", str: "text", tuple: "a list of strings"}
 
 
 def _int(value: Any, key: str, minimum: int = 0) -> int:

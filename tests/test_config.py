@@ -59,7 +59,7 @@ def test_relative_paths_are_relative_to_the_config_file(tmp_path: Path) -> None:
     ("text", "message"),
     [
         ("[limits]\nmax_byts = 5\n", "unknown setting \\[limits\\] 'max_byts'"),
-        ("[limits]\nmax_bytes = 'big'\n", "max_bytes must be a int"),
+        ("[limits]\nmax_bytes = 'big'\n", "max_bytes must be a whole number"),
         ("[limits]\nmax_bytes = 0\n", "max_bytes must be at least 1"),
         ("[matching]\npdq_max_distance = 300\n", "pdq"),
         ("[scanner]\nworkers = 0\n", "workers"),

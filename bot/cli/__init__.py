@@ -8,7 +8,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from bot.config import ConfigError, load_config, resolve_config_path
+from bot.config import Config, ConfigError, load_config, resolve_config_path
 from bot.core.detectors.manifest import ManifestError
 from bot.core.policy import PolicyError
 from bot.storage import StorageError
@@ -43,9 +43,13 @@ def build_parser() -> argparse.ArgumentParser:
     scan.register(commands, common)
     blocklist.register(commands, common)
     run = commands.add_parser(
-        "run", parents=[common], help="start the Discord bot (not available yet)"
+        "run",
+        parents=[common],
+        help="start the Discord bot (token from $DISCORD_TOKEN or [discord] token_env)",
+        description="Connect to Discord and watch every server the bot is in. Stops cleanly on "
+        "Ctrl-C or SIGTERM.",
     )
-    run.set_defaults(handler=_run_not_ready)
+    run.set_defaults(handler=_run)
     return parser
 
 
@@ -69,10 +73,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     return code
 
 
-async def _run_not_ready(args: argparse.Namespace, config: object) -> int:
-    print(
-        "consentry: the Discord runtime is not built yet; today Consentry works offline through "
-        "`consentry scan` and `consentry blocklist`.",
-        file=sys.stderr,
-    )
-    return 2
+async def _run(args: argparse.Namespace, config: Config) -> int:
+    from bot.runtime.run import StartupError, run_bot
+
+    logging.getLogger().setLevel(logging.DEBUG if args.verbose else logging.INFO)
+    try:
+        return await run_bot(config)
+    except StartupError as exc:
+        print(f"consentry: error: {exc}", file=sys.stderr)
+        return 2

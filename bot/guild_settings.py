@@ -1,0 +1,68 @@
+"""Per-server settings: typed values over stored overrides, with defaults kept here in code."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+from bot.storage import SettingsStore
+
+
+@dataclass(frozen=True, slots=True)
+class GuildSettings:
+    """One server's settings. Only values that differ from these defaults are stored."""
+
+    alert_channel_id: int | None = None
+    """Where alerts go. Until it is set, setup is incomplete (see ``setup_complete``)."""
+    exempt_channel_ids: frozenset[int] = frozenset()
+    """Channels (and their threads) that are never scanned."""
+    exempt_role_ids: frozenset[int] = frozenset()
+    """Members holding any of these roles are never scanned."""
+    scan_bots: bool = False
+    """Scan media posted by other bots."""
+    scan_webhooks: bool = True
+    """Scan media posted through webhooks (bridges and feeds are a common way in)."""
+    alert_unscannable: bool = False
+    """Alert moderators about media that could not be scanned (corrupt, unsupported, too big)."""
+    setup_notice_sent: bool = False
+    """The one-time "setup is missing" notice has been posted in the system channel."""
+
+    @property
+    def setup_complete(self) -> bool:
+        return self.alert_channel_id is not None
+
+    @classmethod
+    def from_overrides(cls, overrides: dict[str, Any]) -> GuildSettings:
+        """Build from stored overrides; unknown keys (other features' settings) are ignored."""
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            if f.name in overrides:
+                value = overrides[f.name]
+                values[f.name] = frozenset(value) if f.name.endswith("_ids") else value
+        return cls(**values)
+
+
+class GuildSettingsService:
+    """Reads settings through a cache that every write through this service invalidates."""
+
+    def __init__(self, store: SettingsStore) -> None:
+        self._store = store
+        self._cache: dict[int, GuildSettings] = {}
+
+    async def get(self, guild_id: int) -> GuildSettings:
+        cached = self._cache.get(guild_id)
+        if cached is None:
+            cached = GuildSettings.from_overrides(await self._store.get_overrides(guild_id))
+            self._cache[guild_id] = cached
+        return cached
+
+    async def set(self, guild_id: int, key: str, value: Any) -> GuildSettings:
+        """Store ``key`` (a GuildSettings field); storing the default removes the override."""
+        default = getattr(GuildSettings(), key)  # AttributeError names a mistyped key
+        self._cache.pop(guild_id, None)
+        if value == default:
+            await self._store.clear_override(guild_id, key)
+        else:
+            stored = sorted(value) if isinstance(value, frozenset | set) else value
+            await self._store.set_override(guild_id, key, stored)
+        return await self.get(guild_id)

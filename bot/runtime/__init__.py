@@ -1,0 +1,1 @@
+"""The Discord side: the discord.py client, media download and the one module that acts."""

@@ -1,0 +1,140 @@
+"""The discord.py client: intents, cogs, command sync and the background blocklist refresh."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+import aiohttp
+import discord
+import yarl
+from discord.ext import commands
+
+from bot.config import DiscordConfig
+from bot.engine import Engine
+from bot.guild_settings import GuildSettingsService
+from bot.runtime.actions import Actioner
+from bot.runtime.fetch import MediaFetcher
+from bot.runtime.watcher import Watcher
+
+log = logging.getLogger(__name__)
+
+# Permissions the bot needs, and why (the README lists the same).
+REQUIRED_PERMISSIONS = discord.Permissions(
+    view_channel=True,  # see the channels it protects
+    read_message_history=True,  # catch up and fetch reported messages
+    manage_messages=True,  # delete matching media
+    moderate_members=True,  # time out repeat posters
+    manage_webhooks=True,  # restore wrongly removed posts under the author's name
+    embed_links=True,  # alerts are embeds
+    attach_files=True,  # evidence exports
+    send_messages=True,  # alerts and notices
+)
+
+
+def intents() -> discord.Intents:
+    """Guilds (channels, roles), guild messages, and message content (to see attachments)."""
+    chosen = discord.Intents.none()
+    chosen.guilds = True
+    chosen.guild_messages = True
+    chosen.message_content = True
+    return chosen
+
+
+def point_at(config: DiscordConfig) -> None:
+    """Aim discord.py at ``api_base`` and ``gateway_url`` (a proxy, or the sandbox).
+
+    discord.py keeps both as class attributes, so this is process-wide: one bot per process.
+    """
+    discord.http.Route.BASE = config.api_base.rstrip("/")
+    discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(config.gateway_url)
+
+
+class ConsentryBot(commands.Bot):
+    """The Consentry bot: owns the Discord-side resources, borrows the engine."""
+
+    def __init__(self, engine: Engine) -> None:
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            intents=intents(),
+            help_command=None,
+            allowed_mentions=discord.AllowedMentions.none(),
+        )
+        self.engine = engine
+        self.guild_settings = GuildSettingsService(engine.storage.settings)
+        self.actioner = Actioner(self)
+        self._media_session: aiohttp.ClientSession | None = None
+        self._refresh_task: asyncio.Task[None] | None = None
+        self.watcher: Watcher | None = None
+
+    async def setup_hook(self) -> None:
+        discord_config = self.engine.config.discord
+        self._media_session = aiohttp.ClientSession()
+        fetcher = MediaFetcher(
+            self._media_session,
+            allowed_hosts=discord_config.media_hosts,
+            max_bytes=self.engine.config.limits.max_bytes,
+            timeout_seconds=discord_config.download_timeout_seconds,
+        )
+        self.watcher = Watcher(self.engine, self.guild_settings, fetcher, self.actioner)
+        from cogs import setup as setup_cog
+        from cogs import watch as watch_cog
+
+        await watch_cog.setup(self)
+        await setup_cog.setup(self)
+        synced = await self.tree.sync()
+        log.info("synced %d application commands", len(synced))
+        self._refresh_task = asyncio.create_task(self._refresh_blocklist_forever())
+
+    async def on_ready(self) -> None:
+        if self.watcher is not None and self.user is not None:
+            self.watcher.own_user_id = self.user.id
+        log.info("connected as %s to %d servers", self.user, len(self.guilds))
+
+    async def on_guild_available(self, guild: discord.Guild) -> None:
+        await self.check_permissions(guild)
+
+    async def on_guild_join(self, guild: discord.Guild) -> None:
+        await self.check_permissions(guild)
+
+    async def check_permissions(self, guild: discord.Guild) -> list[str]:
+        """Log, and tell the alert channel, which required permissions the bot lacks."""
+        have = guild.me.guild_permissions if guild.me else discord.Permissions.none()
+        missing = [
+            name for name, wanted in REQUIRED_PERMISSIONS if wanted and not getattr(have, name)
+        ]
+        if missing and not have.administrator:
+            names = ", ".join(n.replace("_", " ").title() for n in missing)
+            log.warning("guild %s (%s) is missing permissions: %s", guild.name, guild.id, names)
+            settings = await self.guild_settings.get(guild.id)
+            await self.actioner.tell_alert_channel(
+                guild, settings, f"Consentry is missing permissions it needs here: {names}."
+            )
+            return missing
+        return []
+
+    async def _refresh_blocklist_forever(self) -> None:
+        interval = self.engine.config.discord.blocklist_refresh_seconds
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                if await self.engine.refresh_blocklist():
+                    log.info(
+                        "blocklist changed: index rebuilt (%d entries)",
+                        len(self.engine.matcher.snapshot),
+                    )
+            except Exception:
+                log.exception("blocklist refresh failed; keeping the current index")
+
+    async def close(self) -> None:
+        if self.watcher is not None:
+            # Let scans already under way finish acting (and recording) before resources go.
+            await self.watcher.drain(seconds=10.0)
+        if self._refresh_task is not None:
+            self._refresh_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._refresh_task
+        await super().close()
+        if self._media_session is not None:
+            await self._media_session.close()

@@ -1,0 +1,68 @@
+"""``consentry run``: start the bot, and stop it cleanly on SIGINT or SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+
+import discord
+
+from bot.config import Config
+from bot.engine import open_engine
+from bot.runtime.client import ConsentryBot, point_at
+
+log = logging.getLogger(__name__)
+
+
+class StartupError(Exception):
+    """The bot cannot start; the message says what to do about it."""
+
+
+async def run_bot(config: Config, token: str | None = None) -> int:
+    """Run until stopped by a signal; raise StartupError for problems an admin must fix."""
+    token = token or os.environ.get(config.discord.token_env)
+    if not token:
+        raise StartupError(
+            f"no bot token: set the {config.discord.token_env} environment variable to the token "
+            "from the Discord Developer Portal (Bot -> Reset Token). See the README, section "
+            "'Running the bot on Discord'."
+        )
+    point_at(config.discord)
+    async with open_engine(config) as engine:
+        bot = ConsentryBot(engine)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        runner = asyncio.create_task(bot.start(token))
+        stopper = asyncio.create_task(stop.wait())
+        try:
+            await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+            stopper.cancel()
+            await bot.close()
+        if runner.done() and not runner.cancelled() and runner.exception() is not None:
+            raise _explain(runner.exception()) from runner.exception()
+        print("consentry: stopped", file=sys.stderr)
+    return 0
+
+
+def _explain(exc: BaseException | None) -> BaseException:
+    if isinstance(exc, discord.LoginFailure):
+        return StartupError(
+            "Discord rejected the bot token (401 Unauthorized): copy a fresh token from the "
+            "Developer Portal (Bot -> Reset Token) into the token environment variable."
+        )
+    if isinstance(exc, discord.PrivilegedIntentsRequired):
+        return StartupError(
+            "Discord refused the Message Content intent: enable 'Message Content Intent' in the "
+            "Developer Portal under Bot -> Privileged Gateway Intents, then start again."
+        )
+    if isinstance(exc, discord.GatewayNotFound | OSError | discord.HTTPException):
+        return StartupError(f"cannot reach Discord: {exc}")
+    return exc if exc is not None else StartupError("the bot stopped unexpectedly")

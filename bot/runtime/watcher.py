@@ -1,0 +1,124 @@
+"""Watching messages: find media, scan it, decide, and hand the decision to the actioner."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict
+
+import discord
+
+from bot.core.moderation import decide
+from bot.core.verdict import Action, Reason, Verdict
+from bot.engine import Engine
+from bot.guild_settings import GuildSettings, GuildSettingsService
+from bot.runtime.actions import Actioner, Incident, MediaReport, audit_reason
+from bot.runtime.extract import MediaRef, media_refs
+from bot.runtime.fetch import FetchError, MediaFetcher
+
+log = logging.getLogger(__name__)
+
+# Remembered (message id -> media URLs already scanned) so an edit scans only what it added.
+_SEEN_MESSAGES = 10_000
+
+
+class Watcher:
+    """Scans the media of guild messages and acts on the result."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        settings: GuildSettingsService,
+        fetcher: MediaFetcher,
+        actioner: Actioner,
+        *,
+        own_user_id: int | None = None,
+    ) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.fetcher = fetcher
+        self.actioner = actioner
+        self.own_user_id = own_user_id
+        self._seen: OrderedDict[int, frozenset[str]] = OrderedDict()
+        self._active: set[asyncio.Task[object]] = set()
+
+    async def drain(self, seconds: float) -> None:
+        """Wait (up to ``seconds``) for messages being handled to finish."""
+        pending = {t for t in self._active if t is not asyncio.current_task()}
+        if pending:
+            log.info("waiting for %d message(s) being scanned", len(pending))
+            await asyncio.wait(pending, timeout=seconds)
+
+    async def handle(self, message: discord.Message) -> Incident | None:
+        """Scan a new or edited message; returns the incident acted on, if any."""
+        task = asyncio.current_task()
+        if task is not None:
+            self._active.add(task)
+        try:
+            return await self._handle(message)
+        finally:
+            if task is not None:
+                self._active.discard(task)
+
+    async def _handle(self, message: discord.Message) -> Incident | None:
+        guild = message.guild
+        if guild is None or message.author.id == self.own_user_id:
+            return None
+        settings = await self.settings.get(guild.id)
+        if self._exempt(message, settings):
+            return None
+        refs = self._new_refs(message)
+        if not refs:
+            return None
+        reports = await asyncio.gather(*(self._scan(ref, guild.id) for ref in refs))
+        decision = decide(
+            [r.verdict for r in reports],
+            setup_complete=settings.setup_complete,
+            alert_unscannable=settings.alert_unscannable,
+        )
+        if not decision.alert:
+            return None
+        incident = Incident(message, decision, tuple(reports))
+        outcome = "Flag only: nothing was removed."
+        if decision.remove:
+            failure = await self.actioner.delete(message, audit_reason(decision))
+            outcome = failure or "Message deleted."
+        await self.actioner.alert(incident, settings, outcome)
+        if (
+            not settings.setup_complete
+            and not settings.setup_notice_sent
+            and await self.actioner.setup_notice(guild)
+        ):
+            await self.settings.set(guild.id, "setup_notice_sent", True)
+        return incident
+
+    def _exempt(self, message: discord.Message, settings: GuildSettings) -> bool:
+        if message.webhook_id is not None:
+            return not settings.scan_webhooks
+        if message.author.bot and not settings.scan_bots:
+            return True
+        channel = message.channel
+        parent_id = getattr(channel, "parent_id", None)
+        if channel.id in settings.exempt_channel_ids or parent_id in settings.exempt_channel_ids:
+            return True
+        roles = getattr(message.author, "roles", ())
+        return any(role.id in settings.exempt_role_ids for role in roles)
+
+    def _new_refs(self, message: discord.Message) -> list[MediaRef]:
+        refs = media_refs(message)
+        seen = self._seen.get(message.id, frozenset())
+        fresh = [r for r in refs if r.url not in seen]
+        self._seen[message.id] = seen | {r.url for r in refs}
+        self._seen.move_to_end(message.id)
+        while len(self._seen) > _SEEN_MESSAGES:
+            self._seen.popitem(last=False)
+        return fresh
+
+    async def _scan(self, ref: MediaRef, guild_id: int) -> MediaReport:
+        try:
+            data = await self.fetcher.fetch(ref.url)
+        except FetchError as exc:
+            log.info("guild %s: %s not scanned: %s", guild_id, ref.label, exc.message)
+            reason = Reason("download", Action.UNSCANNABLE, exc.message)
+            return MediaReport(ref.label, Verdict(Action.UNSCANNABLE, (reason,), "", ""))
+        return MediaReport(ref.label, await self.engine.scan(data, guild_id))

@@ -1,0 +1,83 @@
+"""`/consentry setup` and `/consentry status`: finish setup and see what the bot is doing."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+if TYPE_CHECKING:
+    from bot.runtime.client import ConsentryBot
+
+
+class Setup(commands.Cog):
+    """Setup and status commands for server managers."""
+
+    group = app_commands.Group(
+        name="consentry",
+        description="Consentry setup and status",
+        default_permissions=discord.Permissions(manage_guild=True),
+        guild_only=True,
+    )
+
+    def __init__(self, bot: ConsentryBot) -> None:
+        self.bot = bot
+
+    @group.command(name="setup", description="Choose the channel where moderators get alerts")
+    @app_commands.describe(alert_channel="Moderators-only channel for Consentry alerts")
+    async def setup_command(
+        self, interaction: discord.Interaction, alert_channel: discord.TextChannel
+    ) -> None:
+        if not await _can_manage(interaction):
+            return
+        assert interaction.guild is not None  # guild_only
+        me = interaction.guild.me
+        if me is None or not alert_channel.permissions_for(me).send_messages:
+            await interaction.response.send_message(
+                f"I cannot post in {alert_channel.mention}: give me View Channel, Send Messages "
+                "and Embed Links there, then run this again.",
+                ephemeral=True,
+            )
+            return
+        await self.bot.guild_settings.set(
+            interaction.guild.id, "alert_channel_id", alert_channel.id
+        )
+        await interaction.response.send_message(
+            f"Setup complete: alerts go to {alert_channel.mention}. Consentry now acts on every "
+            "signal in its policy, not only on blocklist matches.",
+            ephemeral=True,
+        )
+
+    @group.command(name="status", description="Show setup, blocklist size and scanner state")
+    async def status_command(self, interaction: discord.Interaction) -> None:
+        if not await _can_manage(interaction):
+            return
+        assert interaction.guild is not None
+        settings = await self.bot.guild_settings.get(interaction.guild.id)
+        engine = self.bot.engine
+        channel = f"<#{settings.alert_channel_id}>" if settings.alert_channel_id else "not set"
+        lines = [
+            f"Alert channel: {channel}"
+            + ("" if settings.setup_complete else " (setup incomplete: blocklist matches only)"),
+            f"Blocklist entries loaded: {len(engine.matcher.snapshot)}",
+            f"Scans waiting or running: {engine.executor.pending}",
+            f"Files remembered: {len(engine.scanner.cache)}",
+        ]
+        await interaction.response.send_message("\n".join(lines), ephemeral=True)
+
+
+async def _can_manage(interaction: discord.Interaction) -> bool:
+    # Default permissions hide the command, but server admins can override that: check again.
+    permissions = interaction.permissions
+    if permissions.manage_guild or permissions.administrator:
+        return True
+    await interaction.response.send_message(
+        "You need the Manage Server permission to use this command.", ephemeral=True
+    )
+    return False
+
+
+async def setup(bot: ConsentryBot) -> None:
+    await bot.add_cog(Setup(bot))

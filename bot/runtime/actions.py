@@ -44,11 +44,13 @@ class MediaReport:
 
 @dataclass(frozen=True, slots=True)
 class Incident:
-    """A message that needs action, with everything an alert shows."""
+    """A scanned message: its media's verdicts, the decision, and what was done about it."""
 
     message: discord.Message
     decision: Decision
     media: tuple[MediaReport, ...]
+    outcome: str
+    """What happened, for moderators: "Message deleted.", or why it could not be."""
 
 
 class Actioner:
@@ -71,9 +73,9 @@ class Actioner:
             return f"Not deleted: Discord answered {exc.status} ({exc.text or 'no detail'})."
         return None
 
-    async def alert(self, incident: Incident, settings: GuildSettings, outcome: str) -> bool:
+    async def alert(self, incident: Incident, settings: GuildSettings) -> bool:
         """Send the alert to the alert channel, or to the owner by DM while setup is incomplete."""
-        embed = alert_embed(incident, outcome)
+        embed = alert_embed(incident)
         guild = incident.message.guild
         if guild is None:
             return False
@@ -133,7 +135,7 @@ class Actioner:
         return True
 
 
-def alert_embed(incident: Incident, outcome: str) -> discord.Embed:
+def alert_embed(incident: Incident) -> discord.Embed:
     """The alert: who, where, a jump link, every reason with its score or distance. No image."""
     decision = incident.decision
     message = incident.message
@@ -149,7 +151,7 @@ def alert_embed(incident: Incident, outcome: str) -> discord.Embed:
     channel = getattr(message.channel, "mention", str(message.channel.id))
     embed.add_field(name="Channel", value=channel, inline=True)
     embed.add_field(name="Message", value=f"[jump]({message.jump_url}) ({message.id})", inline=True)
-    embed.add_field(name="Outcome", value=outcome[:_FIELD_LIMIT], inline=False)
+    embed.add_field(name="Outcome", value=incident.outcome[:_FIELD_LIMIT], inline=False)
     shown = [m for m in incident.media if m.verdict in decision.verdicts][:_MAX_MEDIA_FIELDS]
     for report in shown:
         lines = [f"• {r.message}" for r in report.verdict.reasons] or ["• no reason recorded"]

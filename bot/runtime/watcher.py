@@ -50,7 +50,11 @@ class Watcher:
             await asyncio.wait(pending, timeout=seconds)
 
     async def handle(self, message: discord.Message) -> Incident | None:
-        """Scan a new or edited message; returns the incident acted on, if any."""
+        """Scan a new or edited message's media and act on it.
+
+        Returns what was scanned, decided and done, or None when the message was skipped
+        (exempt, the bot's own, or without new media).
+        """
         task = asyncio.current_task()
         if task is not None:
             self._active.add(task)
@@ -77,13 +81,13 @@ class Watcher:
             alert_unscannable=settings.alert_unscannable,
         )
         if not decision.alert:
-            return None
-        incident = Incident(message, decision, tuple(reports))
+            return Incident(message, decision, tuple(reports), "Nothing to do.")
         outcome = "Flag only: nothing was removed."
         if decision.remove:
             failure = await self.actioner.delete(message, audit_reason(decision))
             outcome = failure or "Message deleted."
-        await self.actioner.alert(incident, settings, outcome)
+        incident = Incident(message, decision, tuple(reports), outcome)
+        await self.actioner.alert(incident, settings)
         if (
             not settings.setup_complete
             and not settings.setup_notice_sent

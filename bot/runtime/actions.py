@@ -62,7 +62,10 @@ class Actioner:
     async def delete(self, message: discord.Message, reason: str) -> str | None:
         """Delete ``message``; returns None on success or a moderator-facing reason it failed."""
         try:
-            await message.delete(reason=reason[:_AUDIT_REASON_LIMIT])
+            # Message.delete() takes no reason; the HTTP call carries it to the audit log.
+            await self._client.http.delete_message(
+                message.channel.id, message.id, reason=reason[:_AUDIT_REASON_LIMIT]
+            )
         except discord.NotFound:
             return None  # already gone (deleted by its author or another moderator)
         except discord.Forbidden:

@@ -43,23 +43,26 @@ def intents() -> discord.Intents:
 
 
 def point_at(config: DiscordConfig) -> None:
-    """Aim discord.py at ``api_base`` and ``gateway_url`` (a proxy, or the sandbox).
+    """Aim discord.py at ``api_base``, ``gateway_url`` and ``cdn_base`` (a proxy, or the sandbox).
 
     discord.py keeps both as class attributes, so this is process-wide: one bot per process.
     """
     discord.http.Route.BASE = config.api_base.rstrip("/")
     discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(config.gateway_url)
+    discord.asset.Asset.BASE = config.cdn_base.rstrip("/")
 
 
 class ConsentryBot(commands.Bot):
     """The Consentry bot: owns the Discord-side resources, borrows the engine."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, guild_ready_timeout: float = 2.0) -> None:
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=intents(),
             help_command=None,
             allowed_mentions=discord.AllowedMentions.none(),
+            # How long discord.py waits for more GUILD_CREATEs before on_ready (its default is 2 s).
+            guild_ready_timeout=guild_ready_timeout,
         )
         self.engine = engine
         self.guild_settings = GuildSettingsService(engine.storage.settings)

@@ -1,0 +1,131 @@
+"""The real Consentry bot, driven end to end through the local Discord sandbox."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import discord
+
+from bot.config import Config, DiscordConfig
+from bot.core.blocklist import NewEntry
+from bot.core.fingerprint import fingerprint
+from bot.engine import Engine, open_engine
+from bot.runtime.actions import Incident
+from bot.runtime.client import ConsentryBot, point_at
+from bot.sandbox import DemoWorld, Sandbox
+
+HANDLE_TIMEOUT = 10.0
+
+
+def sandbox_config(sandbox: Sandbox, tmp_path: Path, **overrides: Any) -> Config:
+    """A config that points the bot at ``sandbox`` and keeps its database under ``tmp_path``."""
+    discord_config = DiscordConfig(
+        api_base=sandbox.api_base,
+        gateway_url=sandbox.gateway_url,
+        cdn_base=sandbox.cdn_base,
+        media_hosts=(sandbox.cdn_host, sandbox.media_host),
+        blocklist_refresh_seconds=overrides.pop("blocklist_refresh_seconds", 30.0),
+    )
+    return Config(
+        storage_url=f"sqlite:///{tmp_path / 'consentry.db'}", discord=discord_config, **overrides
+    )  # noqa: E501
+
+
+@dataclass
+class Harness:
+    """A running bot, its engine, the sandbox and the demo world, plus helpers to drive them."""
+
+    sandbox: Sandbox
+    world: DemoWorld
+    engine: Engine
+    bot: ConsentryBot
+    _handled: dict[int, asyncio.Future[Incident | None]] = field(default_factory=dict)
+
+    def _future(self, message_id: int) -> asyncio.Future[Incident | None]:
+        return self._handled.setdefault(message_id, asyncio.get_running_loop().create_future())
+
+    def spy_on_watcher(self) -> None:
+        """Record each handled message's result so tests can wait for it (no sleeping)."""
+        watcher = self.bot.watcher
+        assert watcher is not None
+        original = watcher.handle
+
+        async def handle(message: discord.Message) -> Incident | None:
+            future = self._future(message.id)
+            if future.done():  # an edit handled after the first pass: start a new wait
+                self._handled[message.id] = future = asyncio.get_running_loop().create_future()
+            try:
+                result = await original(message)
+            except Exception as exc:
+                future.set_exception(exc)  # fail the waiting test at once, with the cause
+                raise
+            future.set_result(result)
+            return result
+
+        watcher.handle = handle  # type: ignore[method-assign]
+
+    async def handled(self, message_id: int) -> Incident | None:
+        """Wait until the bot has handled ``message_id``; return what it scanned and did."""
+        return await asyncio.wait_for(asyncio.shield(self._future(message_id)), HANDLE_TIMEOUT)
+
+    def forget(self, message_id: int) -> None:
+        """Drop a handled result, to wait for the next handling of the same message (an edit)."""
+        self._handled.pop(message_id, None)
+
+    async def post(
+        self, channel_id: int, author_id: int, files: Sequence[tuple[str, bytes]] = (), **kw: Any
+    ) -> tuple[dict[str, Any], Incident | None]:
+        """Post as a member and wait for the bot to handle the message."""
+        message = await self.sandbox.post_message(channel_id, author_id, attachments=files, **kw)
+        return message, await self.handled(int(message["id"]))
+
+    async def blocklist(self, data: bytes, *, guild_id: int | None = None) -> list[int]:
+        """Add ``data``'s hashes to the blocklist and rebuild the live index; returns entry ids."""
+        config = self.engine.config
+        hashes = fingerprint(data, config.limits, config.matching.pdq_min_quality).hashes
+        entries = [NewEntry(a, v, guild_id, "test", "known fake (test)") for a, v in hashes]
+        result = await self.engine.storage.blocklist.add(entries)
+        await self.engine.reload_blocklist()
+        return [e.id for e in result.added]
+
+    async def configure(self, **settings: Any) -> None:
+        """Set server settings as the settings commands would."""
+        for key, value in settings.items():
+            await self.bot.guild_settings.set(self.world.guild_id, key, value)
+
+    def alerts(self) -> list[dict[str, Any]]:
+        """Messages the bot posted in #mod-alerts."""
+        bot_id = str(self.sandbox.bot_user_id)
+        return [
+            m
+            for m in self.sandbox.messages(self.world.mod_alerts_id)
+            if m["author"]["id"] == bot_id
+        ]
+
+
+@asynccontextmanager
+async def running_bot(sandbox: Sandbox, world: DemoWorld, config: Config) -> AsyncIterator[Harness]:
+    """Start the real bot against ``sandbox``; stop it and release everything afterwards."""
+    saved = (discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY,
+             discord.asset.Asset.BASE)  # fmt: skip
+    point_at(config.discord)
+    try:
+        async with open_engine(config) as engine:
+            bot = ConsentryBot(engine, guild_ready_timeout=0.05)
+            runner = asyncio.create_task(bot.start(sandbox.token))
+            try:
+                await asyncio.wait_for(bot.wait_until_ready(), HANDLE_TIMEOUT)
+                harness = Harness(sandbox, world, engine, bot)
+                harness.spy_on_watcher()
+                yield harness
+            finally:
+                await bot.close()
+                await asyncio.wait_for(runner, HANDLE_TIMEOUT)
+    finally:
+        (discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY,
+         discord.asset.Asset.BASE) = saved  # fmt: skip

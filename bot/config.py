@@ -52,6 +52,8 @@ class DiscordConfig:
     api_base: str = "https://discord.com/api/v10"
     """REST base URL: point it at a rate-limit-sharing proxy, or at the sandbox."""
     gateway_url: str = "wss://gateway.discord.gg/"
+    cdn_base: str = "https://cdn.discordapp.com"
+    """Where discord.py builds asset URLs (stickers, avatars): Discord's CDN, or the sandbox's."""
     media_hosts: tuple[str, ...] = ("cdn.discordapp.com", "media.discordapp.net")
     """The only hosts media is downloaded from (host or host:port)."""
     download_timeout_seconds: float = 20.0
@@ -65,6 +67,8 @@ class DiscordConfig:
             raise ValueError("api_base must be an http(s) URL")
         if not self.gateway_url.startswith(("ws://", "wss://")):
             raise ValueError("gateway_url must be a ws(s) URL")
+        if not self.cdn_base.startswith(("http://", "https://")):
+            raise ValueError("cdn_base must be an http(s) URL")
         if self.download_timeout_seconds <= 0 or self.blocklist_refresh_seconds <= 0:
             raise ValueError("download_timeout_seconds and blocklist_refresh_seconds must be > 0")
 

@@ -33,7 +33,7 @@ def sandbox_config(sandbox: Sandbox, tmp_path: Path, **overrides: Any) -> Config
     )
     return Config(
         storage_url=f"sqlite:///{tmp_path / 'consentry.db'}", discord=discord_config, **overrides
-    )  # noqa: E501
+    )
 
 
 @dataclass

@@ -23,12 +23,12 @@ async def test_the_bot_connects_and_syncs_its_commands(consentry: Harness) -> No
 
 async def test_a_blocklisted_image_is_deleted_and_moderators_are_alerted(
     consentry: Harness,
-) -> None:  # noqa: E501
+) -> None:
     [_, pdq_id, _] = await consentry.blocklist(ASTRONAUT)
     world = consentry.world
     message, incident = await consentry.post(
         world.general_id, world.member_ids[0], [("pic.jpg", COPY)]
-    )  # noqa: E501
+    )
     assert incident is not None and incident.decision.action is Action.QUARANTINE
     [delete] = consentry.sandbox.find_requests("DELETE", MESSAGE_ROUTE)
     assert delete.path.endswith(f"/{message['id']}")
@@ -51,7 +51,7 @@ async def test_a_clean_image_is_left_alone(consentry: Harness) -> None:
     world = consentry.world
     message, incident = await consentry.post(
         world.general_id, world.member_ids[1], [("c.png", COFFEE)]
-    )  # noqa: E501
+    )
     assert incident is not None and incident.decision.action is Action.ALLOW
     assert consentry.sandbox.find_requests("DELETE", MESSAGE_ROUTE) == []
     assert consentry.alerts() == []
@@ -68,12 +68,12 @@ async def test_every_attachment_of_a_message_is_scanned(consentry: Harness) -> N
         "attachment a.png",
         "attachment b.jpg",
         "attachment c.jpg",
-    ]  # noqa: E501
+    ]
     assert [m.verdict.action for m in incident.media] == [
         Action.ALLOW,
         Action.ALLOW,
         Action.QUARANTINE,
-    ]  # noqa: E501
+    ]
     assert consentry.sandbox.message(world.art_id, int(message["id"])) is None
     [alert] = consentry.alerts()
     shown = [f["name"] for f in alert["embeds"][0]["fields"] if f["name"].startswith("attachment")]
@@ -88,14 +88,14 @@ async def test_an_edit_that_adds_an_embed_is_scanned(consentry: Harness) -> None
     proxy_url = hosted["attachments"][0]["proxy_url"]
     message, incident = await consentry.post(
         world.general_id, world.member_ids[0], content="look https://example.com/x"
-    )  # noqa: E501
+    )
     assert incident is None  # no media yet
     consentry.forget(int(message["id"]))
     embed = {
         "type": "image",
         "url": "https://example.com/x",
         "thumbnail": {"url": "https://example.com/x.jpg", "proxy_url": proxy_url},
-    }  # noqa: E501
+    }
     await consentry.sandbox.edit_message(world.general_id, int(message["id"]), embeds=[embed])
     incident = await consentry.handled(int(message["id"]))
     assert incident is not None and incident.decision.remove
@@ -108,7 +108,7 @@ async def test_forum_posts_and_threads_are_watched(consentry: Harness) -> None:
     world = consentry.world
     message, incident = await consentry.post(
         world.forum_post_id, world.member_ids[0], [("p.jpg", COPY)]
-    )  # noqa: E501
+    )
     assert incident is not None and incident.decision.remove
     assert consentry.sandbox.message(world.forum_post_id, int(message["id"])) is None
 
@@ -144,11 +144,11 @@ async def test_a_forbidden_delete_is_reported_in_the_alert_instead_of_crashing(
         | Permissions.SEND_MESSAGES
         | Permissions.EMBED_LINKS
         | Permissions.READ_MESSAGE_HISTORY
-    )  # noqa: E501
+    )
     consentry.sandbox.set_bot_permissions(world.guild_id, everything_but_manage)
     message, incident = await consentry.post(
         world.general_id, world.member_ids[0], [("p.jpg", COPY)]
-    )  # noqa: E501
+    )
     assert incident is not None and "lacks the Manage Messages permission" in incident.outcome
     [delete] = consentry.sandbox.find_requests("DELETE", MESSAGE_ROUTE)
     assert delete.status == 403
@@ -167,12 +167,12 @@ async def test_a_rate_limited_delete_is_retried(consentry: Harness) -> None:
     consentry.sandbox.fail_next("DELETE", MESSAGE_ROUTE, 429, retry_after=0.2)
     message, incident = await consentry.post(
         world.general_id, world.member_ids[0], [("p.jpg", COPY)]
-    )  # noqa: E501
+    )
     assert incident is not None and incident.outcome == "Message deleted."
     assert [r.status for r in consentry.sandbox.find_requests("DELETE", MESSAGE_ROUTE)] == [
         429,
         204,
-    ]  # noqa: E501
+    ]
     assert consentry.sandbox.message(world.general_id, int(message["id"])) is None
 
 
@@ -185,6 +185,6 @@ async def test_the_bot_resumes_after_a_gateway_reconnect(consentry: Harness) -> 
     assert (sandbox.identify_count, sandbox.resume_count) == (1, 2)
     message, incident = await consentry.post(
         world.general_id, world.member_ids[0], [("p.jpg", COPY)]
-    )  # noqa: E501
+    )
     assert incident is not None and incident.decision.remove
     assert sandbox.message(world.general_id, int(message["id"])) is None

@@ -128,9 +128,10 @@ class Actioner:
         content: str | None = None,
         embed: discord.Embed | None = None,
     ) -> bool:
+        embeds = [embed] if embed is not None else []
         try:
             await target.send(
-                content=content, embed=embed, allowed_mentions=discord.AllowedMentions.none()
+                content=content, embeds=embeds, allowed_mentions=discord.AllowedMentions.none()
             )
         except discord.HTTPException as exc:
             log.warning("could not send to %s: %s", getattr(target, "id", target), exc)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
+from collections.abc import Callable
 
 import discord
 
@@ -17,6 +18,9 @@ from bot.runtime.extract import MediaRef, media_refs
 from bot.runtime.fetch import FetchError, MediaFetcher
 
 log = logging.getLogger(__name__)
+
+Observer = Callable[[discord.Message, "Incident | None", BaseException | None], None]
+"""Sees each handled message: what was scanned and done (None: skipped), or the error."""
 
 # Remembered (message id -> media URLs already scanned) so an edit scans only what it added.
 _SEEN_MESSAGES = 10_000
@@ -41,6 +45,8 @@ class Watcher:
         self.own_user_id = own_user_id
         self._seen: OrderedDict[int, frozenset[str]] = OrderedDict()
         self._active: set[asyncio.Task[object]] = set()
+        self.observers: list[Observer] = []
+        """Called after each message is handled (for logs, metrics, the demo and tests)."""
 
     async def drain(self, seconds: float) -> None:
         """Wait (up to ``seconds``) for messages being handled to finish."""
@@ -58,11 +64,19 @@ class Watcher:
         task = asyncio.current_task()
         if task is not None:
             self._active.add(task)
+        result: Incident | None = None
+        error: BaseException | None = None
         try:
-            return await self._handle(message)
+            result = await self._handle(message)
+            return result
+        except BaseException as exc:
+            error = exc
+            raise
         finally:
             if task is not None:
                 self._active.discard(task)
+            for observe in self.observers:
+                observe(message, result, error)
 
     async def _handle(self, message: discord.Message) -> Incident | None:
         guild = message.guild

@@ -49,25 +49,21 @@ class Harness:
     def _future(self, message_id: int) -> asyncio.Future[Incident | None]:
         return self._handled.setdefault(message_id, asyncio.get_running_loop().create_future())
 
-    def spy_on_watcher(self) -> None:
+    def observe_watcher(self) -> None:
         """Record each handled message's result so tests can wait for it (no sleeping)."""
-        watcher = self.bot.watcher
-        assert watcher is not None
-        original = watcher.handle
+        assert self.bot.watcher is not None
+        self.bot.watcher.observers.append(self._record)
 
-        async def handle(message: discord.Message) -> Incident | None:
-            future = self._future(message.id)
-            if future.done():  # an edit handled after the first pass: start a new wait
-                self._handled[message.id] = future = asyncio.get_running_loop().create_future()
-            try:
-                result = await original(message)
-            except Exception as exc:
-                future.set_exception(exc)  # fail the waiting test at once, with the cause
-                raise
+    def _record(
+        self, message: discord.Message, result: Incident | None, error: BaseException | None
+    ) -> None:
+        future = self._future(message.id)
+        if future.done():  # an edit handled after the first pass: start a new wait
+            self._handled[message.id] = future = asyncio.get_running_loop().create_future()
+        if error is not None:
+            future.set_exception(error)  # fail the waiting test at once, with the cause
+        else:
             future.set_result(result)
-            return result
-
-        watcher.handle = handle  # type: ignore[method-assign]
 
     async def handled(self, message_id: int) -> Incident | None:
         """Wait until the bot has handled ``message_id``; return what it scanned and did."""
@@ -121,7 +117,7 @@ async def running_bot(sandbox: Sandbox, world: DemoWorld, config: Config) -> Asy
             try:
                 await asyncio.wait_for(bot.wait_until_ready(), HANDLE_TIMEOUT)
                 harness = Harness(sandbox, world, engine, bot)
-                harness.spy_on_watcher()
+                harness.observe_watcher()
                 yield harness
             finally:
                 await bot.close()

@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint run bench clean
+.PHONY: install test lint run demo bench clean
 
 install: $(STAMP)
 
@@ -24,6 +24,9 @@ test: lint
 
 run: $(STAMP)
 	$(VENV)/bin/consentry run $(ARGS)
+
+demo: $(STAMP)
+	$(VENV)/bin/consentry demo $(ARGS)
 
 bench: $(STAMP)
 	$(PY) -m bench $(ARGS)

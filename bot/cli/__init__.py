@@ -50,6 +50,17 @@ def build_parser() -> argparse.ArgumentParser:
         "Ctrl-C or SIGTERM.",
     )
     run.set_defaults(handler=_run)
+    demo = commands.add_parser(
+        "demo",
+        help="run the bot against a local Discord sandbox with sample pictures (no token needed)",
+        description="Starts a local imitation of Discord with a demo server, runs the real bot "
+        "against it, posts sample pictures (benign ones, a copy of one on a demo blocklist, a "
+        "corrupt file) and prints what happened. Nothing leaves this machine.",
+    )
+    demo.add_argument(
+        "--interactive", action="store_true", help="afterwards, post your own files from a prompt"
+    )
+    demo.set_defaults(handler=_demo)
     return parser
 
 
@@ -62,7 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
     )
     try:
-        config = load_config(resolve_config_path(args.config))
+        config = load_config(resolve_config_path(getattr(args, "config", None)))
         code: int = asyncio.run(args.handler(args, config))
     except (ConfigError, StorageError, ManifestError, PolicyError) as exc:
         print(f"consentry: error: {exc}", file=sys.stderr)
@@ -71,6 +82,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("consentry: interrupted", file=sys.stderr)
         return 130
     return code
+
+
+async def _demo(args: argparse.Namespace, config: Config) -> int:
+    from bot.demo import run_demo
+
+    return await run_demo(interactive=args.interactive)
 
 
 async def _run(args: argparse.Namespace, config: Config) -> int:

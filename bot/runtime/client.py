@@ -56,6 +56,9 @@ class ConsentryBot(commands.Bot):
     """The Consentry bot: owns the Discord-side resources, borrows the engine."""
 
     def __init__(self, engine: Engine, *, guild_ready_timeout: float = 2.0) -> None:
+        # Consentry never joins voice: skip discord.py's start-up warnings about voice libraries.
+        discord.VoiceClient.warn_nacl = False
+        discord.VoiceClient.warn_dave = False
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=intents(),

@@ -96,7 +96,7 @@ class Watcher:
         )
         if not decision.alert:
             return Incident(message, decision, tuple(reports), "Nothing to do.")
-        outcome = "Flag only: nothing was removed."
+        outcome = "Alert only: nothing was removed."
         if decision.remove:
             failure = await self.actioner.delete(message, audit_reason(decision))
             outcome = failure or "Message deleted."

@@ -20,6 +20,7 @@ async def _serve(heartbeat_ms: int) -> None:
         print(f"SANDBOX_API_BASE={sandbox.api_base}")
         print(f"SANDBOX_GATEWAY_URL={sandbox.gateway_url}")
         print(f"SANDBOX_CDN_BASE={sandbox.cdn_base}")
+        print(f"SANDBOX_MEDIA_HOSTS={sandbox.cdn_host},{sandbox.media_host}")
         print(f"SANDBOX_TOKEN={sandbox.token}")
         print(f"SANDBOX_GUILD_ID={world.guild_id}")
         print("serving; Ctrl-C stops", flush=True)

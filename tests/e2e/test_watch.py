@@ -188,3 +188,38 @@ async def test_the_bot_resumes_after_a_gateway_reconnect(consentry: Harness) -> 
     )
     assert incident is not None and incident.decision.remove
     assert sandbox.message(world.general_id, int(message["id"])) is None
+
+
+async def test_members_with_an_exempt_role_are_not_scanned(consentry: Harness) -> None:
+    await consentry.blocklist(ASTRONAUT)
+    world = consentry.world
+    await consentry.configure(exempt_role_ids=frozenset({world.moderator_role_id}))
+    _, skipped = await consentry.post(world.general_id, world.moderator_id, [("p.jpg", COPY)])
+    assert skipped is None
+    _, incident = await consentry.post(world.general_id, world.member_ids[0], [("p.jpg", COPY)])
+    assert incident is not None and incident.decision.remove
+
+
+async def test_webhook_posts_are_scanned(consentry: Harness) -> None:
+    await consentry.blocklist(ASTRONAUT)
+    world, sandbox = consentry.world, consentry.sandbox
+    hook = sandbox.create_webhook(world.art_id, "feed")
+    message = await sandbox.post_webhook_message(
+        int(hook["id"]), "new post", username="Feed", attachments=[("p.jpg", COPY)]
+    )
+    incident = await consentry.handled(int(message["id"]))
+    assert incident is not None and incident.decision.remove
+    assert sandbox.message(world.art_id, int(message["id"])) is None
+
+
+async def test_stickers_are_scanned(consentry: Harness) -> None:
+    sticker_png = encode(photo("astronaut").resize((320, 320)), "PNG")
+    await consentry.blocklist(sticker_png)
+    world, sandbox = consentry.world, consentry.sandbox
+    sticker_id = sandbox.add_sticker(world.guild_id, "space", sticker_png)
+    message = await sandbox.post_message(
+        world.general_id, world.member_ids[0], sticker_ids=[sticker_id]
+    )
+    incident = await consentry.handled(int(message["id"]))
+    assert incident is not None and [m.label for m in incident.media] == ["sticker space"]
+    assert incident.decision.remove

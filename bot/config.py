@@ -35,8 +35,13 @@ class ScannerConfig:
     cache_entries: int = 10_000
     """Findings remembered by sha256, so re-posted media is not examined again."""
     cache_ttl_seconds: float = 3600.0
+    media_in_flight: int = 16
+    """Media downloaded or being scanned at once (bot only); more waits its turn. Bounds memory
+    under a raid to about this many times ``[limits] max_bytes``."""
 
     def __post_init__(self) -> None:
+        if self.media_in_flight < 1:
+            raise ValueError("media_in_flight must be at least 1")
         if self.workers < 1:
             raise ValueError("workers must be at least 1")
         if self.max_pending < self.workers:

@@ -45,6 +45,7 @@ class Watcher:
         self.own_user_id = own_user_id
         self._seen: OrderedDict[int, frozenset[str]] = OrderedDict()
         self._active: set[asyncio.Task[object]] = set()
+        self._in_flight = asyncio.Semaphore(engine.config.scanner.media_in_flight)
         self.observers: list[Observer] = []
         """Called after each message is handled (for logs, metrics, the demo and tests)."""
 
@@ -133,10 +134,12 @@ class Watcher:
         return fresh
 
     async def _scan(self, ref: MediaRef, guild_id: int) -> MediaReport:
-        try:
-            data = await self.fetcher.fetch(ref.url)
-        except FetchError as exc:
-            log.info("guild %s: %s not scanned: %s", guild_id, ref.label, exc.message)
-            reason = Reason("download", Action.UNSCANNABLE, exc.message)
-            return MediaReport(ref.label, Verdict(Action.UNSCANNABLE, (reason,), "", ""))
-        return MediaReport(ref.label, await self.engine.scan(data, guild_id))
+        # Held from download to verdict, so downloaded bytes waiting for a scan stay bounded.
+        async with self._in_flight:
+            try:
+                data = await self.fetcher.fetch(ref.url)
+            except FetchError as exc:
+                log.info("guild %s: %s not scanned: %s", guild_id, ref.label, exc.message)
+                reason = Reason("download", Action.UNSCANNABLE, exc.message)
+                return MediaReport(ref.label, Verdict(Action.UNSCANNABLE, (reason,), "", ""))
+            return MediaReport(ref.label, await self.engine.scan(data, guild_id))

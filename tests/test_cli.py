@@ -180,3 +180,13 @@ def test_the_console_script_and_python_m_bot_work_when_piped(workspace) -> None:
         [str(script), "--help"], capture_output=True, text=True, timeout=60, check=True
     ).stdout
     assert "scan" in help_text and "blocklist" in help_text and "Exit status" in help_text
+
+
+def test_evidence_key_prints_a_usable_new_key(capsys) -> None:
+    from bot.core.evidence import EvidenceKey
+
+    code, first, _ = _run(capsys, "evidence-key")
+    _, second, _ = _run(capsys, "evidence-key")
+    assert code == 0 and first != second
+    key = EvidenceKey.parse(first)
+    assert key.open(key.seal(b"x", "c"), "c") == b"x"

@@ -61,6 +61,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--interactive", action="store_true", help="afterwards, post your own files from a prompt"
     )
     demo.set_defaults(handler=_demo)
+    key = commands.add_parser(
+        "evidence-key",
+        help="print a new random evidence encryption key",
+        description="Prints a new 256-bit key for encrypting evidence. Put it in the "
+        "CONSENTRY_EVIDENCE_KEY environment variable of the bot, keep a copy somewhere safe "
+        "(evidence sealed with a lost key cannot be read), and never commit it.",
+    )
+    key.set_defaults(handler=_evidence_key)
     return parser
 
 
@@ -82,6 +90,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("consentry: interrupted", file=sys.stderr)
         return 130
     return code
+
+
+async def _evidence_key(args: argparse.Namespace, config: Config) -> int:
+    from bot.core.evidence import EvidenceKey
+
+    print(EvidenceKey.generate()[1])
+    return 0
 
 
 async def _demo(args: argparse.Namespace, config: Config) -> int:

@@ -171,3 +171,13 @@ async def test_a_model_score_drives_the_verdict_through_the_policy(
     assert 0.5 <= verdict.scores["redness.red"] < 0.95
     rocket = encode(photo("rocket"))
     assert (await scanner.scan(rocket, policy=policy)).action is Action.ALLOW
+
+
+async def test_a_verdict_carries_the_hashes_a_blocklist_entry_would_hold(executor, matcher) -> None:
+    verdict = await Scanner(executor=executor, matcher=matcher).scan(
+        COFFEE, policy=Policy.default()
+    )
+    stored = dict(fingerprint(COFFEE, LIMITS, pdq_min_quality=50).hashes)
+    assert verdict.pdq == (stored[Algorithm.PDQ],)
+    assert verdict.phash == (stored[Algorithm.PHASH],)
+    assert verdict.sha256 == stored[Algorithm.SHA256]

@@ -34,6 +34,10 @@ class Findings:
     width: int | None = None
     height: int | None = None
     frames_scanned: int = 0
+    pdq: tuple[str, ...] = ()
+    """PDQ hex of each sampled frame good enough to match (what a blocklist entry would hold)."""
+    phash: tuple[str, ...] = ()
+    """pHash hex of the same frames."""
     problems: tuple[Problem, ...] = ()
     """Why the media could not be fully examined (intake refusal, a detector failure)."""
     generation: int = 0

@@ -225,6 +225,8 @@ def _verdict(
         width=findings.width,
         height=findings.height,
         frames_scanned=findings.frames_scanned,
+        pdq=findings.pdq,
+        phash=findings.phash,
         matches=matches,
         scores=scores,
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 
 from bot.core.cache import ExpiringLRU
@@ -49,7 +49,9 @@ class Scanner:
         self.executor = executor
         self.matcher = matcher
         self.limits = limits or MediaLimits()
-        self.blocklist = BlocklistDetector(matcher, thresholds or MatchThresholds(), executor)
+        thresholds = thresholds or MatchThresholds()
+        self.quality_floor = thresholds.pdq_min_quality
+        self.blocklist = BlocklistDetector(matcher, thresholds, executor)
         self.detectors = tuple(detectors)
         self.cache: ExpiringLRU[Findings] = cache if cache is not None else ExpiringLRU()
         self._inflight: dict[CacheKey, asyncio.Future[Findings]] = {}
@@ -130,6 +132,8 @@ class Scanner:
             width=media.width,
             height=media.height,
             frames_scanned=len(media.frames),
+            pdq=_distinct(f.pdq.hex() for f in frames if f.pdq_quality >= self.quality_floor),
+            phash=_distinct(f.phash.hex() for f in frames if f.pdq_quality >= self.quality_floor),
             problems=tuple(problems),
             generation=generation,
         )
@@ -138,6 +142,10 @@ class Scanner:
         """Close every detector."""
         for detector in self.detectors:
             await detector.close()
+
+
+def _distinct(values: Iterable[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(values))
 
 
 def _decode_and_hash(data: bytes, limits: MediaLimits) -> tuple[Media, tuple[FrameHashes, ...]]:

@@ -88,6 +88,9 @@ class Verdict:
     width: int | None = None
     height: int | None = None
     frames_scanned: int = 0
+    pdq: tuple[str, ...] = ()
+    """PDQ hex of each sampled frame good enough to match: what a blocklist entry would hold."""
+    phash: tuple[str, ...] = ()
     matches: tuple[Match, ...] = ()
     scores: dict[str, float] = field(default_factory=dict)
     cached: bool = False
@@ -104,5 +107,7 @@ class Verdict:
             "width": self.width,
             "height": self.height,
             "frames_scanned": self.frames_scanned,
+            "pdq": list(self.pdq),
+            "phash": list(self.phash),
             "cached": self.cached,
         }

@@ -22,7 +22,7 @@ from bot.core.blocklist import NewEntry
 from bot.core.fingerprint import fingerprint
 from bot.demo_images import altered_copy, encode, landscape
 from bot.engine import open_engine
-from bot.runtime.actions import Incident
+from bot.runtime.alerts import Incident
 from bot.runtime.client import ConsentryBot, point_at
 from bot.sandbox import DemoWorld, Sandbox, demo_world
 

@@ -26,6 +26,15 @@ class GuildSettings:
     """Alert moderators about media that could not be scanned (corrupt, unsupported, too big)."""
     setup_notice_sent: bool = False
     """The one-time "setup is missing" notice has been posted in the system channel."""
+    dry_run: bool = False
+    """Alert only, saying what would have happened; never delete or punish."""
+    retention_days: int = 30
+    """Days encrypted evidence is kept before it is purged (unless under legal hold)."""
+    moderator_role_id: int | None = None
+    """Members with this role may review cases, besides those with Manage Messages."""
+    action_ladder: tuple[str, ...] = ()
+    """What a confirmed case does to its author, by how many they have had: each step is
+    ``none``, ``timeout:<minutes>``, ``kick`` or ``ban``; the last step repeats."""
 
     @property
     def setup_complete(self) -> bool:
@@ -38,7 +47,11 @@ class GuildSettings:
         for f in fields(cls):
             if f.name in overrides:
                 value = overrides[f.name]
-                values[f.name] = frozenset(value) if f.name.endswith("_ids") else value
+                if f.name.endswith("_ids"):
+                    value = frozenset(value)
+                elif isinstance(value, list):
+                    value = tuple(value)
+                values[f.name] = value
         return cls(**values)
 
 
@@ -63,6 +76,11 @@ class GuildSettingsService:
         if value == default:
             await self._store.clear_override(guild_id, key)
         else:
-            stored = sorted(value) if isinstance(value, frozenset | set) else value
+            if isinstance(value, frozenset | set):
+                stored: Any = sorted(value)
+            elif isinstance(value, tuple):
+                stored = list(value)
+            else:
+                stored = value
             await self._store.set_override(guild_id, key, stored)
         return await self.get(guild_id)

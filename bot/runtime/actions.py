@@ -1,4 +1,4 @@
-"""The one module that changes Discord: deletes, alerts, direct messages and notices.
+"""The one module that changes Discord: deletes, alerts, restores, timeouts, kicks, bans.
 
 Everything else decides; this module acts, and turns every Discord error into a logged outcome
 or a message to moderators. Nothing here raises into the caller for a Discord-side failure.
@@ -6,51 +6,21 @@ or a message to moderators. Nothing here raises into the caller for a Discord-si
 
 from __future__ import annotations
 
+import io
 import logging
-from dataclasses import dataclass
+from collections.abc import Sequence
+from datetime import timedelta
 
 import discord
 
-from bot.core.moderation import Decision, is_known_abuse
-from bot.core.verdict import Action, Verdict
 from bot.guild_settings import GuildSettings
+from bot.runtime.alerts import SETUP_NOTICE, Incident, alert_embed
 
 log = logging.getLogger(__name__)
 
-_COLOURS = {
-    Action.QUARANTINE: discord.Colour.red(),
-    Action.FLAG: discord.Colour.orange(),
-    Action.UNSCANNABLE: discord.Colour.light_grey(),
-}
-_FIELD_LIMIT = 1024
-_MAX_MEDIA_FIELDS = 10
 _AUDIT_REASON_LIMIT = 512
-
-SETUP_NOTICE = (
-    "**Consentry is installed but not set up yet.** No alert channel has been chosen, so for now "
-    "it only removes media that matches a blocklist of known abusive images, and it reports to "
-    "the server owner by direct message. A server manager can finish setup with "
-    "`/consentry setup`, choosing the channel where moderators receive alerts."
-)
-
-
-@dataclass(frozen=True, slots=True)
-class MediaReport:
-    """One scanned piece of media and its verdict."""
-
-    label: str
-    verdict: Verdict
-
-
-@dataclass(frozen=True, slots=True)
-class Incident:
-    """A scanned message: its media's verdicts, the decision, and what was done about it."""
-
-    message: discord.Message
-    decision: Decision
-    media: tuple[MediaReport, ...]
-    outcome: str
-    """What happened, for moderators: "Message deleted.", or why it could not be."""
+PREVIEW_NAME = "preview.jpg"
+RESTORE_WEBHOOK = "Consentry restore"
 
 
 class Actioner:
@@ -76,20 +46,100 @@ class Actioner:
             return f"Not deleted: Discord answered {exc.status} ({exc.text or 'no detail'})."
         return None
 
-    async def alert(self, incident: Incident, settings: GuildSettings) -> bool:
-        """Send the alert to the alert channel, or to the owner by DM while setup is incomplete."""
+    async def alert(
+        self,
+        incident: Incident,
+        settings: GuildSettings,
+        *,
+        preview: bytes | None = None,
+        view: discord.ui.View | None = None,
+    ) -> discord.Message | None:
+        """Send the alert to the alert channel (with its blurred preview and review buttons), or
+        to the owner by DM while setup is incomplete. Returns the alert message if one was sent."""
         embed = alert_embed(incident)
         guild = incident.message.guild
         if guild is None:
-            return False
+            return None
         if settings.alert_channel_id is not None:
             channel = guild.get_channel_or_thread(settings.alert_channel_id)
             if isinstance(channel, discord.abc.Messageable):
-                return await self._send(channel, embed=embed)
+                files = []
+                if preview is not None:
+                    files.append(discord.File(io.BytesIO(preview), filename=PREVIEW_NAME))
+                    embed.set_image(url=f"attachment://{PREVIEW_NAME}")
+                return await self._post(channel, embed=embed, files=files, view=view)
             log.warning(
                 "guild %s: alert channel %s no longer exists", guild.id, settings.alert_channel_id
             )
-        return await self._dm_owner(guild, embed)
+        return await self._dm_owner_message(guild, embed)
+
+    async def update_alert(
+        self, channel_id: int, message_id: int, embed: discord.Embed, view: discord.ui.View | None
+    ) -> None:
+        """Replace an alert's embed and buttons (after a moderator decided its case)."""
+        channel = self._client.get_channel(channel_id)
+        if not isinstance(channel, discord.abc.Messageable):
+            return
+        try:
+            message = await channel.fetch_message(message_id)
+            await message.edit(embed=embed, view=view, attachments=message.attachments)
+        except discord.HTTPException as exc:
+            log.warning("could not update alert %s: %s", message_id, exc)
+
+    async def restore(
+        self,
+        channel: discord.abc.GuildChannel | discord.Thread,
+        author: discord.abc.User,
+        files: Sequence[tuple[str, bytes]],
+        note: str,
+    ) -> str | None:
+        """Repost ``files`` under the author's name and avatar through a webhook; None on
+        success, else why it failed."""
+        parent = channel.parent if isinstance(channel, discord.Thread) else channel
+        if not isinstance(parent, discord.TextChannel | discord.ForumChannel):
+            return "This kind of channel cannot be restored into."
+        try:
+            hooks = await parent.webhooks()
+            hook = next((h for h in hooks if h.name == RESTORE_WEBHOOK and h.token), None)
+            if hook is None:
+                hook = await parent.create_webhook(name=RESTORE_WEBHOOK, reason="restore a post")
+            await hook.send(
+                content=note,
+                username=getattr(author, "display_name", author.name),
+                avatar_url=author.display_avatar.url,
+                files=[discord.File(io.BytesIO(data), filename=name) for name, data in files],
+                thread=channel if isinstance(channel, discord.Thread) else discord.utils.MISSING,
+                allowed_mentions=discord.AllowedMentions.none(),
+                wait=True,
+            )
+        except discord.Forbidden:
+            return "Not restored: Consentry lacks the Manage Webhooks permission there."
+        except discord.HTTPException as exc:
+            return f"Not restored: Discord answered {exc.status} ({exc.text or 'no detail'})."
+        return None
+
+    async def apply_step(self, guild: discord.Guild, user_id: int, step: str, reason: str) -> str:
+        """Apply one action-ladder step (``none``, ``timeout:<minutes>``, ``kick``, ``ban``)."""
+        member = discord.Object(id=user_id)
+        try:
+            if step.startswith("timeout:"):
+                minutes = int(step.partition(":")[2])
+                target = guild.get_member(user_id) or await guild.fetch_member(user_id)
+                await target.timeout(timedelta(minutes=minutes), reason=reason)
+                return f"Author timed out for {minutes} minutes."
+            if step == "kick":
+                await guild.kick(member, reason=reason)
+                return "Author kicked."
+            if step == "ban":
+                await guild.ban(member, reason=reason, delete_message_seconds=0)
+                return "Author banned."
+        except discord.NotFound:
+            return "The author is no longer in the server."
+        except discord.Forbidden:
+            return f"Could not {step.partition(':')[0]} the author: missing permission or role too low."  # noqa: E501
+        except discord.HTTPException as exc:
+            return f"Could not {step}: Discord answered {exc.status}."
+        return "No action against the author (the server's ladder says none)."
 
     async def setup_notice(self, guild: discord.Guild) -> bool:
         """Say once, in the system channel, what setup is missing (never mentioning content)."""
@@ -121,6 +171,31 @@ class Actioner:
             content = f"From **{guild.name}**, where Consentry is not fully set up yet:"
         return await self._send(owner, content=content, embed=embed)
 
+    async def _dm_owner_message(
+        self, guild: discord.Guild, embed: discord.Embed
+    ) -> discord.Message | None:
+        await self._dm_owner(guild, embed)
+        return None  # DMs carry no review buttons: the server has no alert channel yet
+
+    async def _post(
+        self,
+        target: discord.abc.Messageable,
+        *,
+        embed: discord.Embed,
+        files: list[discord.File],
+        view: discord.ui.View | None,
+    ) -> discord.Message | None:
+        try:
+            return await target.send(
+                embed=embed,
+                files=files,
+                view=view or discord.utils.MISSING,
+                allowed_mentions=discord.AllowedMentions.none(),
+            )
+        except discord.HTTPException as exc:
+            log.warning("could not send alert to %s: %s", getattr(target, "id", target), exc)
+            return None
+
     async def _send(
         self,
         target: discord.abc.Messageable,
@@ -137,44 +212,3 @@ class Actioner:
             log.warning("could not send to %s: %s", getattr(target, "id", target), exc)
             return False
         return True
-
-
-def alert_embed(incident: Incident) -> discord.Embed:
-    """The alert: who, where, a jump link, every reason with its score or distance. No image."""
-    decision = incident.decision
-    message = incident.message
-    known = any(is_known_abuse(v) for v in decision.verdicts)
-    title = {
-        Action.QUARANTINE: "Quarantined: known abusive media" if known else "Quarantined",
-        Action.FLAG: "Flagged for review",
-        Action.UNSCANNABLE: "Could not scan media",
-    }.get(decision.action, "Consentry alert")
-    embed = discord.Embed(title=title, colour=_COLOURS.get(decision.action))
-    author = message.author
-    embed.add_field(name="Author", value=f"{author.mention} `{author}` ({author.id})", inline=True)
-    channel = getattr(message.channel, "mention", str(message.channel.id))
-    embed.add_field(name="Channel", value=channel, inline=True)
-    embed.add_field(name="Message", value=f"[jump]({message.jump_url}) ({message.id})", inline=True)
-    embed.add_field(name="Outcome", value=incident.outcome[:_FIELD_LIMIT], inline=False)
-    shown = [m for m in incident.media if m.verdict in decision.verdicts][:_MAX_MEDIA_FIELDS]
-    for report in shown:
-        lines = [f"• {r.message}" for r in report.verdict.reasons] or ["• no reason recorded"]
-        embed.add_field(name=report.label[:256], value=_clip("\n".join(lines)), inline=False)
-    hidden = len([m for m in incident.media if m.verdict in decision.verdicts]) - len(shown)
-    if hidden > 0:
-        embed.add_field(name="More media", value=f"{hidden} more not shown", inline=False)
-    embed.set_footer(text="Consentry · no image is reposted here")
-    return embed
-
-
-def audit_reason(decision: Decision) -> str:
-    """The audit-log reason for a deletion: the strongest reason, briefly."""
-    for verdict in decision.verdicts:
-        for reason in verdict.reasons:
-            if reason.action is Action.QUARANTINE:
-                return f"Consentry quarantine: {reason.message}"
-    return "Consentry quarantine"
-
-
-def _clip(text: str) -> str:
-    return text if len(text) <= _FIELD_LIMIT else text[: _FIELD_LIMIT - 1] + "…"

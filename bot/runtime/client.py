@@ -3,22 +3,28 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 
 import aiohttp
 import discord
 import yarl
 from discord.ext import commands
 
+from bot.cases import CaseService
 from bot.config import DiscordConfig
+from bot.core.evidence import EvidenceKey
 from bot.engine import Engine
 from bot.guild_settings import GuildSettingsService
 from bot.runtime.actions import Actioner
 from bot.runtime.fetch import MediaFetcher
+from bot.runtime.review import Reviewer
 from bot.runtime.watcher import Watcher
 
 log = logging.getLogger(__name__)
+
+PURGE_SECONDS = 3600.0
+"""How often expired evidence is purged (and once at every start, so a restart never skips it)."""
 
 # Permissions the bot needs, and why (the README lists the same).
 REQUIRED_PERMISSIONS = discord.Permissions(
@@ -55,7 +61,13 @@ def point_at(config: DiscordConfig) -> None:
 class ConsentryBot(commands.Bot):
     """The Consentry bot: owns the Discord-side resources, borrows the engine."""
 
-    def __init__(self, engine: Engine, *, guild_ready_timeout: float = 2.0) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        evidence_key: EvidenceKey | None = None,
+        guild_ready_timeout: float = 2.0,
+    ) -> None:
         # Consentry never joins voice: skip discord.py's start-up warnings about voice libraries.
         discord.VoiceClient.warn_nacl = False
         discord.VoiceClient.warn_dave = False
@@ -70,8 +82,10 @@ class ConsentryBot(commands.Bot):
         self.engine = engine
         self.guild_settings = GuildSettingsService(engine.storage.settings)
         self.actioner = Actioner(self)
+        self.cases = CaseService(engine.storage, evidence_key)
+        self.review = Reviewer(self)
         self._media_session: aiohttp.ClientSession | None = None
-        self._refresh_task: asyncio.Task[None] | None = None
+        self._background: list[asyncio.Task[None]] = []
         self.watcher: Watcher | None = None
 
     async def setup_hook(self) -> None:
@@ -83,15 +97,21 @@ class ConsentryBot(commands.Bot):
             max_bytes=self.engine.config.limits.max_bytes,
             timeout_seconds=discord_config.download_timeout_seconds,
         )
-        self.watcher = Watcher(self.engine, self.guild_settings, fetcher, self.actioner)
+        self.watcher = Watcher(self.engine, self.guild_settings, fetcher, self.actioner, self.cases)
+        from cogs import review as review_cog
         from cogs import setup as setup_cog
         from cogs import watch as watch_cog
 
         await watch_cog.setup(self)
         await setup_cog.setup(self)
+        await review_cog.setup(self)
         synced = await self.tree.sync()
         log.info("synced %d application commands", len(synced))
-        self._refresh_task = asyncio.create_task(self._refresh_blocklist_forever())
+        refresh = self.engine.config.discord.blocklist_refresh_seconds
+        self._background = [
+            asyncio.create_task(self._every(refresh, self._refresh_blocklist)),
+            asyncio.create_task(self._every(PURGE_SECONDS, self._purge_evidence, at_start=True)),
+        ]
 
     async def on_ready(self) -> None:
         if self.watcher is not None and self.user is not None:
@@ -120,27 +140,36 @@ class ConsentryBot(commands.Bot):
             return missing
         return []
 
-    async def _refresh_blocklist_forever(self) -> None:
-        interval = self.engine.config.discord.blocklist_refresh_seconds
+    async def _every(
+        self, seconds: float, job: Callable[[], Awaitable[None]], *, at_start: bool = False
+    ) -> None:
+        # A failing run is logged and retried next period: background jobs never stop the bot.
+        if not at_start:
+            await asyncio.sleep(seconds)
         while True:
-            await asyncio.sleep(interval)
             try:
-                if await self.engine.refresh_blocklist():
-                    log.info(
-                        "blocklist changed: index rebuilt (%d entries)",
-                        len(self.engine.matcher.snapshot),
-                    )
+                await job()
             except Exception:
-                log.exception("blocklist refresh failed; keeping the current index")
+                log.exception("background job %s failed; retrying later", job.__name__)
+            await asyncio.sleep(seconds)
+
+    async def _purge_evidence(self) -> None:
+        purged = await self.cases.purge_expired()
+        if purged:
+            log.info("purged %d evidence items past their retention", purged)
+
+    async def _refresh_blocklist(self) -> None:
+        if await self.engine.refresh_blocklist():
+            size = len(self.engine.matcher.snapshot)
+            log.info("blocklist changed: index rebuilt (%d entries)", size)
 
     async def close(self) -> None:
         if self.watcher is not None:
             # Let scans already under way finish acting (and recording) before resources go.
             await self.watcher.drain(seconds=10.0)
-        if self._refresh_task is not None:
-            self._refresh_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._refresh_task
+        for task in self._background:
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
         await super().close()
         if self._media_session is not None:
             await self._media_session.close()

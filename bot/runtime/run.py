@@ -11,6 +11,7 @@ import sys
 import discord
 
 from bot.config import Config
+from bot.core.evidence import KEY_ENV, EvidenceError, EvidenceKey
 from bot.engine import open_engine
 from bot.runtime.client import ConsentryBot, point_at
 
@@ -30,9 +31,15 @@ async def run_bot(config: Config, token: str | None = None) -> int:
             "from the Discord Developer Portal (Bot -> Reset Token). See the README, section "
             "'Running the bot on Discord'."
         )
+    try:
+        key = EvidenceKey.from_env()
+    except EvidenceError as exc:
+        raise StartupError(f"{KEY_ENV}: {exc}") from None
+    if key is None:
+        log.warning("%s is not set: cases keep hashes only, no evidence", KEY_ENV)
     point_at(config.discord)
     async with open_engine(config) as engine:
-        bot = ConsentryBot(engine)
+        bot = ConsentryBot(engine, evidence_key=key)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

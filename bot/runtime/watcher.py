@@ -5,17 +5,23 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import discord
 
-from bot.core.moderation import decide
+from bot.cases import CapturedMedia, CaseService
+from bot.core.limits import MediaLimits
+from bot.core.media import UnscannableMedia, load_media
+from bot.core.moderation import Decision, decide
+from bot.core.preview import blurred_preview
 from bot.core.verdict import Action, Reason, Verdict
 from bot.engine import Engine
 from bot.guild_settings import GuildSettings, GuildSettingsService
-from bot.runtime.actions import Actioner, Incident, MediaReport, audit_reason
+from bot.runtime.actions import Actioner
+from bot.runtime.alerts import Incident, MediaReport, audit_reason
 from bot.runtime.extract import MediaRef, media_refs
 from bot.runtime.fetch import FetchError, MediaFetcher
+from bot.runtime.review import review_view
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +41,7 @@ class Watcher:
         settings: GuildSettingsService,
         fetcher: MediaFetcher,
         actioner: Actioner,
+        cases: CaseService,
         *,
         own_user_id: int | None = None,
     ) -> None:
@@ -42,6 +49,7 @@ class Watcher:
         self.settings = settings
         self.fetcher = fetcher
         self.actioner = actioner
+        self.cases = cases
         self.own_user_id = own_user_id
         self._seen: OrderedDict[int, frozenset[str]] = OrderedDict()
         self._active: set[asyncio.Task[object]] = set()
@@ -97,12 +105,34 @@ class Watcher:
         )
         if not decision.alert:
             return Incident(message, decision, tuple(reports), "Nothing to do.")
+        # The case, with its encrypted evidence, is stored before anything is deleted.
+        case = await self.cases.open(
+            guild_id=guild.id,
+            channel_id=message.channel.id,
+            message_id=message.id,
+            author_id=message.author.id,
+            decision=decision,
+            media=[CapturedMedia(r.label, r.verdict, r.data) for r in reports],
+            retention_days=settings.retention_days,
+        )
         outcome = "Alert only: nothing was removed."
-        if decision.remove:
+        if decision.remove and settings.dry_run:
+            outcome = "Dry run: this message would have been deleted."
+        elif decision.remove:
             failure = await self.actioner.delete(message, audit_reason(decision))
             outcome = failure or "Message deleted."
-        incident = Incident(message, decision, tuple(reports), outcome)
-        await self.actioner.alert(incident, settings)
+            await self.cases.log(
+                case, "message.deleted" if failure is None else "message.kept", outcome
+            )
+        incident = Incident(message, decision, tuple(reports), outcome, case.id)
+        view = None
+        if settings.setup_complete:
+            view = review_view(case.id, case.status, evidence=self.cases.keeps_evidence)
+        sent = await self.actioner.alert(
+            incident, settings, preview=await self._preview(decision, reports), view=view
+        )
+        if sent is not None:
+            await self.engine.storage.cases.attach_alert(case.id, sent.channel.id, sent.id)
         if (
             not settings.setup_complete
             and not settings.setup_notice_sent
@@ -110,6 +140,18 @@ class Watcher:
         ):
             await self.settings.set(guild.id, "setup_notice_sent", True)
         return incident
+
+    async def _preview(self, decision: Decision, reports: Sequence[MediaReport]) -> bytes | None:
+        """A blurred preview of the first flagged media that can be decoded, or None."""
+        for report in reports:
+            if report.data is not None and report.verdict in decision.verdicts:
+                try:
+                    return await self.engine.executor.run(
+                        _preview, report.data, self.engine.config.limits
+                    )
+                except UnscannableMedia:
+                    continue
+        return None
 
     def _exempt(self, message: discord.Message, settings: GuildSettings) -> bool:
         if message.webhook_id is not None:
@@ -142,4 +184,9 @@ class Watcher:
                 log.info("guild %s: %s not scanned: %s", guild_id, ref.label, exc.message)
                 reason = Reason("download", Action.UNSCANNABLE, exc.message)
                 return MediaReport(ref.label, Verdict(Action.UNSCANNABLE, (reason,), "", ""))
-            return MediaReport(ref.label, await self.engine.scan(data, guild_id))
+            return MediaReport(ref.label, await self.engine.scan(data, guild_id), data)
+
+
+def _preview(data: bytes, limits: MediaLimits) -> bytes:
+    media = load_media(data, limits)
+    return blurred_preview(media.frames[0].pixels)

@@ -15,7 +15,7 @@ from bot.config import Config, DiscordConfig
 from bot.core.blocklist import NewEntry
 from bot.core.fingerprint import fingerprint
 from bot.engine import Engine, open_engine
-from bot.runtime.actions import Incident
+from bot.runtime.alerts import Incident
 from bot.runtime.client import ConsentryBot, point_at
 from bot.sandbox import DemoWorld, Sandbox
 

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import io
+
+from PIL import Image
+
+from bot.core.preview import PREVIEW_SIDE
 from bot.core.verdict import Action
 from bot.sandbox import Sandbox
 from tests.e2e.harness import Harness
@@ -43,7 +48,12 @@ async def test_a_blocklisted_image_is_deleted_and_moderators_are_alerted(
     assert message["id"] in fields["Message"]
     assert fields["Outcome"] == "Message deleted."
     assert f"matches blocklist entry {pdq_id} (pdq, distance" in fields["attachment pic.jpg"]
-    assert "image" not in embed and "thumbnail" not in embed and not alert["attachments"]
+    # The only picture in the alert is the blurred preview, never the original.
+    assert embed["image"]["url"].split("?")[0].endswith("/preview.jpg")
+    [upload] = consentry.sandbox.find_requests("POST", f"/channels/{world.mod_alerts_id}/messages")
+    [preview] = upload.files
+    assert preview.filename == "preview.jpg" and preview.data not in (COPY, ASTRONAUT)
+    assert max(Image.open(io.BytesIO(preview.data)).size) == PREVIEW_SIDE
 
 
 async def test_a_clean_image_is_left_alone(consentry: Harness) -> None:

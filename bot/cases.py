@@ -1,0 +1,249 @@
+"""Cases: opened with encrypted evidence when the bot flags or removes media; decided by
+moderators (confirm, dismiss, restore). Discord-free: the runtime calls it and then acts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from bot.core.blocklist import Algorithm, NewEntry
+from bot.core.evidence import EvidenceError, EvidenceKey, Sealed, evidence_context
+from bot.core.moderation import Decision
+from bot.core.verdict import Verdict
+from bot.storage import Case, CaseStatus, NewCase, NewEvidence, Storage
+
+BOT_ACTOR = "consentry"
+
+
+class CaseError(Exception):
+    """A case action that cannot be done; the message is fit to show the moderator."""
+
+
+@dataclass(frozen=True, slots=True)
+class CapturedMedia:
+    """One piece of a message's media: its verdict and, if it was downloaded, its bytes."""
+
+    label: str
+    verdict: Verdict
+    data: bytes | None
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class CaseService:
+    """Opens cases, keeps their evidence, and records moderators' decisions in the audit log."""
+
+    def __init__(
+        self,
+        storage: Storage,
+        key: EvidenceKey | None,
+        *,
+        clock: Callable[[], datetime] = _utcnow,
+    ) -> None:
+        self.storage = storage
+        self.key = key
+        self._clock = clock
+
+    @property
+    def keeps_evidence(self) -> bool:
+        """False without an evidence key: cases then hold hashes only."""
+        return self.key is not None
+
+    async def open(
+        self,
+        *,
+        guild_id: int,
+        channel_id: int,
+        message_id: int,
+        author_id: int,
+        decision: Decision,
+        media: Sequence[CapturedMedia],
+        retention_days: int,
+    ) -> Case:
+        """Open a case for a decided message and seal the evidence of the media that matched."""
+        relevant = [m for m in media if m.verdict in decision.verdicts] or list(media)
+        primary = relevant[0].verdict
+        case = await self.storage.cases.open(
+            NewCase(
+                guild_id=guild_id,
+                channel_id=channel_id,
+                message_id=message_id,
+                author_id=author_id,
+                sha256=primary.sha256,
+                action=decision.action.value,
+                verdict={"media": [_verdict_record(m) for m in relevant]},
+                media=[_media_record(m) for m in relevant],
+            ),
+            actor=BOT_ACTOR,
+        )
+        sealed = self._seal(case.id, relevant, retention_days)
+        if sealed:
+            await self.storage.evidence.put(case.id, sealed)
+        await self.storage.audit.append(
+            guild_id=guild_id,
+            actor=BOT_ACTOR,
+            action="case.opened",
+            subject=f"case {case.id}",
+            details={
+                "message_id": message_id,
+                "channel_id": channel_id,
+                "author_id": author_id,
+                "action": decision.action.value,
+                "evidence_items": len(sealed),
+            },
+        )
+        return case
+
+    async def log(self, case: Case, action: str, detail: str) -> None:
+        """Record something done about ``case`` (a deletion, a failed one) in the audit log."""
+        await self.storage.audit.append(
+            guild_id=case.guild_id,
+            actor=BOT_ACTOR,
+            action=action,
+            subject=f"case {case.id}",
+            details={"detail": detail},
+        )
+
+    def _seal(
+        self, case_id: int, media: Sequence[CapturedMedia], retention_days: int
+    ) -> list[NewEvidence]:
+        if self.key is None:
+            return []
+        expires = self._clock() + timedelta(days=retention_days)
+        items = []
+        for m in media:
+            if m.data is None:
+                continue
+            sealed = self.key.seal(m.data, evidence_context(case_id, m.verdict.sha256))
+            items.append(
+                NewEvidence(
+                    label=m.label,
+                    sha256=m.verdict.sha256,
+                    media_type=m.verdict.media_type,
+                    size=len(m.data),
+                    key_id=sealed.key_id,
+                    nonce=sealed.nonce,
+                    ciphertext=sealed.ciphertext,
+                    expires_at=expires,
+                )
+            )
+        return items
+
+    async def get(self, case_id: int, guild_id: int) -> Case:
+        """The case, if it belongs to ``guild_id``; CaseError otherwise."""
+        case = await self.storage.cases.get(case_id)
+        if case is None or case.guild_id != guild_id:
+            raise CaseError(f"There is no case {case_id} in this server.")
+        return case
+
+    async def originals(self, case: Case, *, actor: str, purpose: str) -> list[tuple[str, bytes]]:
+        """Decrypt the case's evidence (logged with ``purpose``); CaseError if none is left."""
+        if self.key is None:
+            raise CaseError("No evidence was kept: the bot runs without an evidence key.")
+        items = await self.storage.evidence.for_case(case.id)
+        originals = []
+        for item in items:
+            if item.ciphertext is None or item.nonce is None:
+                continue
+            sealed = Sealed(item.key_id, item.nonce, item.ciphertext)
+            try:
+                data = self.key.open(sealed, evidence_context(case.id, item.sha256))
+            except EvidenceError as exc:
+                raise CaseError(f"The evidence of case {case.id} cannot be opened: {exc}") from exc
+            originals.append((item.label, data))
+        if not originals:
+            raise CaseError(f"The evidence of case {case.id} has been purged.")
+        await self.storage.audit.append(
+            guild_id=case.guild_id,
+            actor=actor,
+            action=f"evidence.{purpose}",
+            subject=f"case {case.id}",
+            details={"items": len(originals)},
+        )
+        return originals
+
+    async def confirm(self, case: Case, *, actor: str) -> tuple[Case, int]:
+        """Confirm the removal and add the media's hashes to the server's blocklist.
+
+        Returns the updated case and how many confirmed cases the author now has in the server
+        (the caller applies the server's action ladder with it).
+        """
+        entries = _entries(case, allow=False, actor=actor)
+        await self.storage.blocklist.add(entries)
+        updated = await self._decide(
+            case, CaseStatus.CONFIRMED, actor, f"{len(entries)} hashes blocked"
+        )
+        count = await self.storage.cases.count_by_author(
+            case.guild_id, case.author_id, status=CaseStatus.CONFIRMED
+        )
+        return updated, count
+
+    async def dismiss(self, case: Case, *, actor: str) -> Case:
+        """A false positive: allow-list the media's hashes in this server so it never triggers."""
+        entries = _entries(case, allow=True, actor=actor)
+        await self.storage.blocklist.add(entries)
+        return await self._decide(
+            case, CaseStatus.DISMISSED, actor, f"{len(entries)} hashes allow-listed"
+        )
+
+    async def mark_restored(self, case: Case, *, actor: str) -> Case:
+        return await self._decide(case, CaseStatus.RESTORED, actor, "content reposted")
+
+    async def _decide(self, case: Case, status: CaseStatus, actor: str, note: str) -> Case:
+        if case.status is not CaseStatus.OPEN and status is not CaseStatus.RESTORED:
+            raise CaseError(f"Case {case.id} is already {case.status.value}.")
+        updated = await self.storage.cases.set_status(case.id, status, actor=actor, note=note)
+        if updated is None:
+            raise CaseError(f"Case {case.id} no longer exists.")
+        await self.storage.audit.append(
+            guild_id=case.guild_id,
+            actor=actor,
+            action=f"case.{status.value}",
+            subject=f"case {case.id}",
+            details={"note": note},
+        )
+        return updated
+
+    async def purge_expired(self, *, batch: int = 100) -> int:
+        """Purge evidence past its retention (cases under legal hold keep theirs)."""
+        total = 0
+        while True:
+            due = await self.storage.evidence.due_for_purge(self._clock(), limit=batch)
+            if not due:
+                return total
+            total += await self.storage.evidence.purge(due, now=self._clock())
+
+
+def _verdict_record(media: CapturedMedia) -> dict[str, Any]:
+    return {"label": media.label, **media.verdict.to_dict()}
+
+
+def _media_record(media: CapturedMedia) -> dict[str, Any]:
+    v = media.verdict
+    return {
+        "label": media.label,
+        "sha256": v.sha256,
+        "md5": v.md5,
+        "action": v.action.value,
+        "pdq": list(v.pdq),
+        "phash": list(v.phash),
+    }
+
+
+def _entries(case: Case, *, allow: bool, actor: str) -> list[NewEntry]:
+    reason = f"{'dismissed' if allow else 'confirmed'} in case {case.id}"
+    entries: list[NewEntry] = []
+    for item in case.media:
+        hashes = [(Algorithm.SHA256, item.get("sha256"))]
+        hashes += [(Algorithm.PDQ, h) for h in item.get("pdq", [])]
+        hashes += [(Algorithm.PHASH, h) for h in item.get("phash", [])]
+        entries += [
+            NewEntry(algorithm, value, case.guild_id, "case", reason, actor, allow)
+            for algorithm, value in hashes
+            if value
+        ]
+    return entries

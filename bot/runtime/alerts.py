@@ -1,0 +1,88 @@
+"""What moderators are told: incidents, alert embeds and notices (built here, sent by actions)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import discord
+
+from bot.core.moderation import Decision, is_known_abuse
+from bot.core.verdict import Action, Verdict
+
+_COLOURS = {
+    Action.QUARANTINE: discord.Colour.red(),
+    Action.FLAG: discord.Colour.orange(),
+    Action.UNSCANNABLE: discord.Colour.light_grey(),
+}
+_FIELD_LIMIT = 1024
+_MAX_MEDIA_FIELDS = 10
+
+SETUP_NOTICE = (
+    "**Consentry is installed but not set up yet.** No alert channel has been chosen, so for now "
+    "it only removes media that matches a blocklist of known abusive images, and it reports to "
+    "the server owner by direct message. A server manager can finish setup with "
+    "`/consentry setup`, choosing the channel where moderators receive alerts."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class MediaReport:
+    """One scanned piece of media and its verdict."""
+
+    label: str
+    verdict: Verdict
+    data: bytes | None = field(default=None, repr=False, compare=False)
+    """The downloaded bytes (None if the download failed); kept only until the case is open."""
+
+
+@dataclass(frozen=True, slots=True)
+class Incident:
+    """A scanned message: its media's verdicts, the decision, and what was done about it."""
+
+    message: discord.Message
+    decision: Decision
+    media: tuple[MediaReport, ...]
+    outcome: str
+    """What happened, for moderators: "Message deleted.", or why it could not be."""
+    case_id: int | None = None
+
+
+def alert_embed(incident: Incident) -> discord.Embed:
+    """The alert: who, where, a jump link, every reason with its score or distance. No image."""
+    decision = incident.decision
+    message = incident.message
+    known = any(is_known_abuse(v) for v in decision.verdicts)
+    title = {
+        Action.QUARANTINE: "Quarantined: known abusive media" if known else "Quarantined",
+        Action.FLAG: "Flagged for review",
+        Action.UNSCANNABLE: "Could not scan media",
+    }.get(decision.action, "Consentry alert")
+    embed = discord.Embed(title=title, colour=_COLOURS.get(decision.action))
+    author = message.author
+    embed.add_field(name="Author", value=f"{author.mention} `{author}` ({author.id})", inline=True)
+    channel = getattr(message.channel, "mention", str(message.channel.id))
+    embed.add_field(name="Channel", value=channel, inline=True)
+    embed.add_field(name="Message", value=f"[jump]({message.jump_url}) ({message.id})", inline=True)
+    embed.add_field(name="Outcome", value=incident.outcome[:_FIELD_LIMIT], inline=False)
+    shown = [m for m in incident.media if m.verdict in decision.verdicts][:_MAX_MEDIA_FIELDS]
+    for report in shown:
+        lines = [f"• {r.message}" for r in report.verdict.reasons] or ["• no reason recorded"]
+        embed.add_field(name=report.label[:256], value=_clip("\n".join(lines)), inline=False)
+    hidden = len([m for m in incident.media if m.verdict in decision.verdicts]) - len(shown)
+    if hidden > 0:
+        embed.add_field(name="More media", value=f"{hidden} more not shown", inline=False)
+    embed.set_footer(text="Consentry · the preview is blurred; the original only via Reveal")
+    return embed
+
+
+def audit_reason(decision: Decision) -> str:
+    """The audit-log reason for a deletion: the strongest reason, briefly."""
+    for verdict in decision.verdicts:
+        for reason in verdict.reasons:
+            if reason.action is Action.QUARANTINE:
+                return f"Consentry quarantine: {reason.message}"
+    return "Consentry quarantine"
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= _FIELD_LIMIT else text[: _FIELD_LIMIT - 1] + "…"

@@ -1,0 +1,196 @@
+"""Reviewing cases from an alert: persistent Confirm / Dismiss / Restore / Reveal buttons.
+
+The buttons are discord.py DynamicItems whose custom_id carries the action and the case id, so
+an alert posted before a restart keeps working after it.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+from typing import TYPE_CHECKING, Any
+
+import discord
+
+from bot.cases import CaseError
+from bot.storage import Case, CaseStatus
+
+if TYPE_CHECKING:
+    from bot.runtime.client import ConsentryBot
+
+log = logging.getLogger(__name__)
+
+ACTIONS = {
+    "confirm": ("Confirm", discord.ButtonStyle.danger),
+    "dismiss": ("Dismiss (false positive)", discord.ButtonStyle.secondary),
+    "restore": ("Restore", discord.ButtonStyle.success),
+    "reveal": ("Reveal original", discord.ButtonStyle.secondary),
+}
+TEMPLATE = r"consentry:case:(?P<action>confirm|dismiss|restore|reveal):(?P<case_id>[0-9]+)"
+
+
+class CaseButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=TEMPLATE):
+    """One review button on an alert; survives restarts through its custom_id."""
+
+    def __init__(self, action: str, case_id: int) -> None:
+        label, style = ACTIONS[action]
+        super().__init__(
+            discord.ui.Button(
+                label=label, style=style, custom_id=f"consentry:case:{action}:{case_id}"
+            )
+        )
+        self.action = action
+        self.case_id = case_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str]
+    ) -> CaseButton:
+        return cls(match["action"], int(match["case_id"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        client = interaction.client
+        review = getattr(client, "review", None)
+        if isinstance(review, Reviewer):
+            await review.handle(interaction, self.action, self.case_id)
+
+
+def review_view(case_id: int, status: CaseStatus, *, evidence: bool) -> discord.ui.View:
+    """The buttons an alert shows: all four while open; afterwards only Reveal (and Restore for
+    a dismissed case)."""
+    view = discord.ui.View(timeout=None)
+    wanted = ["confirm", "dismiss", "restore", "reveal"]
+    if status is CaseStatus.DISMISSED:
+        wanted = ["restore", "reveal"]
+    elif status is not CaseStatus.OPEN:
+        wanted = ["reveal"]
+    for action in wanted:
+        if action in ("restore", "reveal") and not evidence:
+            continue  # nothing to repost or show without kept evidence
+        view.add_item(CaseButton(action, case_id))
+    return view
+
+
+class Reviewer:
+    """Runs a moderator's review action: checks the permission, decides, acts, logs."""
+
+    def __init__(self, bot: ConsentryBot) -> None:
+        self.bot = bot
+
+    async def handle(self, interaction: discord.Interaction, action: str, case_id: int) -> None:
+        guild = interaction.guild
+        member = interaction.user
+        if guild is None or not isinstance(member, discord.Member):
+            await _reply(interaction, "Review buttons work only inside the server.")
+            return
+        if not await self.is_moderator(member):
+            await self.bot.engine.storage.audit.append(
+                guild_id=guild.id,
+                actor=_actor(member),
+                action="review.refused",
+                subject=f"case {case_id}",
+                details={"button": action},
+            )
+            await _reply(interaction, "Only moderators can review Consentry cases.")
+            return
+        try:
+            case = await self.bot.cases.get(case_id, guild.id)
+            if action == "reveal":
+                await self._reveal(interaction, case, member)
+                return
+            text = await getattr(self, f"_{action}")(case, member)
+        except CaseError as exc:
+            await _reply(interaction, str(exc))
+            return
+        await _reply(interaction, text)
+
+    async def is_moderator(self, member: discord.Member) -> bool:
+        """Manage Messages in the server, or the server's configured moderator role."""
+        if member.guild_permissions.manage_messages or member.guild_permissions.administrator:
+            return True
+        settings = await self.bot.guild_settings.get(member.guild.id)
+        return settings.moderator_role_id is not None and any(
+            role.id == settings.moderator_role_id for role in member.roles
+        )
+
+    async def _confirm(self, case: Case, member: discord.Member) -> str:
+        guild = member.guild
+        updated, count = await self.bot.cases.confirm(case, actor=_actor(member))
+        await self.bot.engine.reload_blocklist()
+        settings = await self.bot.guild_settings.get(guild.id)
+        step = (
+            settings.action_ladder[min(count, len(settings.action_ladder)) - 1]
+            if settings.action_ladder
+            else "none"
+        )
+        if settings.dry_run:
+            outcome = f"Dry run: the ladder would apply '{step}'."
+        else:
+            outcome = await self.bot.actioner.apply_step(
+                guild, case.author_id, step, f"Consentry case {case.id} confirmed"
+            )
+        await self._refresh_alert(updated, f"Confirmed by {member.mention}. {outcome}")
+        return f"Case {case.id} confirmed: its hashes now block this media here. {outcome}"
+
+    async def _dismiss(self, case: Case, member: discord.Member) -> str:
+        updated = await self.bot.cases.dismiss(case, actor=_actor(member))
+        await self.bot.engine.reload_blocklist()
+        await self._refresh_alert(updated, f"Dismissed by {member.mention} as a false positive.")
+        return f"Case {case.id} dismissed: this media is allow-listed and will not trigger again."
+
+    async def _restore(self, case: Case, member: discord.Member) -> str:
+        channel = member.guild.get_channel_or_thread(case.channel_id)
+        if channel is None or isinstance(channel, discord.CategoryChannel | discord.ForumChannel):
+            raise CaseError("The channel of this case no longer exists.")
+        originals = await self.bot.cases.originals(case, actor=_actor(member), purpose="restored")
+        author = await self.bot.fetch_user(case.author_id)
+        note = f"*Restored by the moderators after review (case {case.id}).*"
+        failure = await self.bot.actioner.restore(channel, author, originals, note)
+        if failure:
+            raise CaseError(failure)
+        updated = await self.bot.cases.mark_restored(case, actor=_actor(member))
+        await self._refresh_alert(updated, f"Restored by {member.mention}.")
+        return f"Case {case.id}: the post is back in {channel.mention}, under its author's name."
+
+    async def _reveal(
+        self, interaction: discord.Interaction, case: Case, member: discord.Member
+    ) -> None:
+        originals = await self.bot.cases.originals(case, actor=_actor(member), purpose="revealed")
+        files = [
+            discord.File(io.BytesIO(data), filename=name.split()[-1], spoiler=True)
+            for name, data in originals
+        ]
+        await interaction.response.send_message(
+            f"Original media of case {case.id}, shown only to you. This view is logged.",
+            files=files,
+            ephemeral=True,
+        )
+
+    async def _refresh_alert(self, case: Case, status_line: str) -> None:
+        if case.alert_channel_id is None or case.alert_message_id is None:
+            return
+        channel = self.bot.get_channel(case.alert_channel_id)
+        if not isinstance(channel, discord.abc.Messageable):
+            return
+        try:
+            message = await channel.fetch_message(case.alert_message_id)
+        except discord.HTTPException:
+            return
+        if not message.embeds:
+            return
+        embed = message.embeds[0]
+        embed.add_field(name="Review", value=status_line, inline=False)
+        view = review_view(case.id, case.status, evidence=self.bot.cases.keeps_evidence)
+        await self.bot.actioner.update_alert(channel.id, message.id, embed, view)
+
+
+def _actor(member: discord.Member) -> str:
+    return f"user:{member.id}"
+
+
+async def _reply(interaction: discord.Interaction, text: str) -> None:
+    if interaction.response.is_done():
+        await interaction.followup.send(text, ephemeral=True)
+    else:
+        await interaction.response.send_message(text, ephemeral=True)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from bot.core.blocklist import Algorithm, NewEntry
-from bot.storage import NewCase, Storage
+from bot.storage import NewCase, NewEvidence, Storage
 
 GUILD = 1234567890123456789
 OTHER_GUILD = 987654321098765432
@@ -23,15 +24,40 @@ def entry(n: int, **kwargs: object) -> NewEntry:
     return NewEntry(Algorithm.MD5, md5(n), **kwargs)  # type: ignore[arg-type]
 
 
-def new_case(message_id: int = 1, guild_id: int = GUILD) -> NewCase:
+AUTHOR = 7
+# A fixed moment, so that expiry comparisons never depend on the clock.
+T0 = datetime(2030, 1, 1, tzinfo=UTC)
+
+
+def new_case(
+    message_id: int = 1,
+    guild_id: int = GUILD,
+    *,
+    author_id: int = AUTHOR,
+    media: list[dict[str, Any]] | None = None,
+) -> NewCase:
     return NewCase(
         guild_id=guild_id,
         channel_id=42,
         message_id=message_id,
-        author_id=7,
+        author_id=author_id,
         sha256="ab" * 32,
         action="quarantine",
         verdict={"action": "quarantine", "reasons": [{"signal": "blocklist", "distance": 3}]},
+        media=[] if media is None else media,
+    )
+
+
+def new_evidence(n: int = 1, *, expires_at: datetime = T0, size: int = 100) -> NewEvidence:
+    return NewEvidence(
+        label=f"attachment:{n}",
+        sha256=f"{n:064x}",
+        media_type="image/png",
+        size=size,
+        key_id="key-2030",
+        nonce=bytes([n]) * 12,
+        ciphertext=bytes([n, 0, 255]) * 10,
+        expires_at=expires_at,
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sqlite3
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from bot.storage import CaseStatus, StorageError, open_storage
 from bot.storage._migrations import load_migrations
 from bot.storage._url import parse_url
 from bot.storage.sqlite._schema import split_statements
-from tests.storage_support import GUILD, append, entry, new_case
+from tests.storage_support import GUILD, append, entry, new_case, new_evidence
 
 
 async def test_two_storages_opening_a_new_database_at_once_both_work(url: str) -> None:
@@ -32,6 +33,9 @@ async def test_everything_survives_closing_and_reopening(url: str) -> None:
         added = (await storage.blocklist.add([entry(1), entry(2, allow=True)])).added
         case = await storage.cases.open(new_case())
         case = await storage.cases.set_status(case.id, CaseStatus.CONFIRMED, actor="mod") or case
+        case = await storage.cases.set_legal_hold(case.id, True, actor="mod") or case
+        evidence = await storage.evidence.put(case.id, [new_evidence()])
+        await storage.cursors.advance(GUILD, 42, 1000)
         await append(storage, 1)
         records = await storage.audit.list()
     async with await open_storage(url) as storage:
@@ -39,7 +43,9 @@ async def test_everything_survives_closing_and_reopening(url: str) -> None:
         assert await storage.blocklist.list() == added
         assert await storage.blocklist.revision() == 1
         assert await storage.cases.get(case.id) == case
-        assert len(await storage.cases.events(case.id)) == 2
+        assert len(await storage.cases.events(case.id)) == 3
+        assert await storage.evidence.for_case(case.id) == evidence
+        assert await storage.cursors.get(GUILD) == {42: 1000}
         assert await storage.audit.list() == records
         assert (await storage.audit.verify()).ok
 
@@ -79,6 +85,8 @@ async def test_sqlite_migrates_an_empty_file_and_reopening_is_a_no_op(empty_file
         "counters",
         "cases",
         "case_events",
+        "evidence",
+        "channel_cursors",
         "audit_log",
     } <= tables
     assert [(v, n) for v, n, _ in first] == [(m.version, m.name) for m in load_migrations("sqlite")]
@@ -89,6 +97,35 @@ async def test_sqlite_migrates_an_empty_file_and_reopening_is_a_no_op(empty_file
             raw.execute("SELECT version, name, applied_at FROM schema_migrations").fetchall()
             == first
         )
+
+
+async def test_sqlite_upgrades_a_schema_1_database_keeping_its_cases(db_path: Path) -> None:
+    [first, *_] = load_migrations("sqlite")
+    stamp = "2024-01-01T00:00:00.000000+00:00"
+    with sqlite3.connect(db_path) as raw:
+        raw.execute(
+            "CREATE TABLE schema_migrations ("
+            " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+        )
+        for statement in split_statements(first.sql):
+            raw.execute(statement)
+        raw.execute("INSERT INTO schema_migrations VALUES (1, ?, '2024-01-01')", (first.name,))
+        raw.execute(
+            "INSERT INTO cases (guild_id, channel_id, message_id, author_id, sha256, action,"
+            " verdict, status, created_at, updated_at) VALUES (?, 42, 1, 7, ?, 'flag', '{}',"
+            " 'open', ?, ?)",
+            (GUILD, "ab" * 32, stamp, stamp),
+        )
+    async with await open_storage(str(db_path)) as storage:
+        [case] = await storage.cases.list(GUILD)
+        assert (case.sha256, case.action, case.status) == ("ab" * 32, "flag", CaseStatus.OPEN)
+        assert case.media == [] and case.legal_hold is False
+        assert (case.alert_channel_id, case.alert_message_id) == (None, None)
+        assert await storage.evidence.put(case.id, [new_evidence()])
+        assert await storage.evidence.due_for_purge(datetime.max.replace(tzinfo=UTC)) != []
+    with sqlite3.connect(db_path) as raw:
+        versions = [v for (v,) in raw.execute("SELECT version FROM schema_migrations ORDER BY 1")]
+    assert versions == [m.version for m in load_migrations("sqlite")]
 
 
 async def test_sqlite_refuses_a_newer_schema(db_path: Path) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot.storage import CaseStatus, Storage
-from tests.storage_support import GUILD, OTHER_GUILD, assert_recent_utc, new_case
+from tests.storage_support import AUTHOR, GUILD, OTHER_GUILD, assert_recent_utc, new_case
 
 # --- settings ---------------------------------------------------------------------------------
 
@@ -98,6 +98,9 @@ async def test_set_status_updates_the_case_and_its_timeline(storage: Storage) ->
 async def test_unknown_case_is_none_everywhere(storage: Storage) -> None:
     assert await storage.cases.get(999) is None
     assert await storage.cases.set_status(999, CaseStatus.DISMISSED, actor="mod") is None
+    assert await storage.cases.set_legal_hold(999, True, actor="mod") is None
+    assert await storage.cases.add_note(999, actor="mod", note="?") is None
+    await storage.cases.attach_alert(999, 1, 2)  # nothing to attach to: a no-op
     assert await storage.cases.events(999) == []
 
 
@@ -110,3 +113,103 @@ async def test_case_list_is_newest_first_filtered_and_paged(storage: Storage) ->
     dismissed = await storage.cases.list(GUILD, status=CaseStatus.DISMISSED)
     assert [c.id for c in dismissed] == [ids[1]]
     assert len(await storage.cases.list(GUILD, status=CaseStatus.OPEN)) == 4
+
+
+async def test_case_without_media_starts_with_empty_media_no_hold_and_no_alert(
+    storage: Storage,
+) -> None:
+    case = await storage.cases.open(new_case())
+    assert case.media == [] and case.legal_hold is False
+    assert (case.alert_channel_id, case.alert_message_id) == (None, None)
+
+
+async def test_case_media_round_trips_beside_the_primary_sha256(storage: Storage) -> None:
+    media: list[dict[str, str | None]] = [
+        {"label": "attachment:0", "sha256": "ab" * 32, "md5": "cd" * 16, "action": "quarantine"},
+        {"label": "embed:1", "sha256": "ef" * 32, "md5": None, "action": "allow"},
+    ]
+    case = await storage.cases.open(new_case(media=media))
+    assert case.media == media and case.sha256 == "ab" * 32
+    assert await storage.cases.get(case.id) == case
+
+
+async def test_open_refuses_media_that_is_not_json_and_stores_nothing(storage: Storage) -> None:
+    with pytest.raises(TypeError):
+        await storage.cases.open(new_case(media=[{"label": object()}]))
+    assert await storage.cases.count(GUILD) == 0
+
+
+async def test_legal_hold_is_a_timeline_event_that_keeps_the_status(storage: Storage) -> None:
+    case = await storage.cases.open(new_case())
+    await storage.cases.set_status(case.id, CaseStatus.CONFIRMED, actor="mod:9")
+    held = await storage.cases.set_legal_hold(case.id, True, actor="mod:10")
+    assert held is not None and held.legal_hold is True
+    assert held.status is CaseStatus.CONFIRMED and held.updated_at >= case.updated_at
+    lifted = await storage.cases.set_legal_hold(case.id, False, actor="mod:11")
+    assert lifted is not None and lifted.legal_hold is False
+    assert await storage.cases.get(case.id) == lifted
+    events = (await storage.cases.events(case.id))[2:]
+    confirmed = CaseStatus.CONFIRMED
+    assert [(e.previous, e.status, e.actor, e.note) for e in events] == [
+        (confirmed, confirmed, "mod:10", "legal hold placed"),
+        (confirmed, confirmed, "mod:11", "legal hold lifted"),
+    ]
+
+
+async def test_a_note_joins_the_timeline_with_the_current_status(storage: Storage) -> None:
+    case = await storage.cases.open(new_case())
+    note = await storage.cases.add_note(case.id, actor="mod:9", note="asked the poster")
+    assert note is not None
+    assert (note.case_id, note.actor, note.note) == (case.id, "mod:9", "asked the poster")
+    assert note.status is CaseStatus.OPEN and note.previous is CaseStatus.OPEN
+    assert_recent_utc(note.at)
+    assert (await storage.cases.events(case.id))[-1] == note
+    after = await storage.cases.get(case.id)
+    assert after is not None and after.status is CaseStatus.OPEN
+    assert after.updated_at == note.at
+
+
+async def test_attach_alert_remembers_the_latest_alert_without_an_event(storage: Storage) -> None:
+    case = await storage.cases.open(new_case())
+    await storage.cases.attach_alert(case.id, 500, 600)
+    await storage.cases.attach_alert(case.id, 501, 601)
+    stored = await storage.cases.get(case.id)
+    assert stored is not None
+    assert (stored.alert_channel_id, stored.alert_message_id) == (501, 601)
+    assert stored.updated_at == case.updated_at
+    assert len(await storage.cases.events(case.id)) == 1
+
+
+async def test_case_count_matches_the_list_filters(storage: Storage) -> None:
+    ids = [(await storage.cases.open(new_case(n))).id for n in range(3)]
+    await storage.cases.open(new_case(99, guild_id=OTHER_GUILD))
+    await storage.cases.set_status(ids[0], CaseStatus.DISMISSED, actor="mod")
+    assert await storage.cases.count(GUILD) == 3
+    assert await storage.cases.count(GUILD, status=CaseStatus.OPEN) == 2
+    assert await storage.cases.count(GUILD, status=CaseStatus.CONFIRMED) == 0
+    assert await storage.cases.count(OTHER_GUILD) == 1
+
+
+async def test_cases_by_author_are_counted_and_listed_per_guild_newest_first(
+    storage: Storage,
+) -> None:
+    mine = [(await storage.cases.open(new_case(n))).id for n in range(3)]
+    await storage.cases.open(new_case(10, author_id=AUTHOR + 1))
+    await storage.cases.open(new_case(11, guild_id=OTHER_GUILD))
+    await storage.cases.set_status(mine[1], CaseStatus.CONFIRMED, actor="mod")
+    assert await storage.cases.count_by_author(GUILD, AUTHOR) == 3
+    assert await storage.cases.count_by_author(GUILD, AUTHOR, status=CaseStatus.CONFIRMED) == 1
+    assert await storage.cases.count_by_author(GUILD, 12345) == 0
+    assert [c.id for c in await storage.cases.list_by_author(GUILD, AUTHOR)] == mine[::-1]
+    assert [c.id for c in await storage.cases.list_by_author(GUILD, AUTHOR, limit=2)] == [
+        mine[2],
+        mine[1],
+    ]
+    assert await storage.cases.list_by_author(OTHER_GUILD, AUTHOR + 1) == []
+
+
+async def test_case_listings_refuse_an_empty_page(storage: Storage) -> None:
+    with pytest.raises(ValueError):
+        await storage.cases.list(GUILD, limit=0)
+    with pytest.raises(ValueError):
+        await storage.cases.list_by_author(GUILD, AUTHOR, limit=0)

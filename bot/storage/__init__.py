@@ -1,4 +1,5 @@
-"""Persistent state behind small async interfaces: settings overrides, blocklist, cases, audit log.
+"""Persistent state behind small async interfaces: settings overrides, blocklist, cases and
+their encrypted evidence, channel cursors, audit log.
 
 Open it with :func:`open_storage`; callers depend only on the interfaces in :mod:`bot.storage.base`.
 """
@@ -10,6 +11,8 @@ from bot.storage.base import (
     AuditLog,
     BlocklistStore,
     CaseStore,
+    CursorStore,
+    EvidenceStore,
     SettingsStore,
     Storage,
     StorageError,
@@ -23,8 +26,10 @@ from bot.storage.records import (
     Case,
     CaseEvent,
     CaseStatus,
+    Evidence,
     GuildScope,
     NewCase,
+    NewEvidence,
 )
 
 
@@ -55,8 +60,12 @@ __all__ = [
     "CaseEvent",
     "CaseStatus",
     "CaseStore",
+    "CursorStore",
+    "Evidence",
+    "EvidenceStore",
     "GuildScope",
     "NewCase",
+    "NewEvidence",
     "SettingsStore",
     "Storage",
     "StorageError",

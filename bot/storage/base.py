@@ -2,6 +2,7 @@
 
 Callers depend only on these classes, so a backend can be swapped without touching them; one test
 suite (tests/test_storage_*.py, backends listed in tests/conftest.py) runs against every backend.
+The case and evidence interfaces live in :mod:`bot.storage.base_cases` and are re-exported here.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any, Self
 
+from bot.storage.base_cases import CaseStore, EvidenceStore
 from bot.storage.records import (
     ALL,
     AddResult,
@@ -17,8 +19,10 @@ from bot.storage.records import (
     Case,
     CaseEvent,
     CaseStatus,
+    Evidence,
     GuildScope,
     NewCase,
+    NewEvidence,
 )
 
 if TYPE_CHECKING:
@@ -100,37 +104,6 @@ class BlocklistStore(ABC):
         A running bot polls it to notice changes made by the CLI in another process."""
 
 
-class CaseStore(ABC):
-    """Moderation cases and their timelines."""
-
-    @abstractmethod
-    async def open(self, new: NewCase, *, actor: str = "consentry") -> Case:
-        """Store a new case with status OPEN and record an "opened" event by ``actor`` (the bot
-        itself, or the member who reported the message)."""
-
-    @abstractmethod
-    async def get(self, case_id: int) -> Case | None:
-        """One case by id."""
-
-    @abstractmethod
-    async def list(
-        self, guild_id: int, *, status: CaseStatus | None = None, limit: int = 25, offset: int = 0
-    ) -> builtins.list[Case]:
-        """A server's cases, newest first, optionally only those with ``status``."""
-
-    @abstractmethod
-    async def set_status(
-        self, case_id: int, status: CaseStatus, *, actor: str, note: str = ""
-    ) -> Case | None:
-        """Change a case's status and record the change in its timeline (even if the status is
-        unchanged: the note may matter). Return the updated case, or None if there is none.
-        Which transitions make sense is the case service's business, not storage's."""
-
-    @abstractmethod
-    async def events(self, case_id: int) -> builtins.list[CaseEvent]:
-        """A case's timeline, oldest first."""
-
-
 class AuditLog(ABC):
     """Append-only, tamper-evident log of what moderators, operators and the bot did."""
 
@@ -159,6 +132,29 @@ class AuditLog(ABC):
         """Recompute the whole chain, in batches; report the first record that breaks it."""
 
 
+class CursorStore(ABC):
+    """The newest message seen in each channel, so that a restarted bot can catch up on what was
+    posted while it was away. Discord ids are snowflakes: a later message has a larger id."""
+
+    @abstractmethod
+    async def advance(self, guild_id: int, channel_id: int, message_id: int) -> None:
+        """Record ``message_id`` as seen in the channel, unless a later one is recorded already
+        (a cursor never moves back)."""
+
+    @abstractmethod
+    async def advance_many(self, items: Sequence[tuple[int, int, int]]) -> None:
+        """:meth:`advance` for each (guild_id, channel_id, message_id), in one transaction; a
+        channel may appear more than once (the largest id wins)."""
+
+    @abstractmethod
+    async def get(self, guild_id: int) -> dict[int, int]:
+        """One server's cursors: channel id to the newest message id seen there."""
+
+    @abstractmethod
+    async def forget_channel(self, channel_id: int) -> bool:
+        """Drop a channel's cursor (the channel was deleted); return whether there was one."""
+
+
 class Storage(ABC):
     """One open database: the stores, and the connection(s) behind them.
 
@@ -179,6 +175,16 @@ class Storage(ABC):
     @abstractmethod
     def cases(self) -> CaseStore:
         """Moderation cases."""
+
+    @property
+    @abstractmethod
+    def evidence(self) -> EvidenceStore:
+        """Encrypted media kept with cases."""
+
+    @property
+    @abstractmethod
+    def cursors(self) -> CursorStore:
+        """The newest message seen in each channel."""
 
     @property
     @abstractmethod
@@ -212,8 +218,12 @@ __all__ = [
     "CaseEvent",
     "CaseStatus",
     "CaseStore",
+    "CursorStore",
+    "Evidence",
+    "EvidenceStore",
     "GuildScope",
     "NewCase",
+    "NewEvidence",
     "SettingsStore",
     "Storage",
     "StorageError",

@@ -57,6 +57,9 @@ class NewCase:
     """The verdict's action (``Action.value``): flag, quarantine..."""
     verdict: dict[str, Any]
     """The verdict as JSON-serialisable data (reasons, scores, matches)."""
+    media: list[dict[str, Any]] = field(default_factory=list)
+    """Every piece of media the message carried that the scanner looked at, as JSON-serialisable
+    data (``{"label", "sha256", "md5", "action"}``); ``sha256`` above stays the primary one's."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,11 +77,20 @@ class Case:
     status: CaseStatus
     created_at: datetime
     updated_at: datetime
+    """When the case last changed: status, legal hold or a note (not an attached alert)."""
+    media: list[dict[str, Any]] = field(default_factory=list)
+    """As given in :attr:`NewCase.media`; empty for cases opened before schema 2."""
+    legal_hold: bool = False
+    """While true, the case's evidence is never purged (by expiry or by an author's request)."""
+    alert_channel_id: int | None = None
+    alert_message_id: int | None = None
+    """Where the bot posted the moderators' alert about this case, once it has."""
 
 
 @dataclass(frozen=True, slots=True)
 class CaseEvent:
-    """One step in a case's timeline: its opening, or a status change."""
+    """One step in a case's timeline: its opening, a status change, a legal hold placed or lifted,
+    or a moderator's note (the last two keep the status: ``status == previous``)."""
 
     id: int
     case_id: int
@@ -89,6 +101,47 @@ class CaseEvent:
     previous: CaseStatus | None
     """The status before this event; ``None`` for the event that opened the case."""
     note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvidence:
+    """Media kept with a case, already encrypted by the caller: storage never sees the key."""
+
+    label: str
+    """Which piece of the message it is (matches a ``label`` in :attr:`Case.media`)."""
+    sha256: str
+    """Of the plaintext."""
+    media_type: str | None
+    size: int
+    """Plaintext size in bytes."""
+    key_id: str
+    """Names the key that encrypted it (keys rotate; the key itself is never stored)."""
+    # repr=False: a log line or a failing test must not print megabytes of ciphertext.
+    nonce: bytes = field(repr=False)
+    ciphertext: bytes = field(repr=False)
+    expires_at: datetime
+    """When it becomes due for purging (unless its case is under legal hold)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """Stored evidence. Purging drops the bytes and keeps the row, so the case still shows what
+    was kept and when it went."""
+
+    id: int
+    case_id: int
+    label: str
+    sha256: str
+    media_type: str | None
+    size: int
+    key_id: str
+    nonce: bytes | None = field(repr=False)
+    """None once purged."""
+    ciphertext: bytes | None = field(repr=False)
+    """None once purged."""
+    created_at: datetime
+    expires_at: datetime
+    purged_at: datetime | None
 
 
 @dataclass(frozen=True, slots=True)

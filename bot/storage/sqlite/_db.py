@@ -27,7 +27,11 @@ def now() -> datetime:
 
 
 def to_text(at: datetime) -> str:
-    """Fixed-width ISO-8601 UTC text, so that text order is time order."""
+    """Fixed-width ISO-8601 UTC text, so that text order is time order.
+
+    A naive datetime is refused (ValueError): it would silently be read as local time."""
+    if at.utcoffset() is None:
+        raise ValueError(f"a datetime without a time zone cannot be stored: {at!r}")
     return at.astimezone(UTC).isoformat(timespec="microseconds")
 
 

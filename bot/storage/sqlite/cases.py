@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
-from bot.storage.base import CaseStore
+from bot.storage.base_cases import CaseStore
 from bot.storage.records import Case, CaseEvent, CaseStatus, NewCase
 from bot.storage.sqlite._db import Database, Params, Transaction, from_text, now, to_text
 
@@ -15,9 +15,12 @@ if TYPE_CHECKING:
 
 _COLUMNS = (
     "id, guild_id, channel_id, message_id, author_id, sha256, action, verdict, status,"
-    " created_at, updated_at"
+    " created_at, updated_at, media, legal_hold, alert_channel_id, alert_message_id"
 )
+_SELECT = f"SELECT {_COLUMNS} FROM cases"
 _EVENT_COLUMNS = "id, case_id, at, actor, status, previous, note"
+HOLD_PLACED = "legal hold placed"
+HOLD_LIFTED = "legal hold lifted"
 
 
 def _case(row: sqlite3.Row) -> Case:
@@ -33,6 +36,10 @@ def _case(row: sqlite3.Row) -> Case:
         status=CaseStatus(row["status"]),
         created_at=from_text(row["created_at"]),
         updated_at=from_text(row["updated_at"]),
+        media=json.loads(row["media"]),
+        legal_hold=bool(row["legal_hold"]),
+        alert_channel_id=row["alert_channel_id"],
+        alert_message_id=row["alert_message_id"],
     )
 
 
@@ -49,6 +56,23 @@ def _event(row: sqlite3.Row) -> CaseEvent:
     )
 
 
+def _json(value: object) -> str:
+    # allow_nan=False: NaN is not JSON, and PostgreSQL's jsonb would refuse it.
+    return json.dumps(value, allow_nan=False, ensure_ascii=False)
+
+
+def _filter(guild_id: int, author_id: int | None, status: CaseStatus | None) -> tuple[str, Params]:
+    where = "guild_id = ?"
+    params: Params = (guild_id,)
+    if author_id is not None:
+        where += " AND author_id = ?"
+        params += (author_id,)
+    if status is not None:
+        where += " AND status = ?"
+        params += (status.value,)
+    return where, params
+
+
 class SQLiteCaseStore(CaseStore):
     """Cases in one table, their events in another (cascade-deleted with the case)."""
 
@@ -56,11 +80,12 @@ class SQLiteCaseStore(CaseStore):
         self._db = db
 
     async def open(self, new: NewCase, *, actor: str = "consentry") -> Case:
-        verdict = json.dumps(new.verdict, allow_nan=False, ensure_ascii=False)
+        verdict, media = _json(new.verdict), _json(new.media)
         at = to_text(now())
         async with self._db.transaction() as tx:
             _, case_id = await tx.execute(
-                f"INSERT INTO cases ({_COLUMNS}) VALUES (NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO cases ({_COLUMNS})"
+                " VALUES (NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, NULL, NULL)",
                 (
                     new.guild_id,
                     new.channel_id,
@@ -72,33 +97,50 @@ class SQLiteCaseStore(CaseStore):
                     CaseStatus.OPEN.value,
                     at,
                     at,
+                    media,
                 ),
             )
             assert case_id is not None  # an INSERT into a rowid table always sets it
             await _record(tx, case_id, at, actor, CaseStatus.OPEN, None, "")
-            row = await tx.fetchone(f"SELECT {_COLUMNS} FROM cases WHERE id = ?", (case_id,))
+            row = await tx.fetchone(f"{_SELECT} WHERE id = ?", (case_id,))
         assert row is not None
         return _case(row)
 
     async def get(self, case_id: int) -> Case | None:
-        row = await self._db.fetchone(f"SELECT {_COLUMNS} FROM cases WHERE id = ?", (case_id,))
+        row = await self._db.fetchone(f"{_SELECT} WHERE id = ?", (case_id,))
         return None if row is None else _case(row)
 
     async def list(
         self, guild_id: int, *, status: CaseStatus | None = None, limit: int = 25, offset: int = 0
     ) -> builtins.list[Case]:
+        return await self._page(*_filter(guild_id, None, status), limit, offset)
+
+    async def count(self, guild_id: int, *, status: CaseStatus | None = None) -> int:
+        return await self._count(*_filter(guild_id, None, status))
+
+    async def list_by_author(
+        self, guild_id: int, author_id: int, *, limit: int = 100
+    ) -> builtins.list[Case]:
+        return await self._page(*_filter(guild_id, author_id, None), limit, 0)
+
+    async def count_by_author(
+        self, guild_id: int, author_id: int, *, status: CaseStatus | None = None
+    ) -> int:
+        return await self._count(*_filter(guild_id, author_id, status))
+
+    async def _page(
+        self, where: str, params: Params, limit: int, offset: int
+    ) -> builtins.list[Case]:
         if limit < 1 or offset < 0:
             raise ValueError(f"need limit >= 1 and offset >= 0, got {limit} and {offset}")
-        where = "guild_id = ?"
-        params: Params = (guild_id,)
-        if status is not None:
-            where += " AND status = ?"
-            params += (status.value,)
         rows = await self._db.fetchall(
-            f"SELECT {_COLUMNS} FROM cases WHERE {where} ORDER BY id DESC LIMIT ? OFFSET ?",
-            (*params, limit, offset),
+            f"{_SELECT} WHERE {where} ORDER BY id DESC LIMIT ? OFFSET ?", (*params, limit, offset)
         )
         return [_case(r) for r in rows]
+
+    async def _count(self, where: str, params: Params) -> int:
+        row = await self._db.fetchone(f"SELECT count(*) FROM cases WHERE {where}", params)
+        return int(row[0]) if row is not None else 0
 
     async def set_status(
         self, case_id: int, status: CaseStatus, *, actor: str, note: str = ""
@@ -114,9 +156,48 @@ class SQLiteCaseStore(CaseStore):
                 (status.value, at, case_id),
             )
             await _record(tx, case_id, at, actor, status, previous, note)
-            updated = await tx.fetchone(f"SELECT {_COLUMNS} FROM cases WHERE id = ?", (case_id,))
+            updated = await tx.fetchone(f"{_SELECT} WHERE id = ?", (case_id,))
         assert updated is not None
         return _case(updated)
+
+    async def set_legal_hold(self, case_id: int, hold: bool, *, actor: str) -> Case | None:
+        at = to_text(now())
+        async with self._db.transaction() as tx:
+            row = await tx.fetchone("SELECT status FROM cases WHERE id = ?", (case_id,))
+            if row is None:
+                return None
+            status = CaseStatus(row["status"])
+            await tx.execute(
+                "UPDATE cases SET legal_hold = ?, updated_at = ? WHERE id = ?",
+                (int(hold), at, case_id),
+            )
+            note = HOLD_PLACED if hold else HOLD_LIFTED
+            await _record(tx, case_id, at, actor, status, status, note)
+            updated = await tx.fetchone(f"{_SELECT} WHERE id = ?", (case_id,))
+        assert updated is not None
+        return _case(updated)
+
+    async def add_note(self, case_id: int, *, actor: str, note: str) -> CaseEvent | None:
+        at = to_text(now())
+        async with self._db.transaction() as tx:
+            row = await tx.fetchone("SELECT status FROM cases WHERE id = ?", (case_id,))
+            if row is None:
+                return None
+            status = CaseStatus(row["status"])
+            await tx.execute("UPDATE cases SET updated_at = ? WHERE id = ?", (at, case_id))
+            event_id = await _record(tx, case_id, at, actor, status, status, note)
+            event = await tx.fetchone(
+                f"SELECT {_EVENT_COLUMNS} FROM case_events WHERE id = ?", (event_id,)
+            )
+        assert event is not None
+        return _event(event)
+
+    async def attach_alert(self, case_id: int, channel_id: int, message_id: int) -> None:
+        async with self._db.transaction() as tx:
+            await tx.execute(
+                "UPDATE cases SET alert_channel_id = ?, alert_message_id = ? WHERE id = ?",
+                (channel_id, message_id, case_id),
+            )
 
     async def events(self, case_id: int) -> builtins.list[CaseEvent]:
         rows = await self._db.fetchall(
@@ -133,8 +214,11 @@ async def _record(
     status: CaseStatus,
     previous: CaseStatus | None,
     note: str,
-) -> None:
-    await tx.execute(
+) -> int:
+    """Append one event to a case's timeline; return its id."""
+    _, event_id = await tx.execute(
         f"INSERT INTO case_events ({_EVENT_COLUMNS}) VALUES (NULL, ?, ?, ?, ?, ?, ?)",
         (case_id, at, actor, status.value, None if previous is None else previous.value, note),
     )
+    assert event_id is not None
+    return event_id

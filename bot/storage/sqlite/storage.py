@@ -1,14 +1,24 @@
-"""The SQLite Storage: one connection shared by the four stores."""
+"""The SQLite Storage: one connection shared by all the stores."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from bot.storage.base import AuditLog, BlocklistStore, CaseStore, SettingsStore, Storage
+from bot.storage.base import (
+    AuditLog,
+    BlocklistStore,
+    CaseStore,
+    CursorStore,
+    EvidenceStore,
+    SettingsStore,
+    Storage,
+)
 from bot.storage.sqlite._schema import connect
 from bot.storage.sqlite.audit import SQLiteAuditLog
 from bot.storage.sqlite.blocklist import SQLiteBlocklistStore
 from bot.storage.sqlite.cases import SQLiteCaseStore
+from bot.storage.sqlite.cursors import SQLiteCursorStore
+from bot.storage.sqlite.evidence import SQLiteEvidenceStore
 from bot.storage.sqlite.settings import SQLiteSettingsStore
 
 if TYPE_CHECKING:
@@ -23,6 +33,8 @@ class SQLiteStorage(Storage):
         self._settings = SQLiteSettingsStore(db)
         self._blocklist = SQLiteBlocklistStore(db)
         self._cases = SQLiteCaseStore(db)
+        self._evidence = SQLiteEvidenceStore(db)
+        self._cursors = SQLiteCursorStore(db)
         self._audit = SQLiteAuditLog(db)
 
     @property
@@ -41,6 +53,14 @@ class SQLiteStorage(Storage):
     @property
     def cases(self) -> CaseStore:
         return self._cases
+
+    @property
+    def evidence(self) -> EvidenceStore:
+        return self._evidence
+
+    @property
+    def cursors(self) -> CursorStore:
+        return self._cursors
 
     @property
     def audit(self) -> AuditLog:

@@ -194,7 +194,13 @@ class CaseService:
         return await self._decide(case, CaseStatus.RESTORED, actor, "content reposted")
 
     async def _decide(self, case: Case, status: CaseStatus, actor: str, note: str) -> Case:
-        if case.status is not CaseStatus.OPEN and status is not CaseStatus.RESTORED:
+        # Only open cases are decided; a dismissed one may still be restored (reposted).
+        allowed_from = (
+            (CaseStatus.OPEN, CaseStatus.DISMISSED)
+            if status is CaseStatus.RESTORED
+            else (CaseStatus.OPEN,)
+        )
+        if case.status not in allowed_from:
             raise CaseError(f"Case {case.id} is already {case.status.value}.")
         updated = await self.storage.cases.set_status(case.id, status, actor=actor, note=note)
         if updated is None:

@@ -144,6 +144,11 @@ class Reviewer:
         if channel is None or isinstance(channel, discord.CategoryChannel | discord.ForumChannel):
             raise CaseError("The channel of this case no longer exists.")
         originals = await self.bot.cases.originals(case, actor=_actor(member), purpose="restored")
+        if case.status is CaseStatus.OPEN:
+            # Restoring says "this was fine": allow-list it first, so the repost (and any later
+            # copy) is not removed again.
+            case = await self.bot.cases.dismiss(case, actor=_actor(member))
+            await self.bot.engine.reload_blocklist()
         author = await self.bot.fetch_user(case.author_id)
         note = f"*Restored by the moderators after review (case {case.id}).*"
         failure = await self.bot.actioner.restore(channel, author, originals, note)

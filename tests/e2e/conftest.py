@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.core.evidence import EvidenceKey
 from bot.sandbox import DemoWorld, Sandbox, demo_world
 from tests.e2e.harness import Harness, running_bot, sandbox_config
 
@@ -36,4 +37,20 @@ async def fresh_consentry(
 ) -> AsyncIterator[Harness]:
     """The bot, running, in a server that has not finished setup."""
     async with running_bot(sandbox, world, sandbox_config(sandbox, tmp_path)) as harness:
+        yield harness
+
+
+@pytest.fixture
+def evidence_key() -> EvidenceKey:
+    return EvidenceKey.generate()[0]
+
+
+@pytest.fixture
+async def reviewing(
+    sandbox: Sandbox, world: DemoWorld, tmp_path: Path, evidence_key: EvidenceKey
+) -> AsyncIterator[Harness]:
+    """The bot, set up (alerts in #mod-alerts), keeping encrypted evidence."""
+    config = sandbox_config(sandbox, tmp_path)
+    async with running_bot(sandbox, world, config, evidence_key) as harness:
+        await harness.configure(alert_channel_id=world.mod_alerts_id)
         yield harness

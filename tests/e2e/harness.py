@@ -13,6 +13,7 @@ import discord
 
 from bot.config import Config, DiscordConfig
 from bot.core.blocklist import NewEntry
+from bot.core.evidence import EvidenceKey
 from bot.core.fingerprint import fingerprint
 from bot.engine import Engine, open_engine
 from bot.runtime.alerts import Incident
@@ -94,6 +95,32 @@ class Harness:
         for key, value in settings.items():
             await self.bot.guild_settings.set(self.world.guild_id, key, value)
 
+    async def click(self, alert: dict[str, Any], action: str, user_id: int) -> str:
+        """Click a review button on ``alert`` as ``user_id``; returns the ephemeral reply."""
+        custom_id = next(
+            c["custom_id"]
+            for row in alert["components"]
+            for c in row["components"]
+            if c["custom_id"].startswith(f"consentry:case:{action}:")
+        )
+        since = len(self.sandbox.requests)
+        interaction = await self.sandbox.click_button(
+            self.world.mod_alerts_id, int(alert["id"]), user_id, custom_id
+        )
+        route = "/interactions/{interaction_id}/{interaction_token}/callback"
+        await self.sandbox.wait_for_request("POST", route, since=since, timeout=HANDLE_TIMEOUT)
+        [response] = self.sandbox.interaction_responses(int(interaction["id"]))
+        assert response["json"]["data"]["flags"] & 64  # only the moderator sees it
+        return str(response["json"]["data"]["content"])
+
+    def buttons(self, alert_id: int) -> list[str]:
+        """The review actions an alert offers now."""
+        alert = self.sandbox.message(self.world.mod_alerts_id, alert_id)
+        assert alert is not None
+        return [
+            c["custom_id"].split(":")[2] for row in alert["components"] for c in row["components"]
+        ]
+
     def alerts(self) -> list[dict[str, Any]]:
         """Messages the bot posted in #mod-alerts."""
         bot_id = str(self.sandbox.bot_user_id)
@@ -105,14 +132,19 @@ class Harness:
 
 
 @asynccontextmanager
-async def running_bot(sandbox: Sandbox, world: DemoWorld, config: Config) -> AsyncIterator[Harness]:
+async def running_bot(
+    sandbox: Sandbox,
+    world: DemoWorld,
+    config: Config,
+    evidence_key: EvidenceKey | None = None,
+) -> AsyncIterator[Harness]:
     """Start the real bot against ``sandbox``; stop it and release everything afterwards."""
     saved = (discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY,
              discord.asset.Asset.BASE)  # fmt: skip
     point_at(config.discord)
     try:
         async with open_engine(config) as engine:
-            bot = ConsentryBot(engine, guild_ready_timeout=0.05)
+            bot = ConsentryBot(engine, evidence_key=evidence_key, guild_ready_timeout=0.05)
             runner = asyncio.create_task(bot.start(sandbox.token))
             try:
                 await asyncio.wait_for(bot.wait_until_ready(), HANDLE_TIMEOUT)

@@ -8,6 +8,8 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.runtime.permissions import is_manager, refuse
+
 if TYPE_CHECKING:
     from bot.runtime.client import ConsentryBot
 
@@ -69,13 +71,10 @@ class Setup(commands.Cog):
 
 
 async def _can_manage(interaction: discord.Interaction) -> bool:
-    # Default permissions hide the command, but server admins can override that: check again.
-    permissions = interaction.permissions
-    if permissions.manage_guild or permissions.administrator:
+    member = interaction.user
+    if isinstance(member, discord.Member) and is_manager(member):
         return True
-    await interaction.response.send_message(
-        "You need the Manage Server permission to use this command.", ephemeral=True
-    )
+    await refuse(interaction, "You need the Manage Server permission to use this command.")
     return False
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
+import pkgutil
 from collections.abc import Awaitable, Callable
 
 import aiohttp
@@ -11,6 +13,7 @@ import discord
 import yarl
 from discord.ext import commands
 
+import cogs
 from bot.cases import CaseService
 from bot.config import DiscordConfig
 from bot.core.evidence import EvidenceKey
@@ -98,13 +101,9 @@ class ConsentryBot(commands.Bot):
             timeout_seconds=discord_config.download_timeout_seconds,
         )
         self.watcher = Watcher(self.engine, self.guild_settings, fetcher, self.actioner, self.cases)
-        from cogs import review as review_cog
-        from cogs import setup as setup_cog
-        from cogs import watch as watch_cog
-
-        await watch_cog.setup(self)
-        await setup_cog.setup(self)
-        await review_cog.setup(self)
+        # Every module in cogs/ is one feature with a setup(bot) function.
+        for cog in pkgutil.iter_modules(cogs.__path__, "cogs."):
+            await importlib.import_module(cog.name).setup(self)
         synced = await self.tree.sync()
         log.info("synced %d application commands", len(synced))
         refresh = self.engine.config.discord.blocklist_refresh_seconds

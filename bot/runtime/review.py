@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 
 from bot.cases import CaseError
+from bot.runtime.permissions import is_moderator, refuse
 from bot.storage import Case, CaseStatus
 
 if TYPE_CHECKING:
@@ -82,9 +83,9 @@ class Reviewer:
         guild = interaction.guild
         member = interaction.user
         if guild is None or not isinstance(member, discord.Member):
-            await _reply(interaction, "Review buttons work only inside the server.")
+            await refuse(interaction, "Review buttons work only inside the server.")
             return
-        if not await self.is_moderator(member):
+        if not is_moderator(member, await self.bot.guild_settings.get(guild.id)):
             await self.bot.engine.storage.audit.append(
                 guild_id=guild.id,
                 actor=_actor(member),
@@ -92,29 +93,21 @@ class Reviewer:
                 subject=f"case {case_id}",
                 details={"button": action},
             )
-            await _reply(interaction, "Only moderators can review Consentry cases.")
+            await refuse(interaction, "Only moderators can review Consentry cases.")
             return
         try:
             case = await self.bot.cases.get(case_id, guild.id)
             if action == "reveal":
-                await self._reveal(interaction, case, member)
+                await self.reveal(interaction, case, member)
                 return
-            text = await getattr(self, f"_{action}")(case, member)
+            text = await getattr(self, action)(case, member)
         except CaseError as exc:
-            await _reply(interaction, str(exc))
+            await refuse(interaction, str(exc))
             return
-        await _reply(interaction, text)
+        await refuse(interaction, text)
 
-    async def is_moderator(self, member: discord.Member) -> bool:
-        """Manage Messages in the server, or the server's configured moderator role."""
-        if member.guild_permissions.manage_messages or member.guild_permissions.administrator:
-            return True
-        settings = await self.bot.guild_settings.get(member.guild.id)
-        return settings.moderator_role_id is not None and any(
-            role.id == settings.moderator_role_id for role in member.roles
-        )
-
-    async def _confirm(self, case: Case, member: discord.Member) -> str:
+    async def confirm(self, case: Case, member: discord.Member) -> str:
+        """Confirm ``case`` for ``member``: block its hashes here, apply the action ladder."""
         guild = member.guild
         updated, count = await self.bot.cases.confirm(case, actor=_actor(member))
         await self.bot.engine.reload_blocklist()
@@ -133,13 +126,15 @@ class Reviewer:
         await self._refresh_alert(updated, f"Confirmed by {member.mention}. {outcome}")
         return f"Case {case.id} confirmed: its hashes now block this media here. {outcome}"
 
-    async def _dismiss(self, case: Case, member: discord.Member) -> str:
+    async def dismiss(self, case: Case, member: discord.Member) -> str:
+        """Dismiss ``case`` as a false positive: allow-list its hashes here."""
         updated = await self.bot.cases.dismiss(case, actor=_actor(member))
         await self.bot.engine.reload_blocklist()
         await self._refresh_alert(updated, f"Dismissed by {member.mention} as a false positive.")
         return f"Case {case.id} dismissed: this media is allow-listed and will not trigger again."
 
-    async def _restore(self, case: Case, member: discord.Member) -> str:
+    async def restore(self, case: Case, member: discord.Member) -> str:
+        """Repost the case's media under its author's name (allow-listing it first if open)."""
         channel = member.guild.get_channel_or_thread(case.channel_id)
         if channel is None or isinstance(channel, discord.CategoryChannel | discord.ForumChannel):
             raise CaseError("The channel of this case no longer exists.")
@@ -158,9 +153,10 @@ class Reviewer:
         await self._refresh_alert(updated, f"Restored by {member.mention}.")
         return f"Case {case.id}: the post is back in {channel.mention}, under its author's name."
 
-    async def _reveal(
+    async def reveal(
         self, interaction: discord.Interaction, case: Case, member: discord.Member
     ) -> None:
+        """Show the original to ``member`` only, spoilered; the view is logged."""
         originals = await self.bot.cases.originals(case, actor=_actor(member), purpose="revealed")
         files = [
             discord.File(io.BytesIO(data), filename=name.split()[-1], spoiler=True)
@@ -192,10 +188,3 @@ class Reviewer:
 
 def _actor(member: discord.Member) -> str:
     return f"user:{member.id}"
-
-
-async def _reply(interaction: discord.Interaction, text: str) -> None:
-    if interaction.response.is_done():
-        await interaction.followup.send(text, ephemeral=True)
-    else:
-        await interaction.response.send_message(text, ephemeral=True)

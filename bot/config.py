@@ -64,6 +64,14 @@ class DiscordConfig:
     download_timeout_seconds: float = 20.0
     blocklist_refresh_seconds: float = 30.0
     """How often the bot checks storage for blocklist changes made elsewhere (e.g. the CLI)."""
+    catch_up_messages: int = 200
+    """After a restart, at most this many missed messages per channel are scanned..."""
+    catch_up_hours: float = 24.0
+    """...and none older than this."""
+    queue_size: int = 5000
+    """Messages waiting to be scanned; beyond it new ones are dropped (and counted in logs
+    and /consentry status)."""
+    queue_workers: int = 16
 
     def __post_init__(self) -> None:
         if not self.token_env:
@@ -74,6 +82,10 @@ class DiscordConfig:
             raise ValueError("gateway_url must be a ws(s) URL")
         if not self.cdn_base.startswith(("http://", "https://")):
             raise ValueError("cdn_base must be an http(s) URL")
+        if min(self.catch_up_messages, self.queue_size, self.queue_workers) < 1:
+            raise ValueError("catch_up_messages, queue_size and queue_workers must be >= 1")
+        if self.catch_up_hours <= 0:
+            raise ValueError("catch_up_hours must be > 0")
         if self.download_timeout_seconds <= 0 or self.blocklist_refresh_seconds <= 0:
             raise ValueError("download_timeout_seconds and blocklist_refresh_seconds must be > 0")
 

@@ -64,10 +64,19 @@ class Setup(commands.Cog):
             f"Alert channel: {channel}"
             + ("" if settings.setup_complete else " (setup incomplete: blocklist matches only)"),
             f"Blocklist entries loaded: {len(engine.matcher.snapshot)}",
-            f"Scans waiting or running: {engine.executor.pending}",
+            f"State: {'ready' if self.bot.caught_up.is_set() else 'catching up'}",
+            f"Messages waiting to be scanned: {_queue(self.bot)}",
+            f"CPU tasks waiting or running: {engine.executor.pending}",
             f"Files remembered: {len(engine.scanner.cache)}",
         ]
         await interaction.response.send_message("\n".join(lines), ephemeral=True)
+
+
+def _queue(bot: ConsentryBot) -> str:
+    queue = bot.intake
+    if queue is None:
+        return "not started"
+    return f"{queue.depth} (of {queue.maxsize}; {queue.handled} handled, {queue.drops} dropped)"
 
 
 async def _can_manage(interaction: discord.Interaction) -> bool:

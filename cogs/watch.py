@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING
 
 import discord
@@ -11,11 +10,9 @@ from discord.ext import commands
 if TYPE_CHECKING:
     from bot.runtime.client import ConsentryBot
 
-log = logging.getLogger(__name__)
-
 
 class Watch(commands.Cog):
-    """Hands every guild message, and every edit, to the watcher."""
+    """Queues every guild message, and every edit, for the watcher."""
 
     def __init__(self, bot: ConsentryBot) -> None:
         self.bot = bot
@@ -31,16 +28,8 @@ class Watch(commands.Cog):
         await self._handle(payload.message)
 
     async def _handle(self, message: discord.Message) -> None:
-        watcher = self.bot.watcher
-        if watcher is None:
-            return
-        try:
-            await watcher.handle(message)
-        except Exception:
-            # One bad message must never stop the watcher; the trace goes to the log.
-            log.exception(
-                "scanning message %s in channel %s failed", message.id, message.channel.id
-            )
+        if self.bot.intake is not None:
+            self.bot.intake.put(message)
 
 
 async def setup(bot: ConsentryBot) -> None:

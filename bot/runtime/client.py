@@ -7,6 +7,7 @@ import importlib
 import logging
 import pkgutil
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 
 import aiohttp
 import discord
@@ -20,12 +21,16 @@ from bot.core.evidence import EvidenceKey
 from bot.engine import Engine
 from bot.guild_settings import GuildSettingsService
 from bot.runtime.actions import Actioner
+from bot.runtime.catchup import CursorBook, catch_up
 from bot.runtime.fetch import MediaFetcher
+from bot.runtime.intake import MessageQueue
 from bot.runtime.review import Reviewer
 from bot.runtime.watcher import Watcher
 
 log = logging.getLogger(__name__)
 
+CURSOR_FLUSH_SECONDS = 5.0
+"""How often the newest message seen per channel is written down (and at shutdown)."""
 PURGE_SECONDS = 3600.0
 """How often expired evidence is purged (and once at every start, so a restart never skips it)."""
 
@@ -86,6 +91,9 @@ class ConsentryBot(commands.Bot):
         self.guild_settings = GuildSettingsService(engine.storage.settings)
         self.actioner = Actioner(self)
         self.cases = CaseService(engine.storage, evidence_key)
+        self.cursors = CursorBook(engine.storage.cursors)
+        self.intake: MessageQueue | None = None
+        self.caught_up = asyncio.Event()
         self.review = Reviewer(self)
         self._media_session: aiohttp.ClientSession | None = None
         self._background: list[asyncio.Task[None]] = []
@@ -100,7 +108,15 @@ class ConsentryBot(commands.Bot):
             max_bytes=self.engine.config.limits.max_bytes,
             timeout_seconds=discord_config.download_timeout_seconds,
         )
-        self.watcher = Watcher(self.engine, self.guild_settings, fetcher, self.actioner, self.cases)
+        self.watcher = Watcher(
+            self.engine, self.guild_settings, fetcher, self.actioner, self.cases, self.cursors
+        )
+        self.intake = MessageQueue(
+            self.watcher.handle,
+            maxsize=discord_config.queue_size,
+            workers=discord_config.queue_workers,
+        )
+        self.intake.start()
         # Every module in cogs/ is one feature with a setup(bot) function.
         for cog in pkgutil.iter_modules(cogs.__path__, "cogs."):
             await importlib.import_module(cog.name).setup(self)
@@ -110,12 +126,28 @@ class ConsentryBot(commands.Bot):
         self._background = [
             asyncio.create_task(self._every(refresh, self._refresh_blocklist)),
             asyncio.create_task(self._every(PURGE_SECONDS, self._purge_evidence, at_start=True)),
+            asyncio.create_task(self._every(CURSOR_FLUSH_SECONDS, self.cursors.flush)),
         ]
 
     async def on_ready(self) -> None:
+        """A new gateway session: scan what was missed, then report ready."""
         if self.watcher is not None and self.user is not None:
             self.watcher.own_user_id = self.user.id
-        log.info("connected as %s to %d servers", self.user, len(self.guilds))
+        log.info("connected as %s to %d servers; catching up", self.user, len(self.guilds))
+        self.caught_up.clear()
+        config = self.engine.config.discord
+        queued = 0
+        for guild in self.guilds:
+            if self.intake is not None:
+                queued += await catch_up(
+                    guild,
+                    self.cursors,
+                    self.intake.put,
+                    per_channel=config.catch_up_messages,
+                    window=timedelta(hours=config.catch_up_hours),
+                )
+        self.caught_up.set()
+        log.info("ready: %d missed messages queued for scanning", queued)
 
     async def on_guild_available(self, guild: discord.Guild) -> None:
         await self.check_permissions(guild)
@@ -163,9 +195,12 @@ class ConsentryBot(commands.Bot):
             log.info("blocklist changed: index rebuilt (%d entries)", size)
 
     async def close(self) -> None:
+        # Let scans already queued or under way finish acting (and recording) before resources go.
+        if self.intake is not None:
+            await self.intake.stop(seconds=10.0)
         if self.watcher is not None:
-            # Let scans already under way finish acting (and recording) before resources go.
             await self.watcher.drain(seconds=10.0)
+        await self.cursors.flush()
         for task in self._background:
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)

@@ -19,6 +19,7 @@ from bot.engine import Engine
 from bot.guild_settings import GuildSettings, GuildSettingsService
 from bot.runtime.actions import Actioner
 from bot.runtime.alerts import Incident, MediaReport, audit_reason
+from bot.runtime.catchup import CursorBook
 from bot.runtime.extract import MediaRef, media_refs
 from bot.runtime.fetch import FetchError, MediaFetcher
 from bot.runtime.review import review_view
@@ -42,6 +43,7 @@ class Watcher:
         fetcher: MediaFetcher,
         actioner: Actioner,
         cases: CaseService,
+        book: CursorBook,
         *,
         own_user_id: int | None = None,
     ) -> None:
@@ -50,6 +52,7 @@ class Watcher:
         self.fetcher = fetcher
         self.actioner = actioner
         self.cases = cases
+        self.book = book
         self.own_user_id = own_user_id
         self._seen: OrderedDict[int, frozenset[str]] = OrderedDict()
         self._active: set[asyncio.Task[object]] = set()
@@ -89,7 +92,10 @@ class Watcher:
 
     async def _handle(self, message: discord.Message) -> Incident | None:
         guild = message.guild
-        if guild is None or message.author.id == self.own_user_id:
+        if guild is None:
+            return None
+        self.book.note(guild.id, message.channel.id, message.id)
+        if message.author.id == self.own_user_id:
             return None
         settings = await self.settings.get(guild.id)
         if self._exempt(message, settings):

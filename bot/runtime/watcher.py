@@ -19,10 +19,12 @@ from bot.engine import Engine
 from bot.guild_settings import GuildSettings, GuildSettingsService
 from bot.runtime.actions import Actioner
 from bot.runtime.alerts import Incident, MediaReport, audit_reason
+from bot.runtime.bursts import Burst, BurstTracker
 from bot.runtime.catchup import CursorBook
 from bot.runtime.extract import MediaRef, media_refs
 from bot.runtime.fetch import FetchError, MediaFetcher
 from bot.runtime.review import review_view
+from bot.storage import Case
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +59,7 @@ class Watcher:
         self._seen: OrderedDict[int, frozenset[str]] = OrderedDict()
         self._active: set[asyncio.Task[object]] = set()
         self._in_flight = asyncio.Semaphore(engine.config.scanner.media_in_flight)
+        self.bursts = BurstTracker()
         self.observers: list[Observer] = []
         """Called after each message is handled (for logs, metrics, the demo and tests)."""
 
@@ -111,6 +114,27 @@ class Watcher:
         )
         if not decision.alert:
             return Incident(message, decision, tuple(reports), "Nothing to do.")
+        key = self.bursts.key(guild.id, decision)
+        if key is None:
+            return (await self._act(message, decision, reports, settings))[0]
+        async with self.bursts.lock(key):
+            burst = self.bursts.active(key)
+            if burst is not None:
+                return await self._join(burst, message, decision, reports, settings)
+            incident, case, alert = await self._act(message, decision, reports, settings)
+            self.bursts.start(key, case, alert, message.author.id)
+            return incident
+
+    async def _act(
+        self,
+        message: discord.Message,
+        decision: Decision,
+        reports: Sequence[MediaReport],
+        settings: GuildSettings,
+    ) -> tuple[Incident, Case, discord.Message | None]:
+        """Open the case, remove the message if decided, and alert; returns all three."""
+        guild = message.guild
+        assert guild is not None
         # The case, with its encrypted evidence, is stored before anything is deleted.
         case = await self.cases.open(
             guild_id=guild.id,
@@ -121,15 +145,7 @@ class Watcher:
             media=[CapturedMedia(r.label, r.verdict, r.data) for r in reports],
             retention_days=settings.retention_days,
         )
-        outcome = "Alert only: nothing was removed."
-        if decision.remove and settings.dry_run:
-            outcome = "Dry run: this message would have been deleted."
-        elif decision.remove:
-            failure = await self.actioner.delete(message, audit_reason(decision))
-            outcome = failure or "Message deleted."
-            await self.cases.log(
-                case, "message.deleted" if failure is None else "message.kept", outcome
-            )
+        outcome = await self._remove(message, decision, settings, case)
         incident = Incident(message, decision, tuple(reports), outcome, case.id)
         view = None
         if settings.setup_complete:
@@ -145,7 +161,58 @@ class Watcher:
             and await self.actioner.setup_notice(guild)
         ):
             await self.settings.set(guild.id, "setup_notice_sent", True)
-        return incident
+        return incident, case, sent
+
+    async def _remove(
+        self, message: discord.Message, decision: Decision, settings: GuildSettings, case: Case
+    ) -> str:
+        """Delete the message if the decision says so (not in dry run); say what happened."""
+        if not decision.remove:
+            return "Alert only: nothing was removed."
+        if settings.dry_run:
+            return "Dry run: this message would have been deleted."
+        failure = await self.actioner.delete(message, audit_reason(decision))
+        outcome = failure or "Message deleted."
+        detail = f"message {message.id} in channel {message.channel.id}: {outcome}"
+        await self.cases.log(case, "message.deleted" if failure is None else "message.kept", detail)
+        return outcome
+
+    async def _join(
+        self,
+        burst: Burst,
+        message: discord.Message,
+        decision: Decision,
+        reports: Sequence[MediaReport],
+        settings: GuildSettings,
+    ) -> Incident:
+        """Another copy of media that just triggered: act on it, and count it on the first
+        case and alert instead of opening new ones."""
+        outcome = await self._remove(message, decision, settings, burst.case)
+        burst.copies += 1
+        burst.authors.add(message.author.id)
+        note = f"copy: message {message.id} in <#{message.channel.id}> by <@{message.author.id}>"
+        await self.engine.storage.cases.add_note(burst.case.id, actor="consentry", note=note)
+        if burst.alert is not None and burst.refresh is None:
+            burst.refresh = asyncio.create_task(self._refresh_burst_alert(burst))
+        return Incident(message, decision, tuple(reports), outcome, burst.case.id)
+
+    async def _refresh_burst_alert(self, burst: Burst) -> None:
+        # Debounced: one edit per second at most, however fast copies arrive.
+        await asyncio.sleep(1.0)
+        burst.refresh = None
+        alert = burst.alert
+        if alert is None or not alert.embeds:
+            return
+        embed = alert.embeds[0].copy()
+        text = f"{burst.copies} messages with this media by {len(burst.authors)} members"
+        for index, item in enumerate(embed.fields):
+            if item.name == "Copies":
+                embed.set_field_at(index, name="Copies", value=text, inline=False)
+                break
+        else:
+            embed.add_field(name="Copies", value=text, inline=False)
+        view = review_view(burst.case.id, burst.case.status, evidence=self.cases.keeps_evidence)
+        await self.actioner.update_alert(alert.channel.id, alert.id, embed, view)
 
     async def _preview(self, decision: Decision, reports: Sequence[MediaReport]) -> bytes | None:
         """A blurred preview of the first flagged media that can be decoded, or None."""

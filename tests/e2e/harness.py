@@ -145,11 +145,14 @@ async def running_bot(
     try:
         async with open_engine(config) as engine:
             bot = ConsentryBot(engine, evidence_key=evidence_key, guild_ready_timeout=0.05)
-            runner = asyncio.create_task(bot.start(sandbox.token))
+            # login() runs setup_hook: the watcher exists before any message can arrive, so the
+            # harness sees every one (catch-up included). start() is login() then connect().
+            await bot.login(sandbox.token)
+            harness = Harness(sandbox, world, engine, bot)
+            harness.observe_watcher()
+            runner = asyncio.create_task(bot.connect())
             try:
                 await asyncio.wait_for(bot.wait_until_ready(), HANDLE_TIMEOUT)
-                harness = Harness(sandbox, world, engine, bot)
-                harness.observe_watcher()
                 yield harness
             finally:
                 await bot.close()

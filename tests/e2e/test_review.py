@@ -10,7 +10,7 @@ from bot.core.evidence import EvidenceKey
 from bot.core.verdict import Action
 from bot.storage import CaseStatus
 from tests.e2e.harness import Harness, running_bot, sandbox_config
-from tests.e2e.test_watch import ASTRONAUT, COPY
+from tests.e2e.test_watch import ASTRONAUT, COPY, ROCKET
 
 
 async def _removed(harness: Harness) -> tuple[dict[str, object], dict[str, object]]:
@@ -155,7 +155,8 @@ async def test_purged_evidence_cannot_be_revealed_unless_under_legal_hold(
     _, alert = await _removed(reviewing)
     assert await reviewing.bot.cases.purge_expired() == 1
     assert "purged" in await reviewing.click(alert, "reveal", world.moderator_id)
-    await reviewing.post(world.art_id, world.member_ids[1], [("q.jpg", COPY)])
+    await reviewing.blocklist(ROCKET)  # other media: a case of its own
+    await reviewing.post(world.art_id, world.member_ids[1], [("q.jpg", ROCKET)])
     [held, _] = await reviewing.engine.storage.cases.list(world.guild_id)
     await reviewing.engine.storage.cases.set_legal_hold(held.id, True, actor="test")
     assert await reviewing.bot.cases.purge_expired() == 0

@@ -13,7 +13,7 @@ from bot.runtime.run import StartupError, run_bot
 from bot.sandbox import DemoWorld, Permissions, Sandbox
 from bot.storage import open_storage
 from tests.e2e.harness import Harness, running_bot, sandbox_config
-from tests.e2e.test_watch import ASTRONAUT, COFFEE, COPY
+from tests.e2e.test_watch import ASTRONAUT, COFFEE, COPY, ROCKET
 from tests.imagery import encode
 from tests.tiny_model import write_manifest
 
@@ -47,8 +47,9 @@ async def test_before_setup_known_abuse_is_removed_and_the_owner_is_told(
     assert dm["embeds"][0]["title"] == "Quarantined: known abusive media"
     notices = [m for m in sandbox.messages(world.general_id) if "not set up yet" in m["content"]]
     assert len(notices) == 1 and "/consentry setup" in notices[0]["content"]
-    # A second incident alerts the owner again but does not repeat the public notice.
-    await harness.post(world.art_id, world.member_ids[1], [("q.jpg", COPY)])
+    # A second incident (other media) alerts the owner again but does not repeat the notice.
+    await harness.blocklist(ROCKET)
+    await harness.post(world.art_id, world.member_ids[1], [("q.jpg", ROCKET)])
     assert len(sandbox.messages(dm_channel)) == 2
     assert len([m for m in sandbox.messages(world.general_id) if "not set up" in m["content"]]) == 1
 

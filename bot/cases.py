@@ -63,22 +63,27 @@ class CaseService:
         decision: Decision,
         media: Sequence[CapturedMedia],
         retention_days: int,
+        reported_by: int | None = None,
     ) -> Case:
-        """Open a case for a decided message and seal the evidence of the media that matched."""
+        """Open a case for a decided message and seal the evidence of the media that matched.
+
+        ``reported_by``: the member who reported the message, when a report opened the case.
+        """
         relevant = [m for m in media if m.verdict in decision.verdicts] or list(media)
-        primary = relevant[0].verdict
+        # A report about a message without media still opens a case (with no media).
+        primary_hash = relevant[0].verdict.sha256 if relevant else ""
         case = await self.storage.cases.open(
             NewCase(
                 guild_id=guild_id,
                 channel_id=channel_id,
                 message_id=message_id,
                 author_id=author_id,
-                sha256=primary.sha256,
+                sha256=primary_hash,
                 action=decision.action.value,
                 verdict={"media": [_verdict_record(m) for m in relevant]},
                 media=[_media_record(m) for m in relevant],
             ),
-            actor=BOT_ACTOR,
+            actor=BOT_ACTOR if reported_by is None else f"user:{reported_by}",
         )
         sealed = self._seal(case.id, relevant, retention_days)
         if sealed:
@@ -94,6 +99,7 @@ class CaseService:
                 "author_id": author_id,
                 "action": decision.action.value,
                 "evidence_items": len(sealed),
+                "reported_by": reported_by,
             },
         )
         return case

@@ -64,6 +64,9 @@ class DiscordConfig:
     download_timeout_seconds: float = 20.0
     blocklist_refresh_seconds: float = 30.0
     """How often the bot checks storage for blocklist changes made elsewhere (e.g. the CLI)."""
+    message_content_intent: bool = True
+    """Ask for the privileged Message Content intent. Without it Discord hides attachments from
+    bots, so only "Report as NCII" and the commands work (nothing is watched)."""
     catch_up_messages: int = 200
     """After a restart, at most this many missed messages per channel are scanned..."""
     catch_up_hours: float = 24.0
@@ -226,7 +229,8 @@ def _dataclass(cls: Any, table: dict[str, Any], section: str) -> Any:
             value = float(value)
         if expected is tuple and isinstance(value, list) and all(isinstance(v, str) for v in value):
             value = tuple(value)
-        if not isinstance(value, expected) or isinstance(value, bool):
+        # bool is an int subclass: "workers = true" must not pass as 1.
+        if not isinstance(value, expected) or (isinstance(value, bool) and expected is not bool):
             kind = _KINDS.get(expected, expected.__name__)
             raise ValueError(f"[{section}] {key} must be {kind}, got {value!r}")
         values[key] = value
@@ -236,7 +240,13 @@ def _dataclass(cls: Any, table: dict[str, Any], section: str) -> Any:
         raise ValueError(f"[{section}] {exc}") from None
 
 
-_KINDS = {int: "a whole number", float: "a number", str: "text", tuple: "a list of strings"}
+_KINDS = {
+    int: "a whole number",
+    float: "a number",
+    str: "text",
+    tuple: "a list of strings",
+    bool: "true or false",
+}
 
 
 def _int(value: Any, key: str, minimum: int = 0) -> int:

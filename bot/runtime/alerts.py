@@ -45,6 +45,8 @@ class Incident:
     outcome: str
     """What happened, for moderators: "Message deleted.", or why it could not be."""
     case_id: int | None = None
+    reported_by: int | None = None
+    """The member who reported the message with "Report as NCII", if that is how it came."""
 
 
 def alert_embed(incident: Incident) -> discord.Embed:
@@ -57,7 +59,11 @@ def alert_embed(incident: Incident) -> discord.Embed:
         Action.FLAG: "Flagged for review",
         Action.UNSCANNABLE: "Could not scan media",
     }.get(decision.action, "Consentry alert")
+    if incident.reported_by is not None:
+        title = f"Reported as NCII · {title}" if decision.verdicts else "Reported as NCII"
     embed = discord.Embed(title=title, colour=_COLOURS.get(decision.action))
+    if incident.reported_by is not None:
+        embed.add_field(name="Reported by", value=f"<@{incident.reported_by}>", inline=False)
     author = message.author
     embed.add_field(name="Author", value=f"{author.mention} `{author}` ({author.id})", inline=True)
     channel = getattr(message.channel, "mention", str(message.channel.id))

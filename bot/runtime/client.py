@@ -47,12 +47,12 @@ REQUIRED_PERMISSIONS = discord.Permissions(
 )
 
 
-def intents() -> discord.Intents:
+def intents(message_content: bool = True) -> discord.Intents:
     """Guilds (channels, roles), guild messages, and message content (to see attachments)."""
     chosen = discord.Intents.none()
     chosen.guilds = True
     chosen.guild_messages = True
-    chosen.message_content = True
+    chosen.message_content = message_content
     return chosen
 
 
@@ -81,7 +81,7 @@ class ConsentryBot(commands.Bot):
         discord.VoiceClient.warn_dave = False
         super().__init__(
             command_prefix=commands.when_mentioned,
-            intents=intents(),
+            intents=intents(engine.config.discord.message_content_intent),
             help_command=None,
             allowed_mentions=discord.AllowedMentions.none(),
             # How long discord.py waits for more GUILD_CREATEs before on_ready (its default is 2 s).

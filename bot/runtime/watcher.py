@@ -70,7 +70,7 @@ class Watcher:
             log.info("waiting for %d message(s) being scanned", len(pending))
             await asyncio.wait(pending, timeout=seconds)
 
-    async def handle(self, message: discord.Message) -> Incident | None:
+    async def handle(self, message: discord.Message, *, force: bool = False) -> Incident | None:
         """Scan a new or edited message's media and act on it.
 
         Returns what was scanned, decided and done, or None when the message was skipped
@@ -82,7 +82,7 @@ class Watcher:
         result: Incident | None = None
         error: BaseException | None = None
         try:
-            result = await self._handle(message)
+            result = await self._handle(message, force)
             return result
         except BaseException as exc:
             error = exc
@@ -93,7 +93,7 @@ class Watcher:
             for observe in self.observers:
                 observe(message, result, error)
 
-    async def _handle(self, message: discord.Message) -> Incident | None:
+    async def _handle(self, message: discord.Message, force: bool) -> Incident | None:
         guild = message.guild
         if guild is None:
             return None
@@ -103,7 +103,8 @@ class Watcher:
         settings = await self.settings.get(guild.id)
         if self._exempt(message, settings):
             return None
-        refs = self._new_refs(message)
+        # A sweep (force) rescans media seen before: the blocklist may have grown since.
+        refs = media_refs(message) if force else self._new_refs(message)
         if not refs:
             return None
         reports = await asyncio.gather(*(self._scan(ref, guild.id) for ref in refs))
@@ -125,12 +126,32 @@ class Watcher:
             self.bursts.start(key, case, alert, message.author.id)
             return incident
 
+    async def report(self, message: discord.Message, reporter_id: int) -> Incident:
+        """A member reported ``message`` as NCII: scan it and open a case whatever the verdict.
+
+        Known abusive media is removed as usual; anything else is flagged for moderators.
+        """
+        guild = message.guild
+        assert guild is not None  # the report command is guild-only
+        settings = await self.settings.get(guild.id)
+        reports = await asyncio.gather(*(self._scan(r, guild.id) for r in media_refs(message)))
+        decision = decide(
+            [r.verdict for r in reports],
+            setup_complete=settings.setup_complete,
+            alert_unscannable=settings.alert_unscannable,
+        )
+        if not decision.alert:
+            decision = Decision(Action.FLAG, True, tuple(r.verdict for r in reports))
+        incident, _, _ = await self._act(message, decision, reports, settings, reporter_id)
+        return incident
+
     async def _act(
         self,
         message: discord.Message,
         decision: Decision,
         reports: Sequence[MediaReport],
         settings: GuildSettings,
+        reported_by: int | None = None,
     ) -> tuple[Incident, Case, discord.Message | None]:
         """Open the case, remove the message if decided, and alert; returns all three."""
         guild = message.guild
@@ -144,9 +165,10 @@ class Watcher:
             decision=decision,
             media=[CapturedMedia(r.label, r.verdict, r.data) for r in reports],
             retention_days=settings.retention_days,
+            reported_by=reported_by,
         )
         outcome = await self._remove(message, decision, settings, case)
-        incident = Incident(message, decision, tuple(reports), outcome, case.id)
+        incident = Incident(message, decision, tuple(reports), outcome, case.id, reported_by)
         view = None
         if settings.setup_complete:
             view = review_view(case.id, case.status, evidence=self.cases.keeps_evidence)

@@ -48,7 +48,7 @@ class Setup(commands.Cog):
         )
         await interaction.response.send_message(
             f"Setup complete: alerts go to {alert_channel.mention}. Consentry now acts on every "
-            "signal in its policy, not only on blocklist matches.",
+            f"signal in its policy, not only on blocklist matches.\n{_evidence(self.bot)}",
             ephemeral=True,
         )
 
@@ -64,12 +64,22 @@ class Setup(commands.Cog):
             f"Alert channel: {channel}"
             + ("" if settings.setup_complete else " (setup incomplete: blocklist matches only)"),
             f"Blocklist entries loaded: {len(engine.matcher.snapshot)}",
+            _evidence(self.bot),
             f"State: {'ready' if self.bot.caught_up.is_set() else 'catching up'}",
             f"Messages waiting to be scanned: {_queue(self.bot)}",
             f"CPU tasks waiting or running: {engine.executor.pending}",
             f"Files remembered: {len(engine.scanner.cache)}",
         ]
         await interaction.response.send_message("\n".join(lines), ephemeral=True)
+
+
+def _evidence(bot: ConsentryBot) -> str:
+    if bot.cases.keeps_evidence:
+        return "Evidence: encrypted copies are kept with each case for the retention period."
+    return (
+        "Evidence: **not kept** (hashes only): the bot's host has no CONSENTRY_EVIDENCE_KEY, so "
+        "Reveal and Restore are unavailable."
+    )
 
 
 def _queue(bot: ConsentryBot) -> str:

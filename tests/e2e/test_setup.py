@@ -83,6 +83,7 @@ async def test_setup_and_status_are_for_server_managers(fresh_consentry: Harness
     assert "not set" in status and "blocklist matches only" in status
     done = await _slash(harness, world.owner_id, "setup", alert_channel=world.mod_alerts_id)
     assert f"<#{world.mod_alerts_id}>" in done
+    assert "Evidence: **not kept** (hashes only)" in done  # this bot runs without a key
     assert (
         await harness.bot.guild_settings.get(world.guild_id)
     ).alert_channel_id == world.mod_alerts_id

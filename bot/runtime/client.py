@@ -117,9 +117,11 @@ class ConsentryBot(commands.Bot):
             workers=discord_config.queue_workers,
         )
         self.intake.start()
-        # Every module in cogs/ is one feature with a setup(bot) function.
+        # Every public module in cogs/ is one feature with a setup(bot) function; modules named
+        # _like_this are shared helpers.
         for cog in pkgutil.iter_modules(cogs.__path__, "cogs."):
-            await importlib.import_module(cog.name).setup(self)
+            if not cog.name.rpartition(".")[2].startswith("_"):
+                await importlib.import_module(cog.name).setup(self)
         synced = await self.tree.sync()
         log.info("synced %d application commands", len(synced))
         refresh = self.engine.config.discord.blocklist_refresh_seconds

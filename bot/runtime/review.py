@@ -100,6 +100,9 @@ class Reviewer:
             if action == "reveal":
                 await self.reveal(interaction, case, member)
                 return
+            # Confirm, dismiss and restore call Discord (ladder, webhook, alert edit): answer
+            # "thinking" now so the interaction outlives Discord's 3-second deadline.
+            await interaction.response.defer(ephemeral=True, thinking=True)
             text = await getattr(self, action)(case, member)
         except CaseError as exc:
             await refuse(interaction, str(exc))

@@ -109,9 +109,21 @@ class Harness:
         )
         route = "/interactions/{interaction_id}/{interaction_token}/callback"
         await self.sandbox.wait_for_request("POST", route, since=since, timeout=HANDLE_TIMEOUT)
-        [response] = self.sandbox.interaction_responses(int(interaction["id"]))
-        assert response["json"]["data"]["flags"] & 64  # only the moderator sees it
-        return str(response["json"]["data"]["content"])
+        first = self.sandbox.interaction_responses(int(interaction["id"]))[0]["json"]
+        if first["type"] == 5:  # deferred ("thinking"): the answer is the follow-up
+            await self.sandbox.wait_for_request(
+                "POST",
+                "/webhooks/{webhook_id}/{webhook_token}",
+                since=since,
+                timeout=HANDLE_TIMEOUT,
+                predicate=lambda r: str(interaction["token"]) in r.path,  # not a restore's repost
+            )
+            responses = self.sandbox.interaction_responses(int(interaction["id"]))
+            data = next(r["json"] for r in responses if r["kind"] == "followup")
+        else:
+            data = first["data"]
+        assert data["flags"] & 64  # only the moderator sees it
+        return str(data["content"])
 
     def buttons(self, alert_id: int) -> list[str]:
         """The review actions an alert offers now."""

@@ -64,7 +64,3 @@ async def reply(
         await interaction.response.send_message(text, ephemeral=True)
     else:
         await interaction.response.send_message(text, ephemeral=True, file=file)
-
-
-async def setup(bot: ConsentryBot) -> None:
-    """Nothing to register: the client loads every module in ``cogs/``, helpers included."""

@@ -136,7 +136,8 @@ class Actioner:
         except discord.NotFound:
             return "The author is no longer in the server."
         except discord.Forbidden:
-            return f"Could not {step.partition(':')[0]} the author: missing permission or role too low."  # noqa: E501
+            verb = step.partition(":")[0]
+            return f"Could not {verb} the author: missing permission or role too low."
         except discord.HTTPException as exc:
             return f"Could not {step}: Discord answered {exc.status}."
         return "No action against the author (the server's ladder says none)."

@@ -29,20 +29,22 @@ class Actioner:
     def __init__(self, client: discord.Client) -> None:
         self._client = client
 
-    async def delete(self, message: discord.Message, reason: str) -> str | None:
-        """Delete ``message``; returns None on success or a moderator-facing reason it failed."""
+    async def delete(self, channel_id: int, message_id: int, reason: str) -> str | None:
+        """Delete a message; returns None on success (or if it is already gone), else a
+        moderator-facing reason it failed."""
         try:
             # Message.delete() takes no reason; the HTTP call carries it to the audit log.
             await self._client.http.delete_message(
-                message.channel.id, message.id, reason=reason[:_AUDIT_REASON_LIMIT]
+                channel_id, message_id, reason=reason[:_AUDIT_REASON_LIMIT]
             )
         except discord.NotFound:
             return None  # already gone (deleted by its author or another moderator)
         except discord.Forbidden:
-            where = getattr(message.channel, "mention", "this channel")
-            return f"Not deleted: Consentry lacks the Manage Messages permission in {where}."
+            return (
+                f"Not deleted: Consentry lacks the Manage Messages permission in <#{channel_id}>."
+            )
         except discord.HTTPException as exc:
-            log.warning("delete of message %s failed: %s", message.id, exc)
+            log.warning("delete of message %s failed: %s", message_id, exc)
             return f"Not deleted: Discord answered {exc.status} ({exc.text or 'no detail'})."
         return None
 

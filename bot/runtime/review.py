@@ -123,6 +123,17 @@ class Reviewer:
         if settings.dry_run:
             outcome = f"Dry run: the ladder would apply '{step}'."
         else:
+            if case.action != "quarantine":
+                # A flagged message is still up: confirming it removes it.
+                failure = await self.bot.actioner.delete(
+                    case.channel_id, case.message_id, f"Consentry case {case.id} confirmed"
+                )
+                await self.bot.cases.log(
+                    updated,
+                    "message.deleted" if failure is None else "message.kept",
+                    failure or "removed on confirm",
+                )
+
             outcome = await self.bot.actioner.apply_step(
                 guild, case.author_id, step, f"Consentry case {case.id} confirmed"
             )

@@ -193,7 +193,7 @@ class Watcher:
             return "Alert only: nothing was removed."
         if settings.dry_run:
             return "Dry run: this message would have been deleted."
-        failure = await self.actioner.delete(message, audit_reason(decision))
+        failure = await self.actioner.delete(message.channel.id, message.id, audit_reason(decision))
         outcome = failure or "Message deleted."
         detail = f"message {message.id} in channel {message.channel.id}: {outcome}"
         await self.cases.log(case, "message.deleted" if failure is None else "message.kept", detail)

@@ -103,3 +103,15 @@ async def test_a_sweep_finds_media_posted_before_its_hash_was_blocklisted(
     )  # fmt: skip
     assert "1 cases opened" in done.json["content"]
     assert sandbox.message(world.art_id, int(old["id"])) is None
+
+
+async def test_confirming_a_flagged_report_removes_the_message(reviewing: Harness) -> None:
+    world, sandbox = reviewing.world, reviewing.sandbox
+    message, _ = await reviewing.post(world.general_id, world.member_ids[0], [("c.png", COFFEE)])
+    await _report(reviewing, world.general_id, int(message["id"]), world.member_ids[1])
+    assert sandbox.message(world.general_id, int(message["id"])) is not None  # flagged only
+    [alert] = reviewing.alerts()
+    assert "confirmed" in await reviewing.click(alert, "confirm", world.moderator_id)
+    assert sandbox.message(world.general_id, int(message["id"])) is None
+    [delete] = sandbox.find_requests("DELETE", "/channels/{channel_id}/messages/{message_id}")
+    assert delete.reason is not None and "confirmed" in delete.reason

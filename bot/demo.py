@@ -40,6 +40,7 @@ class Narrator:
         self._waiting: dict[int, asyncio.Future[Incident | None]] = {}
         self.names = {world.owner_id: "mira (owner)", world.moderator_id: "sam (moderator)"}
         self.names.update(zip(world.member_ids, ("alex", "jordan", "riley", "casey"), strict=False))
+        self.cases_seen: set[int] = set()
         self.channels = {
             world.general_id: "#general",
             world.mod_alerts_id: "#mod-alerts",
@@ -79,6 +80,10 @@ class Narrator:
         if incident is None:
             self.write("   not scanned (no media, or exempt)")
             return
+        if incident.case_id is not None and incident.case_id in self.cases_seen:
+            self.write(f"   (a copy of the media in case {incident.case_id}: counted on its alert)")
+        elif incident.case_id is not None:
+            self.cases_seen.add(incident.case_id)
         for report in incident.media:
             verdict = report.verdict
             self.write(f"   {report.label}: {verdict.action.value.upper()}")

@@ -17,6 +17,7 @@ from bot.core.moderation import Decision
 from bot.storage import Case
 
 BurstKey = tuple[int, frozenset[str]]
+"""(server, what identifies the media): see ``BurstTracker.key``."""
 _MAX_BURSTS = 1000
 
 
@@ -43,7 +44,15 @@ class BurstTracker:
 
     @staticmethod
     def key(guild_id: int, decision: Decision) -> BurstKey | None:
-        """Copies are the same files: the SHA-256 of every media that triggered."""
+        """What makes two messages copies of each other.
+
+        Known abusive media: the blocklist entry it matched (the lowest id, since an altered copy
+        may match only some of one picture's entries), so re-encoded or resized variants with
+        different bytes still count as copies. Anything else: the SHA-256 of the media.
+        """
+        entries = [m.entry_id for v in decision.verdicts for m in v.matches if not m.allow]
+        if entries:
+            return (guild_id, frozenset({f"entry:{min(entries)}"}))
         hashes = frozenset(v.sha256 for v in decision.verdicts if v.sha256)
         return (guild_id, hashes) if hashes else None
 

@@ -8,18 +8,17 @@ from typing import Any
 
 import pytest
 
+from bot.demo_images import encode, landscape
 from bot.sandbox import Permissions
 from bot.storage import Case, CaseStatus
 from bot.storage.sqlite.storage import SQLiteStorage
 from tests.e2e.harness import HANDLE_TIMEOUT, Harness
-from tests.e2e.test_watch import ASTRONAUT
-from tests.imagery import encode, photo
 
 CALLBACK = "/interactions/{interaction_id}/{interaction_token}/callback"
 DEFERRED = 5  # "thinking…": the answer follows as a follow-up message
-# Copies of one file within minutes join one case (a raid): distinct re-encodings, each still
-# matching the blocklisted original, open a case each.
-VARIANTS = [encode(photo("astronaut").resize((384 - n, 384 - n)), quality=60) for n in range(13)]
+# Copies of one known picture within minutes join one case (a raid), so each case here needs a
+# picture of its own: drawn landscapes, each blocklisted before it is posted.
+VARIANTS = [encode(landscape(100 + n)) for n in range(13)]
 
 
 async def _cases(harness: Harness, user_id: int, subcommand: str, **options: Any) -> dict[str, Any]:
@@ -53,10 +52,10 @@ async def _text(harness: Harness, user_id: int, subcommand: str, **options: Any)
 async def _open(harness: Harness, count: int, author: int | None = None) -> list[Case]:
     """``count`` posts of blocklisted media, each opening a case; the new cases, oldest first."""
     world, store = harness.world, harness.engine.storage.cases
-    await harness.blocklist(ASTRONAUT)
     posted = await store.count(world.guild_id)
     for n in range(posted, posted + count):
         poster = author if author is not None else world.member_ids[n % 2]
+        await harness.blocklist(VARIANTS[n])
         _, incident = await harness.post(world.art_id, poster, [(f"p{n}.jpg", VARIANTS[n])])
         assert incident is not None and incident.case_id is not None
     return list(reversed(await store.list(world.guild_id, limit=count)))

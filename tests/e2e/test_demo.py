@@ -19,7 +19,9 @@ async def test_the_demo_shows_each_verdict_action_and_alert() -> None:
     assert "attachment repost.jpg: QUARANTINE" in text
     assert "matches blocklist entry 2 (pdq, distance" in text
     assert text.count("→ Message deleted.") == 2  # the copy in #art and the mirrored one
-    assert text.count("alert in #mod-alerts: Quarantined: known abusive media") == 2
+    # The mirrored copy is the same known picture: it joins the first case and its alert.
+    assert text.count("alert in #mod-alerts: Quarantined: known abusive media") == 1
+    assert "(a copy of the media in case 1: counted on its alert)" in text
     assert "attachment photo.jpg: UNSCANNABLE" in text
     assert "alert in #mod-alerts: Could not scan media" in text
     assert lines[-1].startswith("\nDone.")

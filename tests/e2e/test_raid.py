@@ -13,6 +13,7 @@ from bot.sandbox import DemoWorld, Sandbox, demo_world
 from tests.e2e.harness import running_bot, sandbox_config
 from tests.e2e.test_setup import _slash
 from tests.e2e.test_watch import ASTRONAUT, COPY
+from tests.imagery import encode, photo
 
 DELETE = "/channels/{channel_id}/messages/{message_id}"
 
@@ -98,3 +99,27 @@ async def test_messages_posted_while_the_bot_was_away_are_scanned_on_return(
         assert incident is not None and incident.outcome == "Message deleted."
         assert second.bot.caught_up.is_set()
     assert sandbox.message(world.general_id, int(missed["id"])) is None
+
+
+async def test_altered_copies_of_one_known_picture_count_as_one_raid(
+    roomy_sandbox: Sandbox, tmp_path: Path
+) -> None:
+    sandbox = roomy_sandbox
+    world = demo_world(sandbox)
+    variants = [
+        encode(photo("astronaut").resize((300 + n, 300 + n)), quality=55) for n in range(20)
+    ]
+    async with running_bot(sandbox, world, sandbox_config(sandbox, tmp_path)) as harness:
+        await harness.configure(alert_channel_id=world.mod_alerts_id)
+        await harness.blocklist(ASTRONAUT)
+        posted = [
+            await sandbox.post_message(
+                world.art_id, world.member_ids[0], attachments=[("v.jpg", v)]
+            )
+            for v in variants
+        ]
+        incidents = await asyncio.gather(*(harness.handled(int(m["id"])) for m in posted))
+        assert all(i is not None and i.outcome == "Message deleted." for i in incidents)
+        assert len({i.media[0].verdict.sha256 for i in incidents if i is not None}) == 20
+        assert await harness.engine.storage.cases.count(world.guild_id) == 1
+        assert len(harness.alerts()) == 1

@@ -151,8 +151,11 @@ async def running_bot(
     evidence_key: EvidenceKey | None = None,
 ) -> AsyncIterator[Harness]:
     """Start the real bot against ``sandbox``; stop it and release everything afterwards."""
-    saved = (discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY,
-             discord.asset.Asset.BASE)  # fmt: skip
+    saved = (
+        discord.http.Route.BASE,
+        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY,
+        discord.asset.Asset.BASE,
+    )
     point_at(config.discord)
     try:
         async with open_engine(config) as engine:
@@ -170,5 +173,8 @@ async def running_bot(
                 await bot.close()
                 await asyncio.wait_for(runner, HANDLE_TIMEOUT)
     finally:
-        (discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY,
-         discord.asset.Asset.BASE) = saved  # fmt: skip
+        (
+            discord.http.Route.BASE,
+            discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY,
+            discord.asset.Asset.BASE,
+        ) = saved

@@ -41,17 +41,32 @@ async def test_the_bot_process_acts_on_cli_blocklist_edits_and_stops_on_sigterm(
         await storage.settings.set_override(world.guild_id, "alert_channel_id", world.mod_alerts_id)
     env = {**os.environ, "DISCORD_TOKEN": sandbox.token, "PYTHONPATH": str(REPO)}
     bot = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "run", "--config", str(config),
-        env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
+        sys.executable,
+        "-m",
+        "bot",
+        "run",
+        "--config",
+        str(config),
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     try:
         await sandbox.wait_until_connected(timeout=30)
         await sandbox.wait_for_request("PUT", "/applications/{application_id}/commands", timeout=30)
         # The CLI, another process, adds the hash; the running bot picks it up on its refresh.
         cli = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot", "blocklist", "add", "--config", str(config),
-            str(tmp_path / "known.jpg"), env=env, stdout=asyncio.subprocess.DEVNULL,
-        )  # fmt: skip
+            sys.executable,
+            "-m",
+            "bot",
+            "blocklist",
+            "add",
+            "--config",
+            str(config),
+            str(tmp_path / "known.jpg"),
+            env=env,
+            stdout=asyncio.subprocess.DEVNULL,
+        )
         assert await asyncio.wait_for(cli.wait(), 60) == 0
         assert await _posted_copy_is_deleted(sandbox, world), "the bot never applied the CLI's edit"
         bot.send_signal(signal.SIGTERM)

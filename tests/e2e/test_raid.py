@@ -36,11 +36,12 @@ async def test_a_raid_of_one_image_is_scanned_once_deleted_everywhere_and_alerte
         posters = [*world.member_ids, world.moderator_id]
         posted = [
             await sandbox.post_message(
-                (world.general_id, world.art_id)[i % 2], posters[i % len(posters)],
+                (world.general_id, world.art_id)[i % 2],
+                posters[i % len(posters)],
                 attachments=[("raid.jpg", COPY)],
             )
             for i in range(300)
-        ]  # fmt: skip
+        ]
         incidents = await asyncio.gather(*(harness.handled(int(m["id"])) for m in posted))
         assert all(i is not None and i.outcome == "Message deleted." for i in incidents)
         deletes = sandbox.find_requests("DELETE", DELETE)
@@ -51,9 +52,11 @@ async def test_a_raid_of_one_image_is_scanned_once_deleted_everywhere_and_alerte
         assert await harness.engine.storage.cases.count(world.guild_id) == 1
         [alert] = harness.alerts()
         await sandbox.wait_for_request(
-            "PATCH", f"/channels/{world.mod_alerts_id}/messages/{alert['id']}", timeout=10,
+            "PATCH",
+            f"/channels/{world.mod_alerts_id}/messages/{alert['id']}",
+            timeout=10,
             predicate=lambda r: "300 messages" in str(r.json),
-        )  # fmt: skip
+        )
         copies = sandbox.message(world.mod_alerts_id, int(alert["id"]))
         assert copies is not None
         fields = {f["name"]: f["value"] for f in copies["embeds"][0]["fields"]}

@@ -98,9 +98,12 @@ async def test_a_sweep_finds_media_posted_before_its_hash_was_blocklisted(
         world.guild_id, world.art_id, world.moderator_id, "sweep", {"channel": world.art_id}
     )
     done = await sandbox.wait_for_request(
-        "PATCH", "/webhooks/{webhook_id}/{webhook_token}/messages/@original",
-        since=since, timeout=15, predicate=lambda r: "Sweep done" in str(r.json),
-    )  # fmt: skip
+        "PATCH",
+        "/webhooks/{webhook_id}/{webhook_token}/messages/@original",
+        since=since,
+        timeout=15,
+        predicate=lambda r: "Sweep done" in str(r.json),
+    )
     assert "1 cases opened" in done.json["content"]
     assert sandbox.message(world.art_id, int(old["id"])) is None
 

@@ -190,3 +190,29 @@ def test_evidence_key_prints_a_usable_new_key(capsys) -> None:
     assert code == 0 and first != second
     key = EvidenceKey.parse(first)
     assert key.open(key.seal(b"x", "c"), "c") == b"x"
+
+
+def test_audit_verify_reports_an_intact_chain_and_a_tampered_one(workspace, capsys) -> None:
+    import asyncio
+    import sqlite3
+
+    from bot.storage import open_storage
+
+    async def append() -> None:
+        async with await open_storage(f"sqlite:///{workspace / 'consentry.db'}") as storage:
+            for n in range(3):
+                await storage.audit.append(
+                    guild_id=1, actor="t", action="a", subject=str(n), details={}
+                )
+
+    asyncio.run(append())
+    code, out, _ = _run(capsys, "audit-verify")
+    assert code == 0 and out.startswith("audit log intact: 3 records; head ")
+    with sqlite3.connect(workspace / "consentry.db") as db:
+        # The table refuses updates by trigger; a forger with file access drops them first.
+        triggers = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='trigger'")]
+        for name in triggers:
+            db.execute(f"DROP TRIGGER {name}")
+        db.execute("UPDATE audit_log SET subject = 'forged' WHERE id = 2")
+    code, _, err = _run(capsys, "audit-verify")
+    assert code == 1 and "ALTERED at record 2" in err

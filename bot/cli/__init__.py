@@ -61,6 +61,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--interactive", action="store_true", help="afterwards, post your own files from a prompt"
     )
     demo.set_defaults(handler=_demo)
+    audit = commands.add_parser(
+        "audit-verify",
+        parents=[common],
+        help="check the audit log's hash chain (exit status 1 if it was altered)",
+        description="Recomputes every audit record's hash and its link to the previous one. Keep "
+        "the printed head hash somewhere safe: a log cut short or rewritten whole shows only "
+        "against a head you kept.",
+    )
+    audit.set_defaults(handler=_audit_verify)
     key = commands.add_parser(
         "evidence-key",
         help="print a new random evidence encryption key",
@@ -90,6 +99,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("consentry: interrupted", file=sys.stderr)
         return 130
     return code
+
+
+async def _audit_verify(args: argparse.Namespace, config: Config) -> int:
+    from bot.storage import open_storage
+
+    async with await open_storage(config.storage_url) as storage:
+        result = await storage.audit.verify()
+    if result.ok:
+        print(f"audit log intact: {result.checked} records; head {result.head}")
+        return 0
+    print(
+        f"audit log ALTERED at record {result.first_bad_id} "
+        f"({result.checked} records checked, the bad one included)",
+        file=sys.stderr,
+    )
+    return 1
 
 
 async def _evidence_key(args: argparse.Namespace, config: Config) -> int:

@@ -30,6 +30,7 @@ def test_the_example_config_is_valid_and_matches_the_defaults(tmp_path: Path) ->
     assert config.limits == defaults.limits
     assert config.matching == defaults.matching
     assert config.scanner == defaults.scanner
+    assert config.discord == defaults.discord
     assert config.storage_url == f"sqlite:///{tmp_path / 'consentry.db'}"
 
 

@@ -23,6 +23,7 @@ test: lint
 	$(VENV)/bin/pytest
 
 run: $(STAMP)
+	$(VENV)/bin/consentry models fetch --configured $(ARGS)
 	$(VENV)/bin/consentry run $(ARGS)
 
 demo: $(STAMP)

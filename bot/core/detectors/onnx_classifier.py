@@ -50,6 +50,11 @@ class OnnxClassifier(Detector):
         """Verify the weights and open an inference session; raise ManifestError on any problem."""
         import onnxruntime as ort  # imported here so tools that never score skip its import cost
 
+        if manifest.kind != "classifier":
+            raise ManifestError(
+                f"model {manifest.name!r} is a {manifest.kind}, which needs its own decoding "
+                "code: it cannot run as a generic classifier (its detector is not built yet)"
+            )
         manifest.verify_weights()
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
@@ -101,6 +106,12 @@ def preprocess(pixels: npt.NDArray[np.uint8], spec: InputSpec) -> FloatArray:
         image = image.resize(size, Image.Resampling.BILINEAR)
     elif spec.resize == "letterbox":
         image = _letterbox(image, size, spec.pad_value)
+    elif spec.resize == "resize_crop":
+        # Stretch to resize_to, then take the centre: Caffe-era classifiers were fed this way.
+        first = spec.resize_to or size
+        image = image.resize(first, Image.Resampling.BILINEAR)
+        left, top = (first[0] - size[0]) // 2, (first[1] - size[1]) // 2
+        image = image.crop((left, top, left + size[0], top + size[1]))
     else:
         image = _center_crop(image, size)
     array: FloatArray = np.asarray(image, dtype=np.float32)

@@ -10,11 +10,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from bot.config import Config
 from bot.core.cache import ExpiringLRU
 from bot.core.detectors.base import Detector
 from bot.core.detectors.manifest import ManifestError, ModelManifest, load_manifest
+from bot.core.detectors.nudenet import NudeNetDetector
 from bot.core.detectors.onnx_classifier import OnnxClassifier
 from bot.core.executor import BoundedExecutor
 from bot.core.findings import Findings
@@ -130,11 +132,28 @@ async def _load_detectors(
                 f"model {manifest.name!r} is not fetched yet: run `consentry models fetch "
                 f"{manifest.name}` (or disable it in the config)"
             )
-        detectors.append(
-            await executor.run(OnnxClassifier.load, manifest, executor, threads=entry.threads)
-        )
+        loader = LOADERS.get(manifest.kind)
+        if loader is None:
+            raise ManifestError(
+                f"model {manifest.name!r} is an {manifest.kind} model, which cannot run as a "
+                "detector yet: disable it in the config"
+            )
+        detectors.append(await executor.run(loader, manifest, executor, threads=entry.threads))
         manifests.append(manifest)
     return tuple(manifests), detectors
+
+
+class _Loader(Protocol):
+    def __call__(
+        self, manifest: ModelManifest, executor: BoundedExecutor, *, threads: int = ...
+    ) -> Detector: ...
+
+
+LOADERS: dict[str, _Loader] = {
+    "classifier": OnnxClassifier.load,
+    "detector": NudeNetDetector.load,  # YOLOv8-style boxes, as NudeNet's
+}
+"""How each kind of model manifest becomes a detector."""
 
 
 def _short(path: Path) -> str:

@@ -177,7 +177,9 @@ def _parse(raw: dict[str, Any], path: Path, cache_dir: Path | None) -> ModelMani
     if not labels or len(set(labels)) != len(labels):
         raise ValueError("output.labels must be a non-empty list of distinct names")
     positive = str(out.get("positive", labels[-1]))
-    if positive not in labels:
+    # A detector also reports "explicit", the best score of its exposed intimate classes.
+    scored = (*labels, "explicit") if raw.get("kind") == "detector" else labels
+    if positive not in scored:
         raise ValueError(f"output.positive {positive!r} is not one of output.labels {labels}")
     flag_at = _threshold(thresholds, "flag")
     quarantine_at = _threshold(thresholds, "quarantine")

@@ -48,25 +48,12 @@ class OnnxClassifier(Detector):
         providers: Sequence[str] = ("CPUExecutionProvider",),
     ) -> OnnxClassifier:
         """Verify the weights and open an inference session; raise ManifestError on any problem."""
-        import onnxruntime as ort  # imported here so tools that never score skip its import cost
-
         if manifest.kind != "classifier":
             raise ManifestError(
                 f"model {manifest.name!r} is a {manifest.kind}, which needs its own decoding "
-                "code: it cannot run as a generic classifier (its detector is not built yet)"
+                "code: it cannot run as a generic classifier"
             )
-        manifest.verify_weights()
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        try:
-            session = ort.InferenceSession(
-                str(manifest.file), sess_options=options, providers=list(providers)
-            )
-        except Exception as exc:  # onnxruntime raises its own untyped exception classes
-            raise ManifestError(
-                f"model {manifest.name!r}: cannot load {manifest.file}: {exc}"
-            ) from exc
+        session = open_session(manifest, threads, providers)
         _check_io(manifest, session)
         batch_dim = session.get_inputs()[0].shape[0]
         return cls(manifest, session, executor, batched=not isinstance(batch_dim, int))
@@ -96,6 +83,22 @@ class OnnxClassifier(Detector):
     def _run(self, tensor: FloatArray) -> FloatArray:
         result = self._session.run([self._output_name], {self._input_name: tensor})
         return np.asarray(result[0], dtype=np.float32)
+
+
+def open_session(manifest: ModelManifest, threads: int, providers: Sequence[str]) -> Any:
+    """Verify the weights and open an onnxruntime session; ManifestError on any problem."""
+    import onnxruntime as ort  # imported here so tools that never score skip its import cost
+
+    manifest.verify_weights()
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    try:
+        return ort.InferenceSession(
+            str(manifest.file), sess_options=options, providers=list(providers)
+        )
+    except Exception as exc:  # onnxruntime raises its own untyped exception classes
+        raise ManifestError(f"model {manifest.name!r}: cannot load {manifest.file}: {exc}") from exc
 
 
 def preprocess(pixels: npt.NDArray[np.uint8], spec: InputSpec) -> FloatArray:

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from bench import index as index_bench
+from bench import models_bench, sandbox_bench
 from bench import pipeline as pipeline_bench
-from bench import sandbox_bench
 
 # (result path, "<=" or ">=", target, unit), checked after the run; the targets come from the
 # issues and are for 2 cores.
@@ -76,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     pipeline = pipeline_bench.run()
     print(f"index: sizes {sizes} ...", file=sys.stderr)
     index = index_bench.run(sizes=sizes)
+    print("models: fetched ones, 1 and 2 threads ...", file=sys.stderr)
+    models = models_bench.run(runs=5 if args.quick else 20)
     print("discord: the bot process against the sandbox ...", file=sys.stderr)
     discord = (
         sandbox_bench.run(latency_samples=10, burst=50, extra_entries=1_000)
@@ -89,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         "pipeline": pipeline,
         "index": index,
         "discord": discord,
+        "models": models,
     }
     checks = []
     for path, sign, target, unit in TARGETS:

@@ -22,6 +22,7 @@ from bot.core.executor import BoundedExecutor
 from bot.core.findings import Findings
 from bot.core.matcher import BlocklistMatcher
 from bot.core.policy import Policy
+from bot.core.provenance import ProvenanceDetector
 from bot.core.scanner import Scanner
 from bot.core.verdict import Verdict
 from bot.storage import Storage, open_storage
@@ -121,7 +122,8 @@ async def _load_detectors(
     config: Config, executor: BoundedExecutor
 ) -> tuple[tuple[ModelManifest, ...], list[Detector]]:
     manifests: list[ModelManifest] = []
-    detectors: list[Detector] = []
+    # Provenance needs no model and costs microseconds: always on, an extra signal only.
+    detectors: list[Detector] = [ProvenanceDetector()]
     for entry in config.detectors:
         if not entry.enabled:
             log.warning("detector from %s is disabled in the config", _short(entry.manifest))

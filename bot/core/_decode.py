@@ -73,7 +73,7 @@ def describe_unsupported(data: bytes) -> str | None:
     """Name what ``data`` looks like (``"a PDF document"``), or None when it is not recognised."""
     if data[4:8] == b"ftyp":
         # ISO base media: MP4, MOV, 3GP, HEIF and AVIF share this box; the brand tells them apart.
-        return _FTYP_BRANDS.get(data[8:12], "an MP4 video")
+        return _FTYP_BRANDS.get(data[8:12], "an ISO media file of an unsupported kind")
     for offset, magic, name in _SIGNATURES:
         if data[offset : offset + len(magic)] == magic:
             return name

@@ -27,11 +27,8 @@ class MediaLimits:
     """How many frames, spread evenly over an animation, are hashed and scored."""
     work_size: int = 512
     """Large JPEGs are decoded at a reduced scale whose shorter side stays >= this many pixels."""
-    scan_videos: bool = False
-    """Decode MP4/MOV/WebM videos; when off they are refused as ``unsupported_type``.
-
-    Off by default until the intake tests that expect videos to be refused are updated.
-    """
+    scan_videos: bool = True
+    """Decode MP4/MOV/WebM videos; when off they are refused as ``unsupported_type``."""
     max_video_seconds: float = 600.0
     """Videos declaring a longer duration than this are refused without decoding a frame."""
     video_sample_frames: int = 16

@@ -87,7 +87,7 @@ _MP4_BRANDS = frozenset(
 
 
 def sniff(data: bytes) -> MediaType | None:
-    """Identify a supported image type from its leading magic bytes only (never a file name)."""
+    """Identify a supported image or video type from its magic bytes only (never a file name)."""
     if data.startswith(b"\xff\xd8\xff"):
         return MediaType.JPEG
     if data.startswith(b"\x89PNG\r\n\x1a\n"):
@@ -194,7 +194,10 @@ def load_media(data: bytes, limits: MediaLimits) -> Media:
         )
     media_type = sniff(data)
     if media_type is None or (media_type.is_video and not limits.scan_videos):
-        found = _decode.describe_unsupported(data) or "an unrecognised format"
+        if media_type is not None:
+            found = f"a {media_type.label} video (video scanning is off)"
+        else:
+            found = _decode.describe_unsupported(data) or "an unrecognised format"
         accepted = ACCEPTED if limits.scan_videos else ACCEPTED_IMAGES
         raise UnscannableMedia(
             "unsupported_type", f"unsupported file type: {found} (accepted: {accepted})"

@@ -6,7 +6,8 @@ raises ``UnscannableMedia`` for every refusal and every decoding failure, never 
 Sampling. ``limits.video_sample_frames`` target times are spread evenly over the declared
 duration, ``i * duration / n`` for ``i < n``, so the first frame (the preview Discord shows) is
 always one of them. Each target is reached by seeking to the keyframe at or before it and decoding
-forward to it; targets a short way ahead of the decoder are reached without a seek. The pixels
+forward to it, or by decoding on when no keyframe lies between the last sample and it (a packet
+scan, which demuxes without decoding, finds the keyframes first). The pixels
 decoded per video are capped by ``limits.max_video_decode_pixels``: once spent, each remaining
 target takes the keyframe its seek lands on, so a long clip is never decoded whole. Frames are
 converted to RGB and reduced like still images (shorter side within ``[work_size, 2*work_size)``).
@@ -27,6 +28,7 @@ PDQ's dihedral variants still match them) and content past a lying, too-short de
 
 from __future__ import annotations
 
+import bisect
 import io
 from collections.abc import Iterator
 from fractions import Fraction
@@ -47,10 +49,6 @@ if TYPE_CHECKING:
 # (which could open other files) is ever reached from uploaded bytes.
 _DEMUXERS = {MediaType.MP4: "mov", MediaType.MOV: "mov", MediaType.WEBM: "matroska"}
 
-# A target less than this far ahead of the last decoded frame is reached by decoding forward:
-# a seek would most likely land on the same keyframe and decode the same frames again.
-_FORWARD_SECONDS = 2.0
-
 # Running out of frames before this share of the declared duration means the stream is cut short
 # (truncated upload); past it, a missing sample is only a clip whose audio outlasts its video.
 _TRUNCATED_BEFORE = 0.9
@@ -59,8 +57,8 @@ _TRUNCATED_BEFORE = 0.9
 def load_video(data: bytes, media_type: MediaType, limits: MediaLimits) -> Media:
     """Check a video's header against ``limits``, then decode its sampled frames.
 
-    ``Media.frame_count`` is the number of frames in the stream when the container says (or a
-    packet scan counts it), else the number of frames sampled.
+    ``Media.frame_count`` is the number of frames the container declares, else the number of
+    video packets (one frame each in MP4 and WebM).
     """
     try:
         return _load(data, media_type, limits)
@@ -94,26 +92,33 @@ def _load(data: bytes, media_type: MediaType, limits: MediaLimits) -> Media:
         _check_pixels(width, height, media_type, limits)
         if stream.time_base is None:
             raise ValueError("the video stream has no time base")
-        frame_count = stream.frames
-        duration = _declared_duration(container, stream)
-        if duration is None:
-            # Streamed WebM (e.g. browser recordings) declares no duration: scan the packets,
-            # which demuxes without decoding and is bounded by the file size.
-            duration, frame_count = _scan_packets(container, stream)
-        if duration > limits.max_video_seconds:
-            raise UnscannableMedia(
-                "too_long",
-                f"the {media_type.label} lasts {duration:.0f} s, "
-                f"over the {limits.max_video_seconds:.0f} s limit",
-            )
+        declared = _declared_duration(container, stream)
+        if declared is not None:
+            _check_duration(declared, media_type, limits)
+        # Demuxing without decoding is cheap and bounded by the file size. It finds the keyframes,
+        # so sampling never decodes a frame twice, and the duration streamed WebM (browser
+        # recordings) leaves undeclared.
+        scanned, packets, keyframes = _scan_packets(container, stream)
+        duration = scanned if declared is None else declared
+        _check_duration(duration, media_type, limits)
         # Decoders can change resolution mid-stream (VP8/VP9 keyframes): FFmpeg's own per-frame
         # limit refuses such a frame before allocating it.
         stream.codec_context.options = {"max_pixels": str(limits.max_pixels)}
         stream.thread_type = "AUTO"
-        frames = _sample(container, stream, duration, media_type, limits)
+        frames = _sample(container, stream, duration, keyframes, media_type, limits)
+        frame_count = stream.frames or packets
     if not frames:
         raise ValueError("no frame could be decoded")
     return Media(data, media_type, width, height, frame_count or len(frames), tuple(frames))
+
+
+def _check_duration(duration: float, media_type: MediaType, limits: MediaLimits) -> None:
+    if duration > limits.max_video_seconds:
+        raise UnscannableMedia(
+            "too_long",
+            f"the {media_type.label} lasts {duration:.0f} s, "
+            f"over the {limits.max_video_seconds:.0f} s limit",
+        )
 
 
 def _declared_duration(container: InputContainer, stream: VideoStream) -> float | None:
@@ -125,27 +130,30 @@ def _declared_duration(container: InputContainer, stream: VideoStream) -> float 
     return None
 
 
-def _scan_packets(container: InputContainer, stream: VideoStream) -> tuple[float, int]:
-    """Duration and packet count of the video stream, found by demuxing it (no decoding)."""
+def _scan_packets(container: InputContainer, stream: VideoStream) -> tuple[float, int, list[float]]:
+    """Duration, packet count and sorted keyframe times (seconds) of the video stream."""
     time_base = _time_base(stream)
     start = stream.start_time or 0
-    end, count = 0, 0
+    end, count, keyframes = 0, 0, set()
     for packet in container.demux(stream):
         if packet.size == 0:
             continue  # the flush packet demux() yields at the end
         count += 1
         if packet.pts is not None:
             end = max(end, packet.pts - start + (packet.duration or 0))
+            if packet.is_keyframe:
+                keyframes.add(float((packet.pts - start) * time_base))
     if count == 0:
         raise ValueError("the video stream holds no packets")
     container.seek(start, stream=stream, backward=True)
-    return float(end * time_base), count
+    return float(end * time_base), count, sorted(keyframes)
 
 
 def _sample(
     container: InputContainer,
     stream: VideoStream,
     duration: float,
+    keyframes: list[float],
     media_type: MediaType,
     limits: MediaLimits,
 ) -> list[Frame]:
@@ -162,8 +170,11 @@ def _sample(
     decoder: Iterator[VideoFrame] | None = None
     position = -1.0  # time of the last decoded frame, relative to the stream start
     for target in targets:
-        # Once the budget is spent, decoding forward would only yield the next frame: seek instead.
-        ahead = position < target <= position + _FORWARD_SECONDS
+        # Decode forward while no keyframe lies between here and the target: a seek would land
+        # behind us and decode the same frames again. Once the budget is spent, always seek.
+        before = bisect.bisect_right(keyframes, target) - 1
+        keyframe = keyframes[before] if before >= 0 else -1.0  # none known: a seek gains nothing
+        ahead = position < target and keyframe <= position
         if decoder is None or budget <= 0 or not ahead:
             container.seek(start + int(target / time_base), stream=stream, backward=True)
             decoder = container.decode(stream)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 
+import numpy as np
 from PIL import Image
 
 from bot.core.preview import PREVIEW_SIDE
@@ -11,6 +12,7 @@ from bot.core.verdict import Action
 from bot.sandbox import Sandbox
 from tests.e2e.harness import Harness
 from tests.imagery import encode, photo
+from tests.test_video import blocks, clip
 
 ASTRONAUT = encode(photo("astronaut"))
 COPY = encode(photo("astronaut").resize((384, 384)), quality=60)  # a re-encoded, resized copy
@@ -233,3 +235,18 @@ async def test_stickers_are_scanned(consentry: Harness) -> None:
     incident = await consentry.handled(int(message["id"]))
     assert incident is not None and [m.label for m in incident.media] == ["sticker space"]
     assert incident.decision.remove
+
+
+async def test_a_video_showing_a_blocklisted_picture_is_removed(consentry: Harness) -> None:
+    await consentry.blocklist(ASTRONAUT)
+    astronaut = np.asarray(photo("astronaut").resize((320, 240)))
+    video = clip(seconds=4, draw=lambda i: astronaut if 10 <= i < 30 else blocks(i))
+    world = consentry.world
+    message, incident = await consentry.post(
+        world.general_id, world.member_ids[0], [("clip.mp4", video)]
+    )
+    assert incident is not None and incident.decision.remove
+    [report] = incident.media
+    assert report.label == "attachment clip.mp4" and report.verdict.media_type == "mp4"
+    assert report.verdict.frames_scanned == 16
+    assert consentry.sandbox.message(world.general_id, int(message["id"])) is None

@@ -29,7 +29,7 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     add = actions.add_parser(
         "add",
         parents=[common],
-        help="hash image files and add them as instance-wide entries",
+        help="hash image or video files and add them as instance-wide entries",
         description="Adds a SHA-256 entry for each file, plus PDQ and pHash entries for each "
         "distinct sampled frame whose PDQ quality is high enough to match reliably.",
     )

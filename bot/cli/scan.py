@@ -22,7 +22,7 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     parser = commands.add_parser(
         "scan",
         parents=[common],
-        help="scan image files or folders and print a verdict for each",
+        help="scan image and video files or folders and print a verdict for each",
         description="Scan files (folders recursively) against the blocklist and configured models. "
         "Exit status is 0 whatever the verdicts.",
     )

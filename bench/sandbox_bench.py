@@ -59,17 +59,7 @@ async def _seed_database(
 
 def _config(sandbox: Sandbox, folder: Path) -> Path:
     path = folder / "config.toml"
-    path.write_text(
-        f"""[storage]
-url = "bench.db"
-
-[discord]
-api_base = "{sandbox.api_base}"
-gateway_url = "{sandbox.gateway_url}"
-cdn_base = "{sandbox.cdn_base}"
-media_hosts = ["{sandbox.cdn_host}", "{sandbox.media_host}"]
-"""
-    )
+    path.write_text('[storage]\nurl = "bench.db"\n' + sandbox.discord_section())
     return path
 
 

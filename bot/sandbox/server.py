@@ -212,6 +212,21 @@ class Sandbox(WorldBuilder, UserActions, InteractionActions, Inspection):
     def media_host(self) -> str:
         return self.media_base.removeprefix("http://")
 
+    def discord_section(self, **extra: float) -> str:
+        """The ``[discord]`` config section that points a Consentry bot at this sandbox.
+
+        ``extra`` adds settings, e.g. ``blocklist_refresh_seconds=0.2``.
+        """
+        lines = [
+            "[discord]",
+            f'api_base = "{self.api_base}"',
+            f'gateway_url = "{self.gateway_url}"',
+            f'cdn_base = "{self.cdn_base}"',
+            f'media_hosts = ["{self.cdn_host}", "{self.media_host}"]',
+            *(f"{key} = {value}" for key, value in extra.items()),
+        ]
+        return "\n".join(lines) + "\n"
+
     def demo_world(self) -> DemoWorld:
         """Build the "Consentry Demo" server (see :func:`bot.sandbox.demo.demo_world`)."""
         return demo.demo_world(self)

@@ -17,18 +17,8 @@ REPO = Path(__file__).resolve().parents[2]
 
 def _config(sandbox: Sandbox, tmp_path: Path) -> Path:
     path = tmp_path / "config.toml"
-    path.write_text(
-        f"""[storage]
-url = "consentry.db"
-
-[discord]
-api_base = "{sandbox.api_base}"
-gateway_url = "{sandbox.gateway_url}"
-cdn_base = "{sandbox.cdn_base}"
-media_hosts = ["{sandbox.cdn_host}", "{sandbox.media_host}"]
-blocklist_refresh_seconds = 0.2
-"""
-    )
+    storage = '[storage]\nurl = "consentry.db"\n'
+    path.write_text(storage + sandbox.discord_section(blocklist_refresh_seconds=0.2))
     return path
 
 

@@ -69,10 +69,14 @@ class Engine:
             return self.policy
         return self.policy.with_overrides(await self.storage.settings.get_overrides(guild_id))
 
-    async def scan(self, data: bytes, guild_id: int | None = None) -> Verdict:
-        """Scan ``data`` under the policy of ``guild_id`` (None: the instance defaults)."""
+    async def scan(
+        self, data: bytes, guild_id: int | None = None, *, age_restricted: bool = False
+    ) -> Verdict:
+        """Scan ``data`` under the policy of ``guild_id`` (None: the instance defaults), for a
+        channel that is age-restricted or not."""
+        policy = await self.policy_for(guild_id)
         return await self.scanner.scan(
-            data, policy=await self.policy_for(guild_id), guild_id=guild_id
+            data, policy=policy, guild_id=guild_id, age_restricted=age_restricted
         )
 
     async def close(self) -> None:

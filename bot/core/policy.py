@@ -32,6 +32,20 @@ class Rule:
     action: Action
     min_score: float | None = None
     max_distance: int | None = None
+    also: tuple[tuple[str, float], ...] = ()
+    """Further score signals that must all reach their thresholds too (combined signals)."""
+    name: str = ""
+    """What moderators read for a combined rule, e.g. ``likely synthetic explicit``."""
+    age_restricted: bool = True
+    """Whether the rule applies in age-restricted channels (explicit-only rules do not)."""
+
+    @property
+    def requirements(self) -> tuple[tuple[str, float], ...]:
+        """Every (signal, threshold) this score rule needs."""
+        return ((self.signal, self.min_score or 0.0), *self.also)
+
+    def fires(self, scores: Mapping[str, float]) -> bool:
+        return all(s in scores and scores[s] >= t for s, t in self.requirements)
 
     @property
     def is_blocklist(self) -> bool:
@@ -40,7 +54,8 @@ class Rule:
     @classmethod
     def parse(cls, raw: Mapping[str, Any], where: str = "rule") -> Rule:
         """Build a rule from a config table; raise PolicyError naming ``where`` on bad input."""
-        unknown = sorted(set(raw) - {"signal", "action", "min_score", "max_distance"})
+        keys = {"signal", "action", "min_score", "max_distance", "also", "name", "age_restricted"}
+        unknown = sorted(set(raw) - keys)
         if unknown:
             raise PolicyError(f"{where}: unknown key {unknown[0]!r}")
         signal = raw.get("signal")
@@ -52,7 +67,15 @@ class Rule:
             raise PolicyError(f"{where}: 'action' must be 'flag' or 'quarantine'") from None
         if action not in _RULE_ACTIONS:
             raise PolicyError(f"{where}: 'action' must be 'flag' or 'quarantine'")
-        rule = cls(signal, action, raw.get("min_score"), raw.get("max_distance"))
+        rule = cls(
+            signal,
+            action,
+            raw.get("min_score"),
+            raw.get("max_distance"),
+            _also(raw.get("also", {}), where),
+            str(raw.get("name", "")),
+            bool(raw.get("age_restricted", True)),
+        )
         if rule.is_blocklist:
             if rule.min_score is not None:
                 raise PolicyError(f"{where}: blocklist rules take max_distance, not min_score")
@@ -75,7 +98,22 @@ class Rule:
             out["min_score"] = self.min_score
         if self.max_distance is not None:
             out["max_distance"] = self.max_distance
+        if self.also:
+            out["also"] = dict(self.also)
+        if self.name:
+            out["name"] = self.name
+        if not self.age_restricted:
+            out["age_restricted"] = False
         return out
+
+
+def _also(raw: Any, where: str) -> tuple[tuple[str, float], ...]:
+    if not isinstance(raw, Mapping) or not all(
+        isinstance(k, str) and "." in k and isinstance(v, int | float) and 0 <= v <= 1
+        for k, v in raw.items()
+    ):
+        raise PolicyError(f"{where}: 'also' maps '<detector>.<label>' signals to scores 0..1")
+    return tuple((str(k), float(v)) for k, v in raw.items())
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,14 +124,40 @@ class Policy:
 
     @classmethod
     def default(cls, manifests: Iterable[ModelManifest] = ()) -> Policy:
-        """Blocklist matches quarantine; each model flags in its abstain band, quarantines above."""
+        """The default policy for the loaded models.
+
+        Blocklist matches quarantine, everywhere. Each model flags in its abstain band and
+        quarantines above it; explicit-content models do neither in age-restricted channels.
+        With an explicit-content model and an AI-generated one both loaded, media scoring above
+        both models' ``combine`` thresholds is quarantined as likely synthetic explicit,
+        age-restricted channels included.
+        """
+        manifests = list(manifests)
         rules = [Rule(BLOCKLIST_SIGNAL, Action.QUARANTINE)]
         for manifest in manifests:
             signal = f"{manifest.name}.{manifest.positive}"
-            if manifest.flag_at is not None:
-                rules.append(Rule(signal, Action.FLAG, min_score=manifest.flag_at))
-            if manifest.quarantine_at is not None:
-                rules.append(Rule(signal, Action.QUARANTINE, min_score=manifest.quarantine_at))
+            anywhere = manifest.role != "explicit"
+            for action, level in (
+                (Action.FLAG, manifest.flag_at),
+                (Action.QUARANTINE, manifest.quarantine_at),
+            ):
+                if level is not None:
+                    rules.append(Rule(signal, action, min_score=level, age_restricted=anywhere))
+        for explicit in (m for m in manifests if m.role == "explicit" and m.combine_at is not None):
+            for synthetic in (
+                m for m in manifests if m.role == "synthetic" and m.combine_at is not None
+            ):
+                rules.append(
+                    Rule(
+                        f"{explicit.name}.{explicit.positive}",
+                        Action.QUARANTINE,
+                        min_score=explicit.combine_at,
+                        also=(
+                            (f"{synthetic.name}.{synthetic.positive}", synthetic.combine_at or 0.0),
+                        ),
+                        name="likely synthetic explicit",
+                    )
+                )
         return cls(tuple(rules))
 
     @classmethod
@@ -135,8 +199,11 @@ class Policy:
         ]
         return Policy(tuple(kept + (replaced or [rule])))
 
-    def evaluate(self, findings: Findings, guild_id: int | None) -> Verdict:
-        """Apply the rules to ``findings`` as seen by server ``guild_id`` (None: no server)."""
+    def evaluate(
+        self, findings: Findings, guild_id: int | None, *, age_restricted: bool = False
+    ) -> Verdict:
+        """Apply the rules to ``findings`` as seen by server ``guild_id`` (None: no server), in
+        an age-restricted channel or not."""
         matches = tuple(m for m in findings.matches() if m.guild_id in (None, guild_id))
         scores = findings.scores()
         allowed = [m for m in matches if m.allow]
@@ -156,31 +223,36 @@ class Policy:
         for rule in self.rules:
             if rule.is_blocklist:
                 reasons.extend(_blocklist_reasons(rule, blocked))
-        reasons.extend(self._score_reasons(scores))
+        reasons.extend(self._score_reasons(scores, age_restricted))
         reasons.extend(Reason(p.source, Action.UNSCANNABLE, p.message) for p in findings.problems)
         action = max((r.action for r in reasons), key=lambda a: a.severity, default=Action.ALLOW)
         return _verdict(findings, action, _dedupe(reasons), matches, scores)
 
-    def _score_reasons(self, scores: Mapping[str, float]) -> list[Reason]:
-        # Only the most severe firing rule per signal is reported: a quarantine at 0.97 should not
-        # also read as a flag.
+    def _score_reasons(self, scores: Mapping[str, float], age_restricted: bool) -> list[Reason]:
+        # Only the most severe firing rule per signal (or named combination) is reported: a
+        # quarantine at 0.97 should not also read as a flag.
         best: dict[str, Rule] = {}
         for rule in self.rules:
-            if rule.is_blocklist or rule.signal not in scores or rule.min_score is None:
+            if rule.is_blocklist or rule.min_score is None:
                 continue
-            if scores[rule.signal] >= rule.min_score:
-                current = best.get(rule.signal)
-                if current is None or rule.action.severity > current.action.severity:
-                    best[rule.signal] = rule
-        return [
-            Reason(
-                signal,
-                rule.action,
-                f"{signal} scored {scores[signal]:.3f} (threshold {rule.min_score:.2f})",
-                score=scores[signal],
-            )
-            for signal, rule in best.items()
-        ]
+            if (age_restricted and not rule.age_restricted) or not rule.fires(scores):
+                continue
+            key = rule.name or rule.signal
+            current = best.get(key)
+            if current is None or rule.action.severity > current.action.severity:
+                best[key] = rule
+        return [_score_reason(rule, scores) for rule in best.values()]
+
+
+def _score_reason(rule: Rule, scores: Mapping[str, float]) -> Reason:
+    parts = [f"{s} scored {scores[s]:.3f} (threshold {t:.2f})" for s, t in rule.requirements]
+    text = " and ".join(parts)
+    return Reason(
+        rule.signal,
+        rule.action,
+        f"{rule.name}: {text}" if rule.name else text,
+        score=scores[rule.signal],
+    )
 
 
 def _blocklist_reasons(rule: Rule, matches: Sequence[Match]) -> list[Reason]:

@@ -56,10 +56,18 @@ class Scanner:
         self.cache: ExpiringLRU[Findings] = cache if cache is not None else ExpiringLRU()
         self._inflight: dict[CacheKey, asyncio.Future[Findings]] = {}
 
-    async def scan(self, data: bytes, *, policy: Policy, guild_id: int | None = None) -> Verdict:
-        """Scan ``data`` and decide under ``policy`` for server ``guild_id`` (None: offline)."""
+    async def scan(
+        self,
+        data: bytes,
+        *,
+        policy: Policy,
+        guild_id: int | None = None,
+        age_restricted: bool = False,
+    ) -> Verdict:
+        """Scan ``data`` and decide under ``policy`` for server ``guild_id`` (None: offline), in
+        an age-restricted channel or not."""
         findings, cached = await self.examine(data)
-        verdict = policy.evaluate(findings, guild_id)
+        verdict = policy.evaluate(findings, guild_id, age_restricted=age_restricted)
         return replace(verdict, cached=True) if cached else verdict
 
     async def examine(self, data: bytes) -> tuple[Findings, bool]:

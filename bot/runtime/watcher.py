@@ -107,7 +107,7 @@ class Watcher:
         refs = media_refs(message) if force else self._new_refs(message)
         if not refs:
             return None
-        reports = await asyncio.gather(*(self._scan(ref, guild.id) for ref in refs))
+        reports = await asyncio.gather(*(self._scan(ref, message) for ref in refs))
         decision = decide(
             [r.verdict for r in reports],
             setup_complete=settings.setup_complete,
@@ -134,7 +134,7 @@ class Watcher:
         guild = message.guild
         assert guild is not None  # the report command is guild-only
         settings = await self.settings.get(guild.id)
-        reports = await asyncio.gather(*(self._scan(r, guild.id) for r in media_refs(message)))
+        reports = await asyncio.gather(*(self._scan(r, message) for r in media_refs(message)))
         decision = decide(
             [r.verdict for r in reports],
             setup_complete=settings.setup_complete,
@@ -270,7 +270,9 @@ class Watcher:
             self._seen.popitem(last=False)
         return fresh
 
-    async def _scan(self, ref: MediaRef, guild_id: int) -> MediaReport:
+    async def _scan(self, ref: MediaRef, message: discord.Message) -> MediaReport:
+        guild_id = message.guild.id if message.guild else 0
+        restricted = _age_restricted(message.channel)
         # Held from download to verdict, so downloaded bytes waiting for a scan stay bounded.
         async with self._in_flight:
             try:
@@ -279,9 +281,18 @@ class Watcher:
                 log.info("guild %s: %s not scanned: %s", guild_id, ref.label, exc.message)
                 reason = Reason("download", Action.UNSCANNABLE, exc.message)
                 return MediaReport(ref.label, Verdict(Action.UNSCANNABLE, (reason,), "", ""))
-            return MediaReport(ref.label, await self.engine.scan(data, guild_id), data)
+            verdict = await self.engine.scan(data, guild_id, age_restricted=restricted)
+            return MediaReport(ref.label, verdict, data)
 
 
 def _preview(data: bytes, limits: MediaLimits) -> bytes:
     media = load_media(data, limits)
     return blurred_preview(media.frames[0].pixels)
+
+
+def _age_restricted(channel: object) -> bool:
+    """Discord's age-restricted ("NSFW") flag; a thread follows its parent channel."""
+    parent = getattr(channel, "parent", None)
+    target = parent if parent is not None else channel
+    is_nsfw = getattr(target, "is_nsfw", None)
+    return bool(is_nsfw()) if callable(is_nsfw) else False

@@ -126,3 +126,17 @@ async def test_a_missing_message_content_intent_is_explained(
     sandbox.set_privileged_intents(message_content=False)
     with pytest.raises(StartupError, match="Message Content Intent"):
         await run_bot(sandbox_config(sandbox, tmp_path), token=sandbox.token)
+
+
+async def test_explicit_only_scores_are_not_flagged_in_age_restricted_channels(
+    sandbox: Sandbox, world: DemoWorld, tmp_path: Path
+) -> None:
+    manifest = write_manifest(tmp_path, role="explicit")  # redness stands in for explicit
+    config = sandbox_config(sandbox, tmp_path, detectors=(DetectorConfig(manifest=manifest),))
+    red = encode(Image.new("RGB", (64, 64), (153, 77, 77)), "PNG")
+    async with running_bot(sandbox, world, config) as harness:
+        await harness.configure(alert_channel_id=world.mod_alerts_id)
+        _, adult = await harness.post(world.nsfw_id, world.member_ids[0], [("r.png", red)])
+        assert adult is not None and adult.decision.action is Action.ALLOW
+        _, general = await harness.post(world.general_id, world.member_ids[0], [("r.png", red)])
+        assert general is not None and general.decision.action is Action.FLAG

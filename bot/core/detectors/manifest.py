@@ -96,6 +96,10 @@ class ModelManifest:
     description: str = ""
     kind: str = "classifier"
     source: ModelSource | None = None
+    role: str | None = None
+    """``explicit`` or ``synthetic`` (AI-generated): what the positive score means to policy."""
+    combine_at: float | None = None
+    """Threshold of the positive score in the combined explicit-and-synthetic rule."""
     aux: dict[str, AuxFile] = field(default_factory=dict, hash=False)  # manifests stay hashable
     """Auxiliary files by name (``[aux]``): from the weights' package, or local files."""
 
@@ -146,6 +150,7 @@ def _parse(raw: dict[str, Any], path: Path, cache_dir: Path | None) -> ModelMani
         raw,
         {
             "kind",
+            "role",
             "name",
             "file",
             "sha256",
@@ -181,7 +186,7 @@ def _parse(raw: dict[str, Any], path: Path, cache_dir: Path | None) -> ModelMani
         "input.",
     )
     _only(out, {"name", "labels", "activation", "positive"}, "output.")
-    _only(thresholds, {"flag", "quarantine"}, "thresholds.")
+    _only(thresholds, {"flag", "quarantine", "combine"}, "thresholds.")
     spec = InputSpec(
         width=_positive_int(inp, "width", "input."),
         height=_positive_int(inp, "height", "input."),
@@ -234,6 +239,10 @@ def _parse(raw: dict[str, Any], path: Path, cache_dir: Path | None) -> ModelMani
         license=str(raw.get("license", "unknown")),
         description=str(raw.get("description", "")),
         kind=_choice(raw, "kind", KINDS, "classifier", ""),
+        role=_choice(raw, "role", ("explicit", "synthetic"), "explicit", "")
+        if "role" in raw
+        else None,
+        combine_at=_threshold(thresholds, "combine"),
         source=source,
         aux=aux,
     )

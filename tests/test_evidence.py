@@ -74,3 +74,13 @@ def test_the_preview_keeps_no_detail_beyond_a_coarse_grid() -> None:
     coarse = photo("astronaut").resize((CELLS, CELLS), Image.Resampling.BOX).resize(preview.size)
     detail = np.abs(np.asarray(small, float) - np.asarray(coarse, float)).mean()
     assert difference < detail / 3
+
+
+def test_regions_given_to_the_preview_are_blacked_out_before_the_blur() -> None:
+    white = np.full((240, 320, 3), 255, dtype=np.uint8)
+    plain = np.asarray(Image.open(io.BytesIO(blurred_preview(white))), float)
+    masked = np.asarray(Image.open(io.BytesIO(blurred_preview(white, [(0, 0, 160, 240)]))), float)
+    half = masked.shape[1] // 2
+    assert masked[:, : half - 20].mean() < 40  # the box is dark in the preview
+    assert masked[:, half + 20 :].mean() > 215  # the rest keeps its (blurred) colour
+    assert plain.mean() > 240

@@ -4,10 +4,11 @@ a photo from a screenshot or a drawing, and two alerts about the same picture ap
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
-from PIL import Image, ImageFilter
+from PIL import Image, ImageDraw, ImageFilter
 
 PREVIEW_SIDE = 240
 """Longer side of the preview, in pixels."""
@@ -15,9 +16,19 @@ CELLS = 12
 """Cells across the longer side: the picture is averaged down to this many before enlarging."""
 
 
-def blurred_preview(pixels: npt.NDArray[np.uint8]) -> bytes:
-    """A heavily pixelated and blurred JPEG of one RGB frame (never the original detail)."""
+def blurred_preview(
+    pixels: npt.NDArray[np.uint8], regions: Sequence[tuple[int, int, int, int]] = ()
+) -> bytes:
+    """A heavily pixelated and blurred JPEG of one RGB frame (never the original detail).
+
+    ``regions`` (x, y, width, height), e.g. a detector's explicit boxes, are blacked out first,
+    so even their average colour does not reach the preview.
+    """
     image = Image.fromarray(pixels)
+    if regions:
+        draw = ImageDraw.Draw(image)
+        for x, y, width, height in regions:
+            draw.rectangle((x, y, x + width, y + height), fill=(0, 0, 0))
     scale = CELLS / max(image.width, image.height)
     cells = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
     # BOX averages every source pixel into its cell, so no fine detail survives the reduction.

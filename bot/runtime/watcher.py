@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 import discord
 
 from bot.cases import CapturedMedia, CaseService
+from bot.core.detectors.nudenet import EXPLICIT_CLASSES, NudeNetDetector
 from bot.core.limits import MediaLimits
 from bot.core.media import UnscannableMedia, load_media
 from bot.core.moderation import Decision, decide
@@ -238,11 +239,13 @@ class Watcher:
 
     async def _preview(self, decision: Decision, reports: Sequence[MediaReport]) -> bytes | None:
         """A blurred preview of the first flagged media that can be decoded, or None."""
+        detectors = self.engine.scanner.detectors
+        boxer = next((d for d in detectors if isinstance(d, NudeNetDetector)), None)
         for report in reports:
             if report.data is not None and report.verdict in decision.verdicts:
                 try:
                     return await self.engine.executor.run(
-                        _preview, report.data, self.engine.config.limits
+                        _preview, report.data, self.engine.config.limits, boxer
                     )
                 except UnscannableMedia:
                     continue
@@ -285,9 +288,13 @@ class Watcher:
             return MediaReport(ref.label, verdict, data)
 
 
-def _preview(data: bytes, limits: MediaLimits) -> bytes:
-    media = load_media(data, limits)
-    return blurred_preview(media.frames[0].pixels)
+def _preview(data: bytes, limits: MediaLimits, boxer: NudeNetDetector | None) -> bytes:
+    pixels = load_media(data, limits).frames[0].pixels
+    regions = []
+    if boxer is not None:  # black out exposed body parts before the overall blur
+        found = boxer.boxes([pixels])[0]
+        regions = [(b.x, b.y, b.width, b.height) for b in found if b.label in EXPLICIT_CLASSES]
+    return blurred_preview(pixels, regions)
 
 
 def _age_restricted(channel: object) -> bool:

@@ -99,6 +99,9 @@ class DetectorConfig:
     enabled: bool = True
     threads: int = 1
     """onnxruntime intra-op threads for this model."""
+    providers: tuple[str, ...] = ("CPUExecutionProvider",)
+    """onnxruntime execution providers, in order of preference (e.g. CUDAExecutionProvider
+    first where onnxruntime-gpu is installed)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,7 +234,14 @@ def _detector(raw: Any, index: int, base: Path) -> DetectorConfig:
     where = f"detectors[{index}]"
     if not isinstance(raw, dict):
         raise TypeError(f"[[detectors]] entry {index} must be a table")
-    _known(raw, {"manifest", "enabled", "threads"}, where)
+    _known(raw, {"manifest", "enabled", "threads", "providers"}, where)
+    providers = raw.get("providers", ["CPUExecutionProvider"])
+    if (
+        not isinstance(providers, list)
+        or not providers
+        or not all(isinstance(p, str) for p in providers)
+    ):
+        raise ValueError(f"[{where}] providers must be a non-empty list of provider names")
     manifest = raw.get("manifest")
     if not isinstance(manifest, str) or not manifest:
         raise ValueError(f"[{where}] manifest must be a path to a model manifest")
@@ -243,6 +253,7 @@ def _detector(raw: Any, index: int, base: Path) -> DetectorConfig:
         manifest=target if target.is_absolute() else (base / target).resolve(),
         enabled=enabled,
         threads=_int(raw.get("threads", 1), f"{where}.threads", minimum=1),
+        providers=tuple(providers),
     )
 
 

@@ -6,7 +6,7 @@ The CLI and the Discord runtime both start one; closing it releases everything i
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -146,14 +146,23 @@ async def _load_detectors(
                 f"model {manifest.name!r} is an {manifest.kind} model, which cannot run as a "
                 "detector yet: disable it in the config"
             )
-        detectors.append(await executor.run(loader, manifest, executor, threads=entry.threads))
+        detectors.append(
+            await executor.run(
+                loader, manifest, executor, threads=entry.threads, providers=entry.providers
+            )
+        )
         manifests.append(manifest)
     return tuple(manifests), detectors
 
 
 class _Loader(Protocol):
     def __call__(
-        self, manifest: ModelManifest, executor: BoundedExecutor, *, threads: int = ...
+        self,
+        manifest: ModelManifest,
+        executor: BoundedExecutor,
+        *,
+        threads: int = ...,
+        providers: Sequence[str] = ...,
     ) -> Detector: ...
 
 

@@ -82,3 +82,10 @@ def test_mistakes_name_the_file_and_the_setting(tmp_path: Path, text: str, messa
 def test_a_missing_config_file_is_an_error_not_silent_defaults(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="does not exist"):
         load_config(tmp_path / "nope.toml")
+
+
+def test_detector_providers_must_be_a_list_of_names(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text('[[detectors]]\nmanifest = "m.toml"\nproviders = "CUDA"\n')
+    with pytest.raises(ConfigError, match="providers must be a non-empty list"):
+        load_config(path)

@@ -81,3 +81,15 @@ async def test_a_broken_model_stops_the_start_and_releases_the_database(tmp_path
     async with await open_storage(config.storage_url) as storage:  # not left locked
         result = await storage.blocklist.add([NewEntry(Algorithm.MD5, "0" * 32)])
         assert len(result.added) == 1
+
+
+async def test_an_unavailable_execution_provider_is_named_at_start(tmp_path: Path) -> None:
+    write_manifest(tmp_path)
+    config = _config(
+        tmp_path,
+        '[[detectors]]\nmanifest = "redness.toml"\nproviders = ["NoSuchExecutionProvider"]\n',
+    )
+    assert config.detectors[0].providers == ("NoSuchExecutionProvider",)
+    with pytest.raises(ManifestError, match="NoSuchExecutionProvider is not available here"):
+        async with open_engine(config):
+            pass

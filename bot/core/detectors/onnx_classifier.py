@@ -90,6 +90,12 @@ def open_session(manifest: ModelManifest, threads: int, providers: Sequence[str]
     import onnxruntime as ort  # imported here so tools that never score skip its import cost
 
     manifest.verify_weights()
+    missing = [p for p in providers if p not in ort.get_available_providers()]
+    if missing:
+        raise ManifestError(
+            f"model {manifest.name!r}: execution provider {missing[0]} is not available here "
+            f"(available: {', '.join(ort.get_available_providers())})"
+        )
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1

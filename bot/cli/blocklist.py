@@ -85,10 +85,6 @@ async def cmd_add(args: argparse.Namespace, config: Config) -> int:
                 continue
             try:
                 data = path.read_bytes()
-                if len(data) > config.limits.max_bytes:
-                    raise UnscannableMedia(
-                        "too_large", f"over the {config.limits.max_bytes:,}-byte limit"
-                    )
                 print_ = fingerprint(data, config.limits, config.matching.pdq_min_quality)
             except OSError as exc:
                 print(f"{path}: cannot read: {exc.strerror or exc}", file=sys.stderr)

@@ -109,11 +109,7 @@ class Watcher:
         if not refs:
             return None
         reports = await asyncio.gather(*(self._scan(ref, message) for ref in refs))
-        decision = decide(
-            [r.verdict for r in reports],
-            setup_complete=settings.setup_complete,
-            alert_unscannable=settings.alert_unscannable,
-        )
+        decision = _decide(reports, settings)
         if not decision.alert:
             return Incident(message, decision, tuple(reports), "Nothing to do.")
         key = self.bursts.key(guild.id, decision)
@@ -136,11 +132,7 @@ class Watcher:
         assert guild is not None  # the report command is guild-only
         settings = await self.settings.get(guild.id)
         reports = await asyncio.gather(*(self._scan(r, message) for r in media_refs(message)))
-        decision = decide(
-            [r.verdict for r in reports],
-            setup_complete=settings.setup_complete,
-            alert_unscannable=settings.alert_unscannable,
-        )
+        decision = _decide(reports, settings)
         if not decision.alert:
             decision = Decision(Action.FLAG, True, tuple(r.verdict for r in reports))
         incident, _, _ = await self._act(message, decision, reports, settings, reporter_id)
@@ -303,3 +295,11 @@ def _age_restricted(channel: object) -> bool:
     target = parent if parent is not None else channel
     is_nsfw = getattr(target, "is_nsfw", None)
     return bool(is_nsfw()) if callable(is_nsfw) else False
+
+
+def _decide(reports: Sequence[MediaReport], settings: GuildSettings) -> Decision:
+    return decide(
+        [r.verdict for r in reports],
+        setup_complete=settings.setup_complete,
+        alert_unscannable=settings.alert_unscannable,
+    )

@@ -2,7 +2,8 @@
 
 Entries added here are scoped to the server (instance-wide entries belong to the operator's CLI).
 Files are hashed with the same core functions as ``consentry blocklist`` and exchanged in the
-same CSV/JSON formats, so an export from either side imports into the other.
+same CSV/JSON formats, so an export from either side imports into the other. Import also reads
+vPDQ video hash lists (``bot.core.blocklist_io``), as this server's PDQ entries.
 """
 
 from __future__ import annotations
@@ -155,14 +156,19 @@ class Blocklist(commands.Cog):
         entries = await server_entries(self.bot.engine.storage, member.guild.id)
         await reply(interaction, list_text(entries, page))
 
-    @group.command(name="import", description="Add entries from a CSV or JSON blocklist file")
-    @app_commands.describe(file="A blocklist export (CSV or JSON)", fmt="The file's format")
+    @group.command(
+        name="import", description="Add entries from a CSV or JSON export or a vPDQ video hash list"
+    )
+    @app_commands.describe(
+        file="A blocklist export (CSV or JSON) or a vPDQ list (one PDQ hash per video frame)",
+        fmt="The file's format",
+    )
     @app_commands.rename(fmt="format")
     async def import_command(
         self,
         interaction: discord.Interaction,
         file: discord.Attachment,
-        fmt: Literal["auto", "csv", "json"] = "auto",
+        fmt: Literal["auto", "csv", "json", "vpdq"] = "auto",
     ) -> None:
         """Import the good rows as this server's entries; report the bad ones by line."""
         member = await self._moderator(interaction)
@@ -184,6 +190,11 @@ class Blocklist(commands.Cog):
             chosen,
             default_source=f"import:{file.filename}",
             added_by=actor(member),
+            vpdq_import=blocklist_io.VpdqImport(
+                video=file.filename,
+                guild_id=member.guild.id,
+                min_quality=self.bot.engine.config.matching.pdq_min_quality,
+            ),
         )
         guild_id = member.guild.id
         # Whatever scope a row names, a server's moderators may only add to their own server.
@@ -205,7 +216,9 @@ class Blocklist(commands.Cog):
                 "rescoped": rescoped,
             },
         )
-        await reply(interaction, import_text(file, result, parsed.errors, rescoped))
+        # A vPDQ list's notes say how many frames were dropped, and why.
+        notes = "".join(f"\n{note}." for note in parsed.notes)
+        await reply(interaction, import_text(file, result, parsed.errors, rescoped) + notes)
 
     @group.command(name="export", description="Download this server's entries as a file")
     @app_commands.describe(fmt="CSV (spreadsheets) or JSON")

@@ -104,3 +104,71 @@ def test_bad_json_documents_and_entries_are_reported() -> None:
         "entry 3: missing hash",
     ]
     assert len(parsed.entries) == 1
+
+
+# A vPDQ hash file: one `frame_number,quality,pdq_hex,timestamp` line per second of video.
+FRAME_0 = "e271017837246aaccddea259648fb7d62f435c89d9e99b2497763e216c8d055c"
+FRAME_1 = "0f" * 32
+VPDQ_LIST = (
+    f"0,100,{FRAME_0},0.000\n"
+    f"30,20,{'a' * 64},1.000\n"  # too featureless to match: dropped
+    f"60,100,{FRAME_0},2.000\n"  # the same shot a second later: pruned
+    f"90,100,{FRAME_1},3.000\n"
+    f"120,100,{FRAME_1[:-2]},4.000\n"  # damaged
+)
+
+
+def test_a_vpdq_list_becomes_pdq_entries_naming_the_video_and_frame_in_the_given_scope() -> None:
+    options = blocklist_io.VpdqImport(video="fake.txt", guild_id=42, reason="reported fake")
+    parsed = blocklist_io.parse(
+        VPDQ_LIST, "vpdq", default_source="import:fake.txt", added_by="me", vpdq_import=options
+    )
+    assert [str(e) for e in parsed.errors] == [
+        f"line 5: PDQ hash must be 64 hex digits, got '{FRAME_1[:-2]}'"
+    ]
+    assert [(e.algorithm, e.value, e.guild_id, e.allow) for e in parsed.entries] == [
+        (Algorithm.PDQ, FRAME_0, 42, False),
+        (Algorithm.PDQ, FRAME_1, 42, False),
+    ]
+    assert [e.reason for e in parsed.entries] == [
+        "reported fake (vPDQ fake.txt frame 0 at 0.000 s)",
+        "reported fake (vPDQ fake.txt frame 90 at 3.000 s)",
+    ]
+    assert all(e.source == "import:fake.txt" and e.added_by == "me" for e in parsed.entries)
+    assert parsed.notes == [
+        "4 vPDQ frames read, 2 kept as PDQ entries",
+        "1 frames below PDQ quality 50 dropped (too featureless to match reliably)",
+        "1 frames within 8 bits of the previous kept frame dropped",
+    ]
+
+
+def test_a_vpdq_list_is_instance_wide_unless_a_server_is_given() -> None:
+    parsed = blocklist_io.parse(VPDQ_LIST, "vpdq", default_source="import", added_by="")
+    assert {e.guild_id for e in parsed.entries} == {None}
+    assert parsed.entries[0].reason == "vPDQ frame 0 at 0.000 s"
+
+
+def test_an_empty_vpdq_list_is_an_error_not_a_silent_success() -> None:
+    parsed = blocklist_io.parse("# nothing\n\n", "vpdq", default_source="", added_by="")
+    assert parsed.entries == []
+    assert [str(e) for e in parsed.errors] == ["document: no frame hashes: the vPDQ list is empty"]
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"min_quality": 101}, "quality floor must be between 0 and 100"),
+        ({"prune_distance": 257}, "prune distance must be between 0 and 256"),
+        ({"guild_id": 0}, "server id must be positive"),
+        ({"reason": "x" * 301}, "reason is longer than 300 characters"),
+    ],
+)
+def test_vpdq_import_settings_are_checked_before_any_file_is_read(
+    options: dict[str, int | str], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        blocklist_io.VpdqImport(**options)
+
+
+def test_vpdq_is_an_import_format_only() -> None:
+    assert "vpdq" in blocklist_io.IMPORT_FORMATS and "vpdq" not in blocklist_io.FORMATS

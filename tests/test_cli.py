@@ -235,3 +235,41 @@ def test_models_list_shows_each_shipped_model_and_check_explains_a_missing_one(
     assert code == 2 and "no model named nope" in err
     code, out, _ = _run(capsys, "models", "fetch", "--configured")
     assert code == 0 and out == ""  # no detector configured: nothing to fetch
+
+
+def test_a_vpdq_list_imports_as_pdq_entries_for_one_server_with_its_file_and_frames_named(
+    workspace, capsys
+) -> None:
+    frames = ["9c" * 32, "07" * 32, "07" * 32, "ab" * 32]
+    (workspace / "clip.vpdq.txt").write_text(
+        "".join(f"{i * 30},100,{h},{i}.000\r\n" for i, h in enumerate(frames)) + "# end\n"
+    )
+    code, out, err = _run(
+        capsys, "blocklist", "import", "--guild", "4242", "--reason", "known fake", "clip.vpdq.txt"
+    )
+    assert code == 0, err
+    assert "imported 3 entries from clip.vpdq.txt (0 already present, 0 rows skipped)" in out
+    assert "clip.vpdq.txt: note: 4 vPDQ frames read, 3 kept as PDQ entries" in err
+    assert "1 frames within 8 bits of the previous kept frame dropped" in err
+    _, listing, _ = _run(capsys, "blocklist", "list")
+    rows = listing.splitlines()[1:-1]
+    assert len(rows) == 3 and all(" pdq " in row and " 4242 " in row for row in rows)
+    assert "known fake (vPDQ clip.vpdq.txt frame 30 at 1.000 s)" in rows[1]
+    assert listing.splitlines()[-1] == "total: 3 pdq"
+    _, csv_out, _ = _run(capsys, "blocklist", "export")
+    assert all(line.split(",")[4] == "import:clip.vpdq.txt" for line in csv_out.splitlines()[1:])
+
+
+def test_vpdq_import_reports_bad_lines_and_refuses_options_that_would_be_ignored(
+    workspace, capsys
+) -> None:
+    (workspace / "list.txt").write_text(f"0,100,{'9c' * 32},0.000\n1,100,{'07' * 32},x\n")
+    code, out, err = _run(capsys, "blocklist", "import", "--format", "vpdq", "list.txt")
+    assert code == 1
+    assert "list.txt: line 2: timestamp must be a number of seconds >= 0, got 'x' (skipped)" in err
+    assert "imported 1 entries" in out and "1 rows skipped" in out
+    (workspace / "list.csv").write_text(f"algorithm,hash\npdq,{'a' * 64}\n")
+    code, _, err = _run(capsys, "blocklist", "import", "--guild", "7", "list.csv")
+    assert code == 2 and "--guild apply to vPDQ lists only" in err and "read as CSV" in err
+    code, _, err = _run(capsys, "blocklist", "import", "--prune-distance", "300", "list.txt")
+    assert code == 2 and "prune distance must be between 0 and 256 bits" in err

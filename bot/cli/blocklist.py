@@ -1,4 +1,4 @@
-"""``consentry blocklist``: add, list, remove, export and import instance-wide entries."""
+"""``consentry blocklist``: add, list, remove, export and import entries (vPDQ lists too)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 from bot.cli._paths import existing_paths, iter_files
 from bot.cli.progress import Progress
 from bot.config import Config
-from bot.core import blocklist_io
+from bot.core import blocklist_io, vpdq
 from bot.core.blocklist import NewEntry
 from bot.core.fingerprint import fingerprint
 from bot.core.media import UnscannableMedia
@@ -22,7 +22,8 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     parser = commands.add_parser(
         "blocklist",
         help="manage the instance-wide hash blocklist",
-        description="Add, list, remove, export and import instance-wide blocklist entries.",
+        description="Add, list, remove, export and import blocklist entries. Entries added "
+        "here are instance-wide; imported ones take the scope their file (or --guild) names.",
     )
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
 
@@ -54,13 +55,47 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     imp = actions.add_parser(
         "import",
         parents=[common],
-        help="add entries from a CSV or JSON file (the export formats)",
-        description="Bad rows are reported with their line number (CSV) or entry number (JSON) "
-        "and skipped; the good rows are added in one transaction. Exit status 1 if any row was "
-        "skipped.",
+        help="add entries from a CSV or JSON export, or from a vPDQ video hash list",
+        description="CSV and JSON (the export formats) carry each entry's scope, reason and "
+        "allow flag. A vPDQ list (Meta's per-frame video hashes: the "
+        "frame_number,quality,pdq_hex,timestamp lines vpdq-hash-video writes, or "
+        'python-threatexchange\'s JSON list of "pdq_hex,quality,timestamp" strings) becomes '
+        "one PDQ entry per kept frame, instance-wide unless --guild is given; a re-upload then "
+        "matches when any of its sampled frames lies within the PDQ match distance of one. "
+        "Dropped from a vPDQ list: frames below the PDQ quality floor ([matching] "
+        "pdq_min_quality), frames within --prune-distance bits of the previous kept frame, and "
+        "repeats of an earlier frame's hash; the counts are printed. The whole file is read into "
+        "memory; there is no limit on its length. Bad rows or lines are reported with their "
+        "line number (entry number in JSON) and skipped; the good ones are added in one "
+        "transaction. Exit status 1 if any row was skipped.",
     )
     imp.add_argument("file", metavar="FILE", help="file to import ('-' for stdin)")
-    imp.add_argument("--format", choices=("auto", *blocklist_io.FORMATS), default="auto")
+    imp.add_argument(
+        "--format",
+        choices=("auto", *blocklist_io.IMPORT_FORMATS),
+        default="auto",
+        help="the file's format (default: auto, which recognises a vPDQ list by its first line)",
+    )
+    vpdq_options = imp.add_argument_group("vPDQ lists only")
+    vpdq_options.add_argument(
+        "--guild",
+        type=int,
+        metavar="ID",
+        help="add the entries for this server only (default: instance-wide)",
+    )
+    vpdq_options.add_argument(
+        "--reason",
+        help="why the video is blocked; each entry's reason adds the file name, frame number "
+        "and timestamp",
+    )
+    vpdq_options.add_argument(
+        "--prune-distance",
+        type=int,
+        metavar="BITS",
+        help="drop a frame within this PDQ distance of the previous kept frame, as vPDQ's "
+        f"frame pruning does (default: {vpdq.DEFAULT_PRUNE_DISTANCE}; 0 keeps every frame "
+        "that differs from the one before)",
+    )
     imp.set_defaults(handler=cmd_import)
 
 
@@ -170,14 +205,49 @@ async def cmd_import(args: argparse.Namespace, config: Config) -> int:
         print(f"consentry: error: cannot read {args.file}: {exc}", file=sys.stderr)
         return 2
     fmt = blocklist_io.detect_format(text) if args.format == "auto" else args.format
-    source = "import" if args.file == "-" else f"import:{Path(args.file).name}"
+    name = None if args.file == "-" else Path(args.file).name
+    source = "import" if name is None else f"import:{name}"
+    vpdq_only = {
+        "--guild": args.guild,
+        "--reason": args.reason,
+        "--prune-distance": args.prune_distance,
+    }
+    given = [option for option, value in vpdq_only.items() if value is not None]
+    if fmt != "vpdq" and given:
+        # CSV and JSON rows name their own scope and reason: silently ignoring these would mislead.
+        print(
+            f"consentry: error: {', '.join(given)} apply to vPDQ lists only, and {args.file} was "
+            f"read as {fmt.upper()} (its rows carry their own scope and reason)",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        options = blocklist_io.VpdqImport(
+            video=name or "",
+            guild_id=args.guild,
+            reason=args.reason or "",
+            min_quality=config.matching.pdq_min_quality,
+            prune_distance=(
+                vpdq.DEFAULT_PRUNE_DISTANCE if args.prune_distance is None else args.prune_distance
+            ),
+        )
+    except ValueError as exc:
+        print(f"consentry: error: {exc}", file=sys.stderr)
+        return 2
     progress = Progress("reading rows")
     parsed = blocklist_io.parse(
-        text, fmt, default_source=source, added_by=_who(), on_row=progress.advance
+        text,
+        fmt,
+        default_source=source,
+        added_by=_who(),
+        on_row=progress.advance,
+        vpdq_import=options,
     )
     progress.close()
     for error in parsed.errors:
         print(f"{args.file}: {error} (skipped)", file=sys.stderr)
+    for note in parsed.notes:
+        print(f"{args.file}: note: {note}", file=sys.stderr)
     async with await open_storage(config.storage_url) as storage:
         # One transaction: the good rows land together or, on any failure, not at all.
         result = await storage.blocklist.add(parsed.entries)

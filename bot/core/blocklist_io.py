@@ -1,10 +1,14 @@
-"""Blocklist files: export to and import from CSV and JSON.
+"""Blocklist files: export to and import from CSV and JSON; import vPDQ video hash lists.
 
 CSV columns: ``algorithm,hash,scope,allow,source,reason,added_by,added_at,id``; only ``algorithm``
 and ``hash`` are required on import. ``scope`` is ``instance`` or a server id; ``allow`` is
 ``true``/``false``. JSON is ``{"format": "consentry-blocklist", "version": 1, "entries": [...]}``
 with the same keys per entry (a bare list of entries is accepted on import). On import, ``id`` and
 ``added_at`` are ignored: entries get new ids and the time of import.
+
+A vPDQ list (``bot.core.vpdq``: Meta's per-frame video hashes) is import-only: its frames, less
+those ``vpdq.select`` drops, become PDQ entries. The list names no scope, reason or video, so
+those come from ``VpdqImport``.
 """
 
 from __future__ import annotations
@@ -13,12 +17,16 @@ import csv
 import io
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TextIO
 
+from bot.core import vpdq
 from bot.core.blocklist import Algorithm, BlocklistEntry, NewEntry
 
 FORMATS = ("csv", "json")
+"""The formats entries are exported in (and read back from)."""
+IMPORT_FORMATS = (*FORMATS, "vpdq")
+"""Everything ``parse`` reads."""
 CSV_COLUMNS = (
     "algorithm",
     "hash",
@@ -33,6 +41,9 @@ CSV_COLUMNS = (
 JSON_FORMAT = "consentry-blocklist"
 JSON_VERSION = 1
 _TEXT_LIMIT = 500
+# Room left in a vPDQ entry's reason for the user's words, after the video's name and frame.
+_VPDQ_REASON_LIMIT = 300
+_VPDQ_NAME_LIMIT = 120
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,8 +59,32 @@ class RowError:
 
 @dataclass(frozen=True, slots=True)
 class ParsedFile:
+    """The entries a file yields, the rows skipped, and notes on what was left out on purpose."""
+
     entries: list[NewEntry]
     errors: list[RowError]
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class VpdqImport:
+    """How a vPDQ list's frames become entries (the list itself names none of this)."""
+
+    video: str = ""
+    """The video the list was made from, as each entry's reason names it (e.g. the file name)."""
+    guild_id: int | None = None
+    """The one server the entries apply to; None: instance-wide."""
+    reason: str = ""
+    """Why the video is blocked; each entry's reason adds the video and frame."""
+    min_quality: int = vpdq.DEFAULT_MIN_QUALITY
+    prune_distance: int = vpdq.DEFAULT_PRUNE_DISTANCE
+
+    def __post_init__(self) -> None:
+        if len(self.reason) > _VPDQ_REASON_LIMIT:
+            raise ValueError(f"the reason is longer than {_VPDQ_REASON_LIMIT} characters")
+        if self.guild_id is not None and self.guild_id <= 0:
+            raise ValueError(f"a server id must be positive, got {self.guild_id}")
+        vpdq.check_selection(self.min_quality, self.prune_distance)
 
 
 def entry_to_dict(entry: BlocklistEntry) -> dict[str, Any]:
@@ -104,7 +139,10 @@ WRITERS: dict[str, type[CsvWriter] | type[JsonWriter]] = {"csv": CsvWriter, "jso
 
 
 def detect_format(text: str) -> str:
-    """``json`` when the text starts with ``{`` or ``[``, else ``csv``."""
+    """``vpdq`` when the text starts like a vPDQ list, ``json`` when it starts with ``{`` or
+    ``[``, else ``csv`` (a vPDQ line can be neither a CSV header nor a JSON document)."""
+    if vpdq.looks_like_vpdq(text):
+        return "vpdq"
     return "json" if text.lstrip()[:1] in ("{", "[") else "csv"
 
 
@@ -115,17 +153,21 @@ def parse(
     default_source: str,
     added_by: str,
     on_row: Callable[[], None] | None = None,
+    vpdq_import: VpdqImport | None = None,
 ) -> ParsedFile:
     """Parse a blocklist file; good rows become NewEntry values, bad rows RowErrors.
 
-    ``on_row`` is called after each row, for progress reporting.
+    ``on_row`` is called after each row, for progress reporting. ``vpdq_import`` applies to
+    the ``vpdq`` format only (default: instance-wide, the scanner's default quality floor).
     """
     tick = on_row or _nothing
     if fmt == "csv":
         return _parse_csv(text, default_source, added_by, tick)
     if fmt == "json":
         return _parse_json(text, default_source, added_by, tick)
-    raise ValueError(f"unknown format {fmt!r} (expected one of: {', '.join(FORMATS)})")
+    if fmt == "vpdq":
+        return _parse_vpdq(text, default_source, added_by, tick, vpdq_import or VpdqImport())
+    raise ValueError(f"unknown format {fmt!r} (expected one of: {', '.join(IMPORT_FORMATS)})")
 
 
 def _nothing() -> None:
@@ -180,6 +222,48 @@ def _parse_json(
             continue
         _collect(item, f"entry {i}", default_source, added_by, entries, errors)
     return ParsedFile(entries, errors)
+
+
+def _parse_vpdq(
+    text: str, source: str, added_by: str, tick: Callable[[], None], options: VpdqImport
+) -> ParsedFile:
+    parsed = vpdq.parse(text, tick)
+    errors = [RowError(e.where, e.message) for e in parsed.errors]
+    if not parsed.features and not parsed.errors:
+        return ParsedFile([], [RowError("document", "no frame hashes: the vPDQ list is empty")])
+    chosen = vpdq.select(
+        parsed.features, min_quality=options.min_quality, prune_distance=options.prune_distance
+    )
+    entries = [
+        NewEntry(Algorithm.PDQ, f.pdq, options.guild_id, source, _vpdq_reason(f, options), added_by)
+        for f in chosen.kept
+    ]
+    notes = [
+        f"{len(parsed.features)} vPDQ frames read, {len(chosen.kept)} kept as PDQ entries",
+    ]
+    if chosen.low_quality:
+        notes.append(
+            f"{chosen.low_quality} frames below PDQ quality {options.min_quality} dropped "
+            "(too featureless to match reliably)"
+        )
+    if chosen.pruned:
+        notes.append(
+            f"{chosen.pruned} frames within {options.prune_distance} bits of the previous kept "
+            "frame dropped"
+        )
+    if chosen.repeated:
+        notes.append(f"{chosen.repeated} frames repeating an earlier frame's hash dropped")
+    return ParsedFile(entries, errors, notes)
+
+
+def _vpdq_reason(feature: vpdq.Feature, options: VpdqImport) -> str:
+    video = options.video
+    if len(video) > _VPDQ_NAME_LIMIT:
+        video = f"{video[: _VPDQ_NAME_LIMIT - 1]}…"
+    frame = "frame" if feature.frame_number is None else f"frame {feature.frame_number}"
+    where = f"vPDQ {video} {frame}" if video else f"vPDQ {frame}"
+    where = f"{where} at {feature.timestamp:.3f} s"
+    return f"{options.reason} ({where})" if options.reason else where
 
 
 def _collect(

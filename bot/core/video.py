@@ -18,9 +18,13 @@ stream (not a frame number: variable-frame-rate clips have no stable frame numbe
 vPDQ compatibility. Meta's vPDQ hashes one frame per second and matches two videos by the share
 of their per-second PDQ hashes that lie within a distance of each other. The scanner hashes every
 sampled frame with the same PDQ (``bot.core.hashing``), so each of our frame hashes is directly
-comparable with the entries of a vPDQ list; what differs is coverage (16 frames rather than one a
-second) and the verdict rule (one close frame is a match here). Importing vPDQ lists, and a
-vPDQ-style match over the whole clip, are a later step.
+comparable with the entries of a vPDQ list. Such lists (the reference tools' hash files and
+python-threatexchange's JSON form, read by ``bot.core.vpdq``) are imported with
+``consentry blocklist import`` or ``/blocklist import``: each frame above the PDQ quality floor,
+less near-repeats of the previous kept frame, becomes a PDQ entry, so a re-upload matches when
+any sampled frame lies within the PDQ distance of one. What differs from vPDQ is coverage (16
+frames rather than one a second) and the verdict rule (one close frame is a match here, not a
+share of the clip); a vPDQ-style match over the whole clip is a later step.
 
 Not handled yet: display rotation side data (phone portrait clips are hashed as stored, sideways;
 PDQ's dihedral variants still match them) and content past a lying, too-short declared duration.

@@ -173,7 +173,8 @@ class CaseService:
         return originals
 
     async def confirm(self, case: Case, *, actor: str) -> tuple[Case, int]:
-        """Confirm the removal and add the media's hashes to the server's blocklist.
+        """Confirm the removal and add the media's hashes to the server's blocklist, with its
+        CLIP embeddings when CLIP scanned it (look-alikes are then flagged: near-duplicates).
 
         Returns the updated case and how many confirmed cases the author now has in the server
         (the caller applies the server's action ladder with it).
@@ -243,6 +244,7 @@ def _media_record(media: CapturedMedia) -> dict[str, Any]:
         "action": v.action.value,
         "pdq": list(v.pdq),
         "phash": list(v.phash),
+        "clip": list(v.clip),
     }
 
 
@@ -253,6 +255,8 @@ def _entries(case: Case, *, allow: bool, actor: str) -> list[NewEntry]:
         hashes = [(Algorithm.SHA256, item.get("sha256"))]
         hashes += [(Algorithm.PDQ, h) for h in item.get("pdq", [])]
         hashes += [(Algorithm.PHASH, h) for h in item.get("phash", [])]
+        if not allow:  # look-alikes are never allow-listed (see Algorithm.CLIP)
+            hashes += [(Algorithm.CLIP, h) for h in item.get("clip", [])]
         entries += [
             NewEntry(algorithm, value, case.guild_id, "case", reason, actor, allow)
             for algorithm, value in hashes

@@ -176,6 +176,7 @@ _MATCHING_KEYS = {
     "allow_pdq_max_distance": "allow_pdq",
     "allow_phash_max_distance": "allow_phash",
     "pdq_min_quality": "pdq_min_quality",
+    "clip_max_distance": "clip",
 }
 
 
@@ -196,7 +197,9 @@ def _parse(raw: dict[str, Any], path: Path) -> Config:
         storage_url=_relative_sqlite(url, base),
         scanner=_dataclass(ScannerConfig, _table(raw, "scanner"), "scanner"),
         limits=_dataclass(MediaLimits, _table(raw, "limits"), "limits"),
-        matching=MatchThresholds(**{_MATCHING_KEYS[k]: _int(v, k) for k, v in matching.items()}),
+        matching=MatchThresholds(
+            **{_MATCHING_KEYS[k]: _matching(k, v) for k, v in matching.items()}
+        ),
         detectors=tuple(_detector(d, i, base) for i, d in enumerate(raw.get("detectors", []))),
         policy_rules=Policy.parse(policy["rules"], "[policy] rules") if "rules" in policy else None,
         discord=_dataclass(DiscordConfig, _table(raw, "discord"), "discord"),
@@ -286,6 +289,14 @@ _KINDS = {
     tuple: "a list of strings",
     bool: "true or false",
 }
+
+
+def _matching(key: str, value: Any) -> Any:
+    if key != "clip_max_distance":
+        return _int(value, key)
+    if not isinstance(value, int | float) or isinstance(value, bool) or not 0 <= value <= 2:
+        raise ValueError(f"{key} must be a cosine distance from 0 to 2, got {value!r}")
+    return float(value)
 
 
 def _int(value: Any, key: str, minimum: int = 0) -> int:

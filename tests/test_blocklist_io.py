@@ -71,7 +71,7 @@ def test_bad_csv_rows_are_reported_by_line_and_skipped() -> None:
     parsed = blocklist_io.parse(text, "csv", default_source="file", added_by="me")
     assert [str(e) for e in parsed.errors] == [
         "line 3: pdq hash must be 64 hex digits, got 'xyz'",
-        "line 4: unknown hash algorithm 'sha1' (expected one of: pdq, phash, sha256, md5)",
+        "line 4: unknown hash algorithm 'sha1' (expected one of: pdq, phash, sha256, md5, clip)",
         "line 5: scope must be 'instance' or a server id, got 'guild'",
     ]
     assert [(e.algorithm, e.value, e.guild_id) for e in parsed.entries] == [

@@ -150,7 +150,7 @@ def test_empty_index_returns_nothing() -> None:
     assert index.query(media(frame(rng)), MatchThresholds()) == ()
     assert index.search_pdq(np.zeros((2, 32), np.uint8), 256) == [[], []]
     assert len(index) == 0
-    assert index.counts() == {"pdq": 0, "phash": 0, "sha256": 0, "md5": 0}
+    assert index.counts() == {"pdq": 0, "phash": 0, "sha256": 0, "md5": 0, "clip": 0}
 
 
 def test_query_matches_sha256_and_md5_exactly() -> None:
@@ -278,9 +278,8 @@ def test_build_equals_from_arrays_on_the_same_data() -> None:
         exact=exact,
         generation=4,
     )
-    assert (
-        built.counts() == arrays.counts() == {"pdq": 2_252, "phash": 2_084, "sha256": 1, "md5": 1}
-    )
+    counts = {"pdq": 2_252, "phash": 2_084, "sha256": 1, "md5": 1, "clip": 0}
+    assert built.counts() == arrays.counts() == counts
     assert len(built) == len(arrays) == 4_338
     assert built.generation == arrays.generation == 4
     assert built.search_pdq(pdq_queries, 32) == arrays.search_pdq(pdq_queries, 32)

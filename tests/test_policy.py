@@ -52,6 +52,36 @@ def test_a_blocklist_match_quarantines_and_names_the_entry_and_distance() -> Non
     assert verdict.matches == (match,)
 
 
+def test_a_look_alike_of_confirmed_media_only_flags_by_default() -> None:
+    near = Match(entry_id=9, algorithm="clip", distance=0.0412, guild_id=GUILD, frame=3)
+    verdict = Policy.default().evaluate(_findings(matches=(near,)), GUILD)
+    assert verdict.action is Action.FLAG
+    [reason] = verdict.reasons
+    assert (reason.signal, reason.entry_id, reason.distance) == ("blocklist.clip", 9, 0.0412)
+    assert "looks like confirmed media" in reason.message and "0.041" in reason.message
+
+
+def test_the_bare_blocklist_signal_means_hash_matches_not_look_alikes() -> None:
+    near = Match(entry_id=9, algorithm="clip", distance=0.02)
+    hashes_only = Policy((Rule("blocklist", Action.QUARANTINE),))
+    assert hashes_only.evaluate(_findings(matches=(near,)), GUILD).action is Action.ALLOW
+    strict = Policy.default().with_overrides(
+        {
+            "policy.rules": [
+                {"signal": "blocklist.clip", "action": "quarantine", "max_distance": 0.03}
+            ]
+        }
+    )
+    assert strict.evaluate(_findings(matches=(near,)), GUILD).action is Action.QUARANTINE
+    further = Match(entry_id=9, algorithm="clip", distance=0.05)
+    assert strict.evaluate(_findings(matches=(further,)), GUILD).action is Action.ALLOW
+
+
+def test_a_look_alike_from_another_server_is_not_seen() -> None:
+    near = Match(entry_id=9, algorithm="clip", distance=0.02, guild_id=OTHER_GUILD)
+    assert Policy.default().evaluate(_findings(matches=(near,)), GUILD).action is Action.ALLOW
+
+
 def test_a_score_in_the_abstain_band_flags_but_never_quarantines() -> None:
     verdict = Policy(MODEL_RULES).evaluate(_findings(score=0.7), GUILD)
     assert verdict.action is Action.FLAG
@@ -116,7 +146,9 @@ def test_server_overrides_move_thresholds_or_replace_rules() -> None:
 
 
 def test_default_policy_comes_from_model_manifests() -> None:
-    assert Policy.default() == Policy((Rule("blocklist", Action.QUARANTINE),))
+    assert Policy.default() == Policy(
+        (Rule("blocklist", Action.QUARANTINE), Rule("blocklist.clip", Action.FLAG))
+    )
 
 
 @pytest.mark.parametrize(
@@ -129,6 +161,8 @@ def test_default_policy_comes_from_model_manifests() -> None:
         ({"signal": "model", "action": "flag", "min_score": 0.5}, "<detector>.<label>"),
         ({"signal": "blocklist", "action": "flag", "min_score": 0.5}, "max_distance"),
         ({"signal": "blocklist", "action": "flag", "max_distance": -1}, "max_distance"),
+        ({"signal": "blocklist.pdq", "action": "flag", "max_distance": 0.5}, "whole number"),
+        ({"signal": "blocklist.clip", "action": "flag", "max_distance": 3}, "cosine distance"),
         ({"signal": "blocklist", "action": "flag", "when": "always"}, "unknown key"),
     ],
 )

@@ -7,9 +7,11 @@ import hashlib
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
+from bot.core import embeddings
 from bot.core.blocklist import Algorithm, BlocklistEntry
 from bot.core.detectors.base import Detection, Detector
 from bot.core.detectors.manifest import load_manifest
@@ -17,6 +19,7 @@ from bot.core.detectors.onnx_classifier import OnnxClassifier
 from bot.core.executor import BoundedExecutor
 from bot.core.fingerprint import fingerprint
 from bot.core.hashes import MediaHashes
+from bot.core.index import MatchThresholds
 from bot.core.limits import MediaLimits
 from bot.core.matcher import BlocklistMatcher
 from bot.core.media import Media
@@ -181,3 +184,56 @@ async def test_a_verdict_carries_the_hashes_a_blocklist_entry_would_hold(executo
     assert verdict.pdq == (stored[Algorithm.PDQ],)
     assert verdict.phash == (stored[Algorithm.PHASH],)
     assert verdict.sha256 == stored[Algorithm.SHA256]
+
+
+class EmbeddingDetector(Detector):
+    """Stands in for CLIP: gives each frame a fixed embedding chosen by the test."""
+
+    name = "embedder"
+    labels = ()
+
+    def __init__(self, vectors: dict[int, np.ndarray]) -> None:
+        self.vectors = vectors  # keyed by the media's width, which tells the test images apart
+
+    async def detect(self, media: Media, hashes: MediaHashes) -> Detection:
+        rows = np.stack([self.vectors[media.width]] * len(media.frames)).astype(np.float32)
+        return Detection(self.name, embeddings=rows / np.linalg.norm(rows, axis=1, keepdims=True))
+
+
+async def test_media_that_looks_like_confirmed_media_is_flagged_by_its_embedding(
+    executor,
+) -> None:
+    rng = np.random.default_rng(11)
+    confirmed, unrelated = rng.normal(size=(2, 512)).astype(np.float32)
+    close = confirmed + 0.2 * rng.normal(size=512).astype(np.float32)  # cosine distance ~0.02
+    entry = BlocklistEntry(
+        50, Algorithm.CLIP, embeddings.encode(confirmed), 7, "case", "", "", datetime.now(UTC)
+    )
+    matcher = BlocklistMatcher()
+    await matcher.rebuild([*_entries(ASTRONAUT), entry], executor)
+    crop = encode(photo("coffee").crop((0, 0, 300, 300)))  # coffee: no hash of it is listed
+    other = encode(photo("coffee").crop((0, 0, 320, 320)))
+    scanner = Scanner(
+        executor=executor,
+        matcher=matcher,
+        detectors=[EmbeddingDetector({300: close, 320: unrelated})],
+    )
+    flagged = await scanner.scan(crop, policy=Policy.default(), guild_id=7)
+    assert flagged.action is Action.FLAG
+    [reason] = flagged.reasons
+    assert (reason.signal, reason.entry_id) == ("blocklist.clip", 50)
+    assert reason.distance is not None and 0 < reason.distance < 0.06
+    # The verdict carries the frame's embedding, so confirming it blocks look-alikes of it too.
+    assert [embeddings.decode([h])[0] @ (close / np.linalg.norm(close)) for h in flagged.clip] == [
+        pytest.approx(1.0, abs=1e-3)
+    ]
+    assert (await scanner.scan(other, policy=Policy.default(), guild_id=7)).action is Action.ALLOW
+    elsewhere = await scanner.scan(crop, policy=Policy.default(), guild_id=8)
+    assert elsewhere.action is Action.ALLOW and elsewhere.cached  # same findings, other server
+    off = Scanner(
+        executor=executor,
+        matcher=matcher,
+        thresholds=MatchThresholds(clip=0.0),
+        detectors=[EmbeddingDetector({300: close})],
+    )
+    assert (await off.scan(crop, policy=Policy.default(), guild_id=7)).action is Action.ALLOW

@@ -111,13 +111,14 @@ async def test_count_reports_every_algorithm_and_allow_entries(storage: Storage)
         "phash": 0,
         "sha256": 0,
         "md5": 0,
+        "clip": 0,
         "allow": 0,
     }
     await storage.blocklist.add(
         [entry(1), entry(2, guild_id=GUILD), entry(3, allow=True), NewEntry(Algorithm.PDQ, pdq(1))]
     )
     counts = await storage.blocklist.count()
-    assert counts == {"pdq": 1, "phash": 0, "sha256": 0, "md5": 2, "allow": 1}
+    assert counts == {"pdq": 1, "phash": 0, "sha256": 0, "md5": 2, "clip": 0, "allow": 1}
 
 
 async def test_revision_moves_with_every_change_but_not_with_pure_duplicates(

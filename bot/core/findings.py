@@ -38,6 +38,8 @@ class Findings:
     """PDQ hex of each sampled frame good enough to match (what a blocklist entry would hold)."""
     phash: tuple[str, ...] = ()
     """pHash hex of the same frames."""
+    clip: tuple[str, ...] = ()
+    """The CLIP embedding of each sampled frame as ``clip`` entry hex, when CLIP is loaded."""
     problems: tuple[Problem, ...] = ()
     """Why the media could not be fully examined (intake refusal, a detector failure)."""
     generation: int = 0

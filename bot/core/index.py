@@ -9,6 +9,9 @@ but takes minutes and gigabytes to build). The scan is what a query spends its t
 
 A snapshot is never changed after it is built, so any number of threads may query it at once;
 the caller swaps in a rebuilt snapshot by replacing its reference. It is never pickled.
+
+CLIP embeddings (``clip`` entries, from confirmed cases) live in an ``EmbeddingTable`` and are
+matched by cosine distance against the embeddings the scanner gets from the CLIP model.
 """
 
 from __future__ import annotations
@@ -21,7 +24,9 @@ import faiss
 import numpy as np
 import numpy.typing as npt
 
+from bot.core import embeddings
 from bot.core.blocklist import Algorithm, BlocklistEntry
+from bot.core.embeddings import EmbeddingTable
 from bot.core.verdict import Match
 
 if TYPE_CHECKING:
@@ -53,10 +58,12 @@ class MatchThresholds:
     """pHash distance for allow-list entries."""
     pdq_min_quality: int = 50
     """Frames of lower PDQ quality (flat, featureless) are matched exactly only."""
+    clip: float = embeddings.DEFAULT_MAX_DISTANCE
+    """Cosine distance for CLIP embedding entries (semantic near-duplicates); 0 turns them off."""
 
     def __post_init__(self) -> None:
         limits = {"pdq": 256, "allow_pdq": 256, "phash": 64, "allow_phash": 64}
-        for name, top in (*limits.items(), ("pdq_min_quality", 100)):
+        for name, top in (*limits.items(), ("pdq_min_quality", 100), ("clip", 2)):
             value = getattr(self, name)
             if not 0 <= value <= top:
                 raise ValueError(f"{name} must be between 0 and {top}, got {value}")
@@ -199,7 +206,7 @@ def _offer(best: dict[int, Match], match: Match) -> None:
 class BlocklistIndex:
     """An immutable, thread-safe snapshot of blocklist entries; build with ``build``."""
 
-    __slots__ = ("_exact", "_exact_counts", "_generation", "_pdq", "_phash")
+    __slots__ = ("_clip", "_exact", "_exact_counts", "_generation", "_pdq", "_phash")
 
     def __init__(
         self,
@@ -207,6 +214,7 @@ class BlocklistIndex:
         phash: _HammingTable,
         exact: Iterable[BlocklistEntry],
         generation: int,
+        clip: EmbeddingTable | None = None,
     ) -> None:
         rows: dict[Algorithm, dict[str, list[_ExactRow]]] = {
             Algorithm.SHA256: {},
@@ -220,14 +228,19 @@ class BlocklistIndex:
         self._exact = {a: {v: tuple(r) for v, r in by.items()} for a, by in rows.items()}
         self._exact_counts = {a: sum(map(len, by.values())) for a, by in rows.items()}
         self._pdq, self._phash, self._generation = pdq, phash, generation
+        self._clip = clip if clip is not None else _clip_table([])
 
     @classmethod
     def build(cls, entries: Iterable[BlocklistEntry], generation: int = 0) -> BlocklistIndex:
         """Index ``entries`` (CPU work: run it in an executor); later changes are not seen."""
         perceptual: dict[Algorithm, list[BlocklistEntry]] = {Algorithm.PDQ: [], Algorithm.PHASH: []}
         exact: list[BlocklistEntry] = []
+        semantic: list[BlocklistEntry] = []
         for entry in entries:
-            perceptual.get(entry.algorithm, exact).append(entry)
+            if entry.algorithm.semantic:
+                semantic.append(entry)
+            else:
+                perceptual.get(entry.algorithm, exact).append(entry)
         columns: dict[str, Any] = {}
         for algorithm, group in perceptual.items():
             name, width = algorithm.value, algorithm.hex_length
@@ -242,7 +255,9 @@ class BlocklistIndex:
                 INSTANCE_WIDE if e.guild_id is None else e.guild_id for e in group
             ]
             columns[f"{name}_allow"] = [e.allow for e in group]
-        return cls.from_arrays(**columns, exact=exact, generation=generation)
+        return cls.from_arrays(
+            **columns, exact=exact, clip=_clip_table(semantic), generation=generation
+        )
 
     @classmethod
     def from_arrays(
@@ -257,6 +272,7 @@ class BlocklistIndex:
         phash_guilds: npt.ArrayLike | None = None,
         phash_allow: npt.ArrayLike | None = None,
         exact: Iterable[BlocklistEntry] = (),
+        clip: EmbeddingTable | None = None,
         generation: int = 0,
     ) -> BlocklistIndex:
         """Index perceptual hashes given as arrays, without a Python object per entry.
@@ -264,11 +280,12 @@ class BlocklistIndex:
         Codes are (n, 32) uint8 for PDQ and (n, 8) for pHash, in the big-endian layout of
         ``bytes.fromhex(entry.value)``; ids are int64; guilds are int64 with ``INSTANCE_WIDE``
         for instance-wide entries (default: all); allow flags default to False. ``exact`` holds
-        the sha256 and md5 entries. The arrays are copied: later changes to them are not seen.
+        the sha256 and md5 entries, ``clip`` the embedding entries. The arrays are copied:
+        later changes to them are not seen.
         """
         pdq = _HammingTable("pdq", 32, pdq_codes, pdq_ids, pdq_guilds, pdq_allow)
         phash = _HammingTable("phash", 8, phash_codes, phash_ids, phash_guilds, phash_allow)
-        return cls(pdq, phash, exact, generation)
+        return cls(pdq, phash, exact, generation, clip)
 
     @property
     def generation(self) -> int:
@@ -280,12 +297,16 @@ class BlocklistIndex:
 
     def counts(self) -> dict[str, int]:
         """The number of entries of each algorithm, keyed by its name."""
-        counts = {Algorithm.PDQ: len(self._pdq), Algorithm.PHASH: len(self._phash)}
+        counts = {
+            Algorithm.PDQ: len(self._pdq),
+            Algorithm.PHASH: len(self._phash),
+            Algorithm.CLIP: len(self._clip),
+        }
         return {a.value: n for a, n in (counts | self._exact_counts).items()}
 
     def memory_bytes(self) -> int:
-        """Bytes held by the perceptual tables (codes, ids, scopes), the bulk of the index."""
-        return self._pdq.memory_bytes() + self._phash.memory_bytes()
+        """Bytes held by the perceptual and embedding tables, the bulk of the index."""
+        return self._pdq.memory_bytes() + self._phash.memory_bytes() + self._clip.memory_bytes()
 
     def search_pdq(self, codes: npt.ArrayLike, max_distance: int) -> list[list[tuple[int, int]]]:
         """For each row of ``codes`` ((n, 32) uint8), its (entry id, distance) pairs within
@@ -329,6 +350,23 @@ class BlocklistIndex:
         )
         return tuple(sorted(best.values(), key=lambda m: (m.distance, m.entry_id)))
 
+    def query_embeddings(
+        self, vectors: npt.ArrayLike, frames: Sequence[int], max_distance: float
+    ) -> tuple[Match, ...]:
+        """Every ``clip`` entry, of every scope, within ``max_distance`` cosine distance of one
+        of ``vectors`` (unit rows, one per sampled frame, whose indices are ``frames``); each
+        entry once, at its smallest distance, nearest first. A distance of 0 matches nothing."""
+        if max_distance <= 0 or not len(self._clip):
+            return ()
+        hits = self._clip.search(np.asarray(vectors, dtype=np.float32), max_distance)
+        best: dict[int, Match] = {}
+        for row, position, distance in zip(
+            hits.rows.tolist(), hits.positions.tolist(), hits.distances.tolist(), strict=True
+        ):
+            entry_id, guild = int(self._clip.ids[position]), self._clip.guilds[position]
+            _offer(best, Match(entry_id, Algorithm.CLIP.value, distance, guild, False, frames[row]))
+        return tuple(sorted(best.values(), key=lambda m: (m.distance, m.entry_id)))
+
     @staticmethod
     def _match(
         table: _HammingTable,
@@ -358,3 +396,12 @@ class BlocklistIndex:
             entry_id, guild = int(table.ids[position]), table.guild_at(position)
             match = Match(entry_id, algorithm.value, distance, guild, is_allow, codes[row][0])
             _offer(best, match)
+
+
+def _clip_table(entries: Sequence[BlocklistEntry]) -> EmbeddingTable:
+    try:
+        vectors = embeddings.decode([e.value for e in entries])
+    except ValueError as exc:  # stored entries were checked on the way in: this is corruption
+        raise ValueError(f"a clip entry is malformed: {exc}") from None
+    ids = np.asarray([e.id for e in entries], dtype=np.int64)
+    return EmbeddingTable(vectors, ids, [e.guild_id for e in entries])

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from bot.core.policy import BLOCKLIST_SIGNAL, NEAR_DUPLICATE_SIGNAL
 from bot.core.verdict import Action, Verdict
 
 
@@ -25,9 +26,13 @@ class Decision:
 
 
 def is_known_abuse(verdict: Verdict) -> bool:
-    """True when a blocklist match (not a model's judgement) asks for quarantine."""
+    """True when a blocklist hash match (not a model's judgement, nor a mere look-alike of
+    confirmed media) asks for quarantine."""
     return any(
-        r.action is Action.QUARANTINE and r.signal.startswith("blocklist") for r in verdict.reasons
+        r.action is Action.QUARANTINE
+        and r.signal.startswith(BLOCKLIST_SIGNAL)
+        and r.signal != NEAR_DUPLICATE_SIGNAL
+        for r in verdict.reasons
     )
 
 

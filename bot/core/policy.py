@@ -6,11 +6,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from bot.core.blocklist import Algorithm
 from bot.core.detectors.manifest import ModelManifest
 from bot.core.findings import Findings
 from bot.core.verdict import Action, Match, Reason, Verdict
 
 BLOCKLIST_SIGNAL = "blocklist"
+NEAR_DUPLICATE_SIGNAL = f"{BLOCKLIST_SIGNAL}.{Algorithm.CLIP.value}"
+"""Matches of the media's CLIP embeddings against confirmed media: a hint, so its own signal."""
 _RULE_ACTIONS = (Action.FLAG, Action.QUARANTINE)
 
 
@@ -22,16 +25,18 @@ class PolicyError(ValueError):
 class Rule:
     """When ``signal`` fires, ask for ``action``.
 
-    ``signal`` is ``blocklist`` (any blocklist match), ``blocklist.<algorithm>`` (matches by one
-    algorithm), or ``<detector>.<label>`` (a model score). Score rules fire at ``min_score`` and
-    above; blocklist rules may narrow the index's distance with ``max_distance``. A flag rule below
-    a quarantine rule on the same score forms the abstain band: those scores alert, never delete.
+    ``signal`` is ``blocklist`` (any hash match: sha256, md5, PDQ, pHash), ``blocklist.<algorithm>``
+    (matches by one algorithm; ``blocklist.clip`` is the only way to act on semantic
+    near-duplicates), or ``<detector>.<label>`` (a model score). Score rules fire at ``min_score``
+    and above; blocklist rules may narrow the index's distance with ``max_distance`` (bits, or
+    cosine distance for ``blocklist.clip``). A flag rule below a quarantine rule on the same score
+    forms the abstain band: those scores alert, never delete.
     """
 
     signal: str
     action: Action
     min_score: float | None = None
-    max_distance: int | None = None
+    max_distance: float | None = None
     also: tuple[tuple[str, float], ...] = ()
     """Further score signals that must all reach their thresholds too (combined signals)."""
     name: str = ""
@@ -79,10 +84,12 @@ class Rule:
         if rule.is_blocklist:
             if rule.min_score is not None:
                 raise PolicyError(f"{where}: blocklist rules take max_distance, not min_score")
-            if rule.max_distance is not None and (
-                not isinstance(rule.max_distance, int) or rule.max_distance < 0
-            ):
-                raise PolicyError(f"{where}: 'max_distance' must be a whole number >= 0")
+            semantic = rule.signal == NEAR_DUPLICATE_SIGNAL
+            if rule.max_distance is not None and not _valid_distance(rule.max_distance, semantic):
+                raise PolicyError(
+                    f"{where}: 'max_distance' must be "
+                    + ("a cosine distance from 0 to 2" if semantic else "a whole number >= 0")
+                )
         else:
             if "." not in signal:
                 raise PolicyError(f"{where}: score signals are written '<detector>.<label>'")
@@ -107,6 +114,14 @@ class Rule:
         return out
 
 
+def _valid_distance(value: Any, semantic: bool) -> bool:
+    if isinstance(value, bool):
+        return False
+    if semantic:
+        return isinstance(value, int | float) and 0 <= value <= 2
+    return isinstance(value, int) and value >= 0
+
+
 def _also(raw: Any, where: str) -> tuple[tuple[str, float], ...]:
     if not isinstance(raw, Mapping) or not all(
         isinstance(k, str) and "." in k and isinstance(v, int | float) and 0 <= v <= 1
@@ -126,14 +141,19 @@ class Policy:
     def default(cls, manifests: Iterable[ModelManifest] = ()) -> Policy:
         """The default policy for the loaded models.
 
-        Blocklist matches quarantine, everywhere. Each model flags in its abstain band and
-        quarantines above it; explicit-content models do neither in age-restricted channels.
+        Blocklist matches quarantine, everywhere; semantic near-duplicates of confirmed media
+        (CLIP embedding matches) flag, since different pictures can look alike. Each model
+        flags in its abstain band and quarantines above it; explicit-content models do neither
+        in age-restricted channels.
         With an explicit-content model and an AI-generated one both loaded, media scoring above
         both models' ``combine`` thresholds is quarantined as likely synthetic explicit,
         age-restricted channels included.
         """
         manifests = list(manifests)
-        rules = [Rule(BLOCKLIST_SIGNAL, Action.QUARANTINE)]
+        rules = [
+            Rule(BLOCKLIST_SIGNAL, Action.QUARANTINE),
+            Rule(NEAR_DUPLICATE_SIGNAL, Action.FLAG),
+        ]
         for manifest in manifests:
             signal = f"{manifest.name}.{manifest.positive}"
             anywhere = manifest.role != "explicit"
@@ -261,14 +281,24 @@ def _blocklist_reasons(rule: Rule, matches: Sequence[Match]) -> list[Reason]:
         Reason(
             f"{BLOCKLIST_SIGNAL}.{m.algorithm}",
             rule.action,
-            f"matches blocklist entry {m.entry_id} ({m.algorithm}, distance {m.distance})",
+            _match_message(m),
             distance=m.distance,
             entry_id=m.entry_id,
         )
         for m in matches
-        if (not algorithm or m.algorithm == algorithm)
+        # The bare signal means hash matches: a look-alike must be asked for by name.
+        if (m.algorithm == algorithm if algorithm else m.algorithm != Algorithm.CLIP.value)
         and (rule.max_distance is None or m.distance <= rule.max_distance)
     ]
+
+
+def _match_message(m: Match) -> str:
+    if m.algorithm == Algorithm.CLIP.value:
+        return (
+            f"looks like confirmed media (blocklist entry {m.entry_id}, CLIP cosine distance "
+            f"{m.distance:.3f}): possibly a crop, flip or edit of it"
+        )
+    return f"matches blocklist entry {m.entry_id} ({m.algorithm}, distance {m.distance})"
 
 
 def _dedupe(reasons: Iterable[Reason]) -> tuple[Reason, ...]:
@@ -299,6 +329,7 @@ def _verdict(
         frames_scanned=findings.frames_scanned,
         pdq=findings.pdq,
         phash=findings.phash,
+        clip=findings.clip,
         matches=matches,
         scores=scores,
     )

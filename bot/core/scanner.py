@@ -7,9 +7,13 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 
+import numpy as np
+import numpy.typing as npt
+
 from bot.core.cache import ExpiringLRU
 from bot.core.detectors.base import Detection, Detector
 from bot.core.detectors.blocklist import BlocklistDetector
+from bot.core.embeddings import encode as embedding_hex
 from bot.core.executor import BoundedExecutor
 from bot.core.findings import Findings, Problem
 from bot.core.hashes import FrameHashes, MediaHashes
@@ -27,6 +31,8 @@ log = logging.getLogger(__name__)
 _INLINE_HASH_BYTES = 256 * 1024
 
 CacheKey = tuple[str, int]
+NEAR_DUPLICATES = "near-duplicates"
+"""The detection that holds matches of the media's embeddings against ``clip`` entries."""
 
 
 class Scanner:
@@ -50,6 +56,7 @@ class Scanner:
         self.matcher = matcher
         self.limits = limits or MediaLimits()
         thresholds = thresholds or MatchThresholds()
+        self.thresholds = thresholds
         self.quality_floor = thresholds.pdq_min_quality
         self.blocklist = BlocklistDetector(matcher, thresholds, executor)
         self.detectors = tuple(detectors)
@@ -132,6 +139,9 @@ class Scanner:
                 )
             else:
                 raise result  # cancellation and other BaseExceptions must propagate
+        embeddings = next((d.embeddings for d in detections if d.embeddings is not None), None)
+        if embeddings is not None and len(embeddings):
+            detections.append(await self._near_duplicates(media, embeddings))
         return Findings(
             sha256=sha256,
             md5=md5,
@@ -142,9 +152,21 @@ class Scanner:
             frames_scanned=len(media.frames),
             pdq=_distinct(f.pdq.hex() for f in frames if f.pdq_quality >= self.quality_floor),
             phash=_distinct(f.phash.hex() for f in frames if f.pdq_quality >= self.quality_floor),
+            clip=tuple(embedding_hex(row) for row in embeddings) if embeddings is not None else (),
             problems=tuple(problems),
             generation=generation,
         )
+
+    async def _near_duplicates(
+        self, media: Media, embeddings: npt.NDArray[np.float32]
+    ) -> Detection:
+        """Match the frames' embeddings against ``clip`` entries (confirmed media)."""
+        snapshot = self.matcher.snapshot
+        frames = [frame.index for frame in media.frames]
+        matches = await self.executor.run(
+            snapshot.query_embeddings, embeddings, frames, self.thresholds.clip
+        )
+        return Detection(detector=NEAR_DUPLICATES, matches=matches)
 
     async def close(self) -> None:
         """Close every detector."""

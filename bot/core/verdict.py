@@ -30,11 +30,15 @@ _SEVERITY = {Action.ALLOW: 0, Action.UNSCANNABLE: 1, Action.FLAG: 2, Action.QUAR
 
 @dataclass(frozen=True, slots=True)
 class Match:
-    """One blocklist entry that lies within the matching distance of the media."""
+    """One blocklist entry that lies within the matching distance of the media.
+
+    ``distance``: 0 for exact hashes, Hamming bits for PDQ and pHash, cosine distance for
+    ``clip`` embeddings. ``frame``: the sampled frame that matched.
+    """
 
     entry_id: int
     algorithm: str
-    distance: int
+    distance: float
     guild_id: int | None = None
     allow: bool = False
     frame: int = 0
@@ -58,7 +62,7 @@ class Reason:
     action: Action
     message: str
     score: float | None = None
-    distance: int | None = None
+    distance: float | None = None
     entry_id: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -91,6 +95,8 @@ class Verdict:
     pdq: tuple[str, ...] = ()
     """PDQ hex of each sampled frame good enough to match: what a blocklist entry would hold."""
     phash: tuple[str, ...] = ()
+    clip: tuple[str, ...] = field(default=(), repr=False)
+    """CLIP embedding hex per sampled frame (not in ``to_dict``: 2 KiB each)."""
     matches: tuple[Match, ...] = ()
     scores: dict[str, float] = field(default_factory=dict)
     cached: bool = False

@@ -87,7 +87,7 @@ async def test_adding_a_corrupt_file_is_refused_with_its_reason(consentry: Harne
     reply = await _blocklist(consentry, "add", file=("broken.png", b"\x89PNG\r\n\x1a\nnot really"))
     assert "`broken.png` was not added:" in reply.content
     assert await consentry.engine.storage.blocklist.count() == dict.fromkeys(
-        ["pdq", "phash", "sha256", "md5", "allow"], 0
+        ["pdq", "phash", "sha256", "md5", "clip", "allow"], 0
     )
     assert "blocklist.add" not in await _audit_actions(consentry)
 
@@ -136,8 +136,9 @@ async def test_entries_are_listed_counted_and_removed(consentry: Harness) -> Non
     assert all(f"`#{e.id}` block {e.algorithm.value}" in listing.content for e in entries)
     assert "first" in listing.content
     counts = await _blocklist(consentry, "counts")
-    assert "**This server**: 6 blocking (pdq 2, phash 2, sha256 2, md5 0), 0 allow-list" in (
-        counts.content
+    assert (
+        "**This server**: 6 blocking (pdq 2, phash 2, sha256 2, md5 0, clip 0), 0 allow-list"
+        in (counts.content)
     )
     assert "sha256 3" in counts.content and "Live match index**: 9 entries" in counts.content
     removed = await _blocklist(consentry, "remove", entry_id=entries[0].id)

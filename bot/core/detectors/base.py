@@ -6,6 +6,9 @@ import abc
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+import numpy as np
+import numpy.typing as npt
+
 from bot.core.hashes import MediaHashes
 from bot.core.media import Media
 from bot.core.verdict import Match
@@ -17,12 +20,14 @@ class Detection:
 
     ``scores`` maps each label to a probability in [0, 1]; for animations it is the highest score
     over the sampled frames, since one explicit frame is enough. ``matches`` is used by detectors
-    that match against lists rather than score.
+    that match against lists rather than score. ``embeddings`` holds an embedding model's unit
+    vectors, one row per sampled frame, which the scanner matches against ``clip`` entries.
     """
 
     detector: str
     scores: Mapping[str, float] = field(default_factory=dict)
     matches: tuple[Match, ...] = ()
+    embeddings: npt.NDArray[np.float32] | None = field(default=None, compare=False, repr=False)
 
 
 class Detector(abc.ABC):

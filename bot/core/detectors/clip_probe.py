@@ -15,11 +15,10 @@ Frames are encoded one per ``run``. The encoder is dynamically quantized
 batch each frame's embedding would depend on its batch-mates (measured: cosine 0.67-0.94 against
 the same frames run alone), and the head was fitted on frames run alone.
 
-The same per-tensor quantization makes the encoder unstable: a change far below one grey level
-(or a one-ulp difference in preprocessing) can move an embedding to cosine ~0.8 and the score by
-+-0.2, which is why ``preprocess`` must be bit-identical to the reference. The probe is a
-population-level signal (AUC 0.82), and a flipped or re-encoded copy is not reliably closer than
-an unrelated picture: do not use these embeddings alone as a near-duplicate key.
+The same per-tensor quantization makes the encoder sensitive to its exact input: a one-ulp
+difference in preprocessing moves the score, which is why ``preprocess`` must be bit-identical to
+the reference. Real edits move the embedding far less than they separate different pictures
+(measured in ``bot.core.embeddings``), so the embeddings also serve near-duplicate matching.
 """
 
 from __future__ import annotations
@@ -69,8 +68,8 @@ class Probe:
 class ClipProbe(Detector):
     """Scores each sampled frame and reports the highest calibrated ``ai_generated`` score.
 
-    ``embed_frames`` gives the unit-normalised embeddings themselves (for callers such as
-    near-duplicate matching; mind the instability above): nothing is kept between calls.
+    ``detect`` also returns the frames' unit-normalised embeddings, which the scanner matches
+    against confirmed media (``clip`` blocklist entries). Nothing is kept between calls.
     """
 
     labels = (LABEL,)
@@ -120,11 +119,15 @@ class ClipProbe(Detector):
         return detector
 
     async def detect(self, media: Media, hashes: MediaHashes) -> Detection:
-        """Score every sampled frame; one synthetic frame is enough, so the maximum counts."""
+        """Score every sampled frame (one synthetic frame is enough, so the maximum counts) and
+        hand over the frames' embeddings for near-duplicate matching."""
         if not media.frames:
             return Detection(detector=self.name)
-        scores = await self._executor.run(self.score_frames, [f.pixels for f in media.frames])
-        return Detection(detector=self.name, scores={LABEL: float(scores.max())})
+        embeddings = await self._executor.run(self.embed_frames, [f.pixels for f in media.frames])
+        scores = self.probe.calibrated(embeddings)
+        return Detection(
+            detector=self.name, scores={LABEL: float(scores.max())}, embeddings=embeddings
+        )
 
     def score_frames(self, frames: Sequence[npt.NDArray[np.uint8]]) -> npt.NDArray[np.float64]:
         """Blocking: the calibrated ``ai_generated`` probability of each frame, shape (n,)."""

@@ -47,6 +47,15 @@ def test_the_flag_wins_over_the_environment_which_wins_over_the_local_file(
     assert resolve_config_path("mine.toml") == Path("mine.toml")
 
 
+def test_the_look_alike_radius_is_a_cosine_distance(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text("[matching]\nclip_max_distance = 0.04\npdq_max_distance = 24\n")
+    matching = load_config(path).matching
+    assert (matching.clip, matching.pdq) == (0.04, 24)
+    path.write_text("[matching]\nclip_max_distance = 0\n")
+    assert load_config(path).matching.clip == 0.0  # look-alike matching off
+
+
 def test_relative_paths_are_relative_to_the_config_file(tmp_path: Path) -> None:
     path = tmp_path / "conf" / "config.toml"
     path.parent.mkdir()
@@ -63,6 +72,8 @@ def test_relative_paths_are_relative_to_the_config_file(tmp_path: Path) -> None:
         ("[limits]\nmax_bytes = 'big'\n", "max_bytes must be a whole number"),
         ("[limits]\nmax_bytes = 0\n", "max_bytes must be at least 1"),
         ("[matching]\npdq_max_distance = 300\n", "pdq"),
+        ("[matching]\nclip_max_distance = 2.5\n", "clip_max_distance must be a cosine distance"),
+        ("[matching]\npdq_max_distance = 3.5\n", "pdq_max_distance must be a whole number"),
         ("[scanner]\nworkers = 0\n", "workers"),
         ("[cache]\n", "unknown setting 'cache'"),
         ("[policy]\nrules = [{signal = 'blocklist', action = 'nuke'}]\n", "flag' or 'quarantine"),

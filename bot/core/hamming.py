@@ -1,0 +1,147 @@
+"""Hamming tables: one perceptual algorithm's codes in faiss ``IndexBinaryFlat``, searched exactly.
+
+A 256-bit PDQ code is stored as two 128-bit halves. Up to radius 40 a query scans only the first
+half (a full distance <= r implies a prefix distance <= r); past it, one half or the other is
+within r // 2 (pigeonhole). Candidates are verified on the full code, so results are exact.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final, NamedTuple
+
+import faiss
+import numpy as np
+import numpy.typing as npt
+
+INSTANCE_WIDE: Final = -1
+"""The guild id that reads as "instance-wide" (Discord snowflakes are positive)."""
+
+_Ints = npt.NDArray[np.int64]
+_Codes = npt.NDArray[np.uint8]
+_POPCOUNT: Final = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
+# Up to this radius a query scans only the first 128 bits of a PDQ code: a full distance <= r
+# implies a prefix distance <= r, and only ~1e-5 of unrelated (random) prefixes lie within 40
+# bits, so verifying the candidates is cheap. Past it, one half or the other is within r // 2.
+_PREFIX_ONLY_MAX: Final = 40
+
+
+class Hits(NamedTuple):
+    """Flat search results, sorted by (row, distance, entry id)."""
+
+    rows: _Ints
+    positions: _Ints
+    distances: _Ints
+
+
+class HammingTable:
+    """One perceptual algorithm's codes in faiss, with each entry's id, guild and allow flag."""
+
+    __slots__ = ("_allow", "_guilds", "_indices", "_scope", "_views", "ids", "nbytes")
+
+    def __init__(
+        self,
+        name: str,
+        nbytes: int,
+        codes: npt.ArrayLike | None,
+        ids: npt.ArrayLike | None,
+        guilds: npt.ArrayLike | None,
+        allow: npt.ArrayLike | None,
+    ) -> None:
+        if (codes is None) != (ids is None):
+            raise ValueError(f"{name}_codes and {name}_ids must be given together")
+        code_array = np.asarray(codes if codes is not None else np.empty((0, nbytes)), np.uint8)
+        if code_array.ndim != 2 or code_array.shape[1] != nbytes:
+            raise ValueError(f"{name}_codes must have shape (n, {nbytes}), got {code_array.shape}")
+        n = len(code_array)
+        id_array: _Ints = np.asarray(ids if ids is not None else (), dtype=np.int64)
+        guild_array: _Ints = np.asarray(
+            guilds if guilds is not None else [INSTANCE_WIDE] * n, np.int64
+        )
+        allow_array: npt.NDArray[np.bool_] = np.asarray(
+            allow if allow is not None else [False] * n, bool
+        )
+        for column, array in (("ids", id_array), ("guilds", guild_array), ("allow", allow_array)):
+            if array.shape != (n,):
+                raise ValueError(f"{name}_{column} must have shape ({n},), got {array.shape}")
+        self.nbytes = nbytes
+        width = 16 if nbytes == 32 else nbytes
+        self._indices: list[Any] = []
+        self._views: list[_Codes] = []
+        for start in range(0, nbytes, width):
+            index: Any = faiss.IndexBinaryFlat(width * 8)
+            view = np.empty((0, width), dtype=np.uint8)
+            if n:
+                index.add(np.ascontiguousarray(code_array[:, start : start + width]))
+                # A view of faiss's own copy, to verify candidates without holding the codes twice;
+                # it must not outlive the index, so it never leaves this object.
+                view = faiss.rev_swig_ptr(index.xb.data(), n * width).reshape(n, width)
+            view.flags.writeable = False
+            self._indices.append(index)
+            self._views.append(view)
+        int32 = np.iinfo(np.int32)
+        fits = n == 0 or (id_array.min() >= int32.min and id_array.max() <= int32.max)
+        self.ids = id_array.astype(np.int32 if fits else np.int64)  # a copy, narrowed if it can be
+        # Each entry keeps a small scope number, 2 * (rank of its guild) + allow, not two columns.
+        if n == 0 or (not allow_array.any() and bool((guild_array == guild_array[0]).all())):
+            unique, inverse = guild_array[:1], np.zeros(n, dtype=np.int64)
+        else:
+            unique, inverse = np.unique(guild_array, return_inverse=True)
+        named = [None if g == INSTANCE_WIDE else g for g in unique.tolist()]
+        self._guilds: tuple[int | None, ...] = tuple(g for guild in named for g in (guild, guild))
+        self._allow: npt.NDArray[np.bool_] = np.tile(np.array([False, True]), len(unique))
+        self._scope = (inverse * 2 + allow_array).astype(
+            np.uint8 if len(unique) <= 128 else np.int32
+        )
+        frozen: tuple[npt.NDArray[Any], ...] = (self.ids, self._scope, self._allow)
+        for array in frozen:
+            array.flags.writeable = False
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def memory_bytes(self) -> int:
+        return sum(a.nbytes for a in (*self._views, self.ids, self._scope))
+
+    def allow_at(self, positions: _Ints) -> npt.NDArray[np.bool_]:
+        return np.asarray(self._allow[self._scope[positions]], dtype=np.bool_)
+
+    def guild_at(self, position: int) -> int | None:
+        return self._guilds[int(self._scope[position])]
+
+    def search(self, queries: npt.ArrayLike, max_distance: int) -> Hits:
+        """Every (query row, position) pair within ``max_distance`` bits, with its distance."""
+        codes = np.ascontiguousarray(queries, dtype=np.uint8)
+        if codes.ndim != 2 or codes.shape[1] != self.nbytes:
+            raise ValueError(f"query codes must have shape (n, {self.nbytes}), got {codes.shape}")
+        if max_distance < 0:
+            raise ValueError(f"max_distance must be >= 0, got {max_distance}")
+        empty = np.empty(0, dtype=np.int64)
+        if not len(self) or not len(codes):  # faiss need not be asked about nothing
+            return Hits(empty, empty, empty)
+        if len(self._indices) == 1 or max_distance <= _PREFIX_ONLY_MAX:
+            scans = [(0, max_distance)]
+        else:  # pigeonhole: if two halves' distances sum to <= r, one of them is <= r // 2
+            scans = [(part, max_distance // 2) for part in range(len(self._indices))]
+        width = self._views[0].shape[1]
+        rows, positions = [empty], [empty]
+        for part, radius in scans:
+            part_codes = np.ascontiguousarray(codes[:, part * width : (part + 1) * width])
+            # faiss keeps binary distances strictly below the radius (tests pin this), hence + 1;
+            # distances are recomputed below, so a change to <= would only add candidates.
+            lims, _, labels = self._indices[part].range_search(part_codes, radius + 1)
+            bounds: _Ints = np.asarray(lims, dtype=np.int64)
+            counts = bounds[1:] - bounds[:-1]
+            rows.append(np.repeat(np.arange(len(codes), dtype=np.int64), counts))
+            positions.append(np.asarray(labels, dtype=np.int64))
+        row, pos = np.concatenate(rows), np.concatenate(positions)
+        if len(scans) > 1:
+            key = np.unique(row * len(self) + pos)
+            row, pos = key // len(self), key % len(self)
+        distance = np.zeros(len(row), dtype=np.int64)
+        for part, view in enumerate(self._views):
+            xor = view[pos] ^ codes[row, part * width : (part + 1) * width]
+            distance += _POPCOUNT[xor].sum(axis=1, dtype=np.int64)
+        keep = distance <= max_distance
+        row, pos, distance = row[keep], pos[keep], distance[keep]
+        order = np.lexsort((self.ids[pos], distance, row))
+        return Hits(row[order], pos[order], distance[order])

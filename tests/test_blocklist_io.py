@@ -7,10 +7,11 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot.core import blocklist_io
+from bot.core import blocklist_io, embeddings
 from bot.core.blocklist import Algorithm, BlocklistEntry
 
 PDQ = "f" * 64
+LOOK_ALIKE = embeddings.encode([(-1.0) ** i * (i + 1) for i in range(embeddings.EMBED_DIM)])
 ENTRIES = [
     BlocklistEntry(
         1,
@@ -32,6 +33,16 @@ ENTRIES = [
         "cli:admin",
         datetime(2026, 1, 3, tzinfo=UTC),
         allow=True,
+    ),
+    BlocklistEntry(
+        3,
+        Algorithm.CLIP,
+        LOOK_ALIKE,
+        42,
+        "case",
+        "confirmed in case 9",
+        "user:7",
+        datetime(2026, 1, 4, tzinfo=UTC),
     ),
 ]
 
@@ -172,3 +183,10 @@ def test_vpdq_import_settings_are_checked_before_any_file_is_read(
 
 def test_vpdq_is_an_import_format_only() -> None:
     assert "vpdq" in blocklist_io.IMPORT_FORMATS and "vpdq" not in blocklist_io.FORMATS
+
+
+def test_an_allow_listed_look_alike_is_refused_on_import() -> None:
+    text = f"algorithm,hash,allow\nclip,{LOOK_ALIKE},true\n"
+    parsed = blocklist_io.parse(text, "csv", default_source="x", added_by="y")
+    assert parsed.entries == []
+    assert [str(e) for e in parsed.errors] == ["line 2: clip entries cannot be allow-list entries"]

@@ -284,7 +284,7 @@ def _entry(row: Mapping[str, Any], default_source: str, added_by: str) -> NewEnt
     algorithm = Algorithm.parse(_text(row, "algorithm"))
     return NewEntry(
         algorithm=algorithm,
-        value=_text(row, "hash"),
+        value=_text(row, "hash", limit=max(_TEXT_LIMIT, algorithm.hex_length)),
         guild_id=_scope(row.get("scope")),
         source=_text(row, "source", default_source),
         reason=_text(row, "reason", ""),
@@ -293,7 +293,9 @@ def _entry(row: Mapping[str, Any], default_source: str, added_by: str) -> NewEnt
     )
 
 
-def _text(row: Mapping[str, Any], key: str, default: str | None = None) -> str:
+def _text(
+    row: Mapping[str, Any], key: str, default: str | None = None, *, limit: int = _TEXT_LIMIT
+) -> str:
     value = row.get(key)
     if value is None or value == "":
         if default is None:
@@ -301,8 +303,8 @@ def _text(row: Mapping[str, Any], key: str, default: str | None = None) -> str:
         return default
     if not isinstance(value, str):
         raise ValueError(f"{key} must be text")
-    if len(value) > _TEXT_LIMIT:
-        raise ValueError(f"{key} is longer than {_TEXT_LIMIT} characters")
+    if len(value) > limit:
+        raise ValueError(f"{key} is longer than {limit} characters")
     return value.strip()
 
 

@@ -133,3 +133,14 @@ def test_hash_queries_never_see_embedding_entries() -> None:
     index = BlocklistIndex.build([stored(1, unit(rng)[0])])
     assert index.counts() == {"pdq": 0, "phash": 0, "sha256": 0, "md5": 0, "clip": 1}
     assert index.search_pdq(np.zeros((1, 32), np.uint8), 256) == [[]]
+
+
+def test_near_identical_frames_keep_one_embedding_per_look() -> None:
+    rng = np.random.default_rng(7)
+    first, second = unit(rng, 2)
+    frames = np.stack(
+        [first, at_distance(first, 0.01, rng), second, at_distance(second, 0.05, rng), first]
+    )
+    assert embeddings.distinct(frames) == [0, 2, 3]
+    assert embeddings.distinct(frames, min_distance=0.1) == [0, 2]
+    assert embeddings.distinct(frames[:0]) == []

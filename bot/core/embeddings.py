@@ -64,6 +64,17 @@ def decode(values: list[str]) -> FloatArray:
     return unit
 
 
+def distinct(vectors: FloatArray, min_distance: float = 0.02) -> list[int]:
+    """Indices of the rows worth keeping: each further than ``min_distance`` (cosine) from
+    every row kept before it. A video's sampled frames are often near-identical; one entry per
+    look is enough, and it keeps cached findings and the blocklist small."""
+    kept: list[int] = []
+    for i, row in enumerate(np.asarray(vectors, dtype=np.float32)):
+        if not kept or float((1.0 - vectors[kept] @ row).min()) > min_distance:
+            kept.append(i)
+    return kept
+
+
 def check(value: str) -> None:
     """Raise ValueError unless ``value`` (normalised hex) is a usable embedding."""
     decode([value])

@@ -39,7 +39,8 @@ class Findings:
     phash: tuple[str, ...] = ()
     """pHash hex of the same frames."""
     clip: tuple[str, ...] = ()
-    """The CLIP embedding of each sampled frame as ``clip`` entry hex, when CLIP is loaded."""
+    """CLIP embeddings of the sampled frames as ``clip`` entry hex, when CLIP is loaded; frames
+    within 0.02 of an earlier one are left out (a video's frames often look alike)."""
     problems: tuple[Problem, ...] = ()
     """Why the media could not be fully examined (intake refusal, a detector failure)."""
     generation: int = 0

@@ -10,10 +10,10 @@ from dataclasses import replace
 import numpy as np
 import numpy.typing as npt
 
+from bot.core import embeddings
 from bot.core.cache import ExpiringLRU
 from bot.core.detectors.base import Detection, Detector
 from bot.core.detectors.blocklist import BlocklistDetector
-from bot.core.embeddings import encode as embedding_hex
 from bot.core.executor import BoundedExecutor
 from bot.core.findings import Findings, Problem
 from bot.core.hashes import FrameHashes, MediaHashes
@@ -139,9 +139,9 @@ class Scanner:
                 )
             else:
                 raise result  # cancellation and other BaseExceptions must propagate
-        embeddings = next((d.embeddings for d in detections if d.embeddings is not None), None)
-        if embeddings is not None and len(embeddings):
-            detections.append(await self._near_duplicates(media, embeddings))
+        vectors = next((d.embeddings for d in detections if d.embeddings is not None), None)
+        if vectors is not None and len(vectors):
+            detections.append(await self._near_duplicates(media, vectors))
         return Findings(
             sha256=sha256,
             md5=md5,
@@ -152,19 +152,17 @@ class Scanner:
             frames_scanned=len(media.frames),
             pdq=_distinct(f.pdq.hex() for f in frames if f.pdq_quality >= self.quality_floor),
             phash=_distinct(f.phash.hex() for f in frames if f.pdq_quality >= self.quality_floor),
-            clip=tuple(embedding_hex(row) for row in embeddings) if embeddings is not None else (),
+            clip=_distinct_embeddings(vectors),
             problems=tuple(problems),
             generation=generation,
         )
 
-    async def _near_duplicates(
-        self, media: Media, embeddings: npt.NDArray[np.float32]
-    ) -> Detection:
+    async def _near_duplicates(self, media: Media, vectors: npt.NDArray[np.float32]) -> Detection:
         """Match the frames' embeddings against ``clip`` entries (confirmed media)."""
         snapshot = self.matcher.snapshot
         frames = [frame.index for frame in media.frames]
         matches = await self.executor.run(
-            snapshot.query_embeddings, embeddings, frames, self.thresholds.clip
+            snapshot.query_embeddings, vectors, frames, self.thresholds.clip
         )
         return Detection(detector=NEAR_DUPLICATES, matches=matches)
 
@@ -172,6 +170,12 @@ class Scanner:
         """Close every detector."""
         for detector in self.detectors:
             await detector.close()
+
+
+def _distinct_embeddings(vectors: npt.NDArray[np.float32] | None) -> tuple[str, ...]:
+    if vectors is None:
+        return ()
+    return tuple(embeddings.encode(vectors[i]) for i in embeddings.distinct(vectors))
 
 
 def _distinct(values: Iterable[str]) -> tuple[str, ...]:

@@ -96,7 +96,7 @@ class Verdict:
     """PDQ hex of each sampled frame good enough to match: what a blocklist entry would hold."""
     phash: tuple[str, ...] = ()
     clip: tuple[str, ...] = field(default=(), repr=False)
-    """CLIP embedding hex per sampled frame (not in ``to_dict``: 2 KiB each)."""
+    """CLIP embedding hex of the distinct-looking frames (not in ``to_dict``: 2 KiB each)."""
     matches: tuple[Match, ...] = ()
     scores: dict[str, float] = field(default_factory=dict)
     cached: bool = False

@@ -19,10 +19,10 @@ import pdqhash
 import pytest
 from PIL import Image
 
-from bot.cli import main
 from bot.core import blocklist_io, vpdq
 from bot.core.vpdq import Feature
 from tests.imagery import photo
+from tests.test_cli import _run
 from tests.test_video import clip
 
 # The first lines of an upstream sample hash file: older files write timestamps unpadded.
@@ -230,12 +230,6 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("CONSENTRY_CONFIG", raising=False)
     return tmp_path
-
-
-def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_an_imported_vpdq_list_quarantines_a_re_encoded_copy_and_nothing_else(

@@ -46,15 +46,8 @@ _VPDQ_REASON_LIMIT = 300
 _VPDQ_NAME_LIMIT = 120
 
 
-@dataclass(frozen=True, slots=True)
-class RowError:
-    """A row that could not be imported: where it is (``line 7`` / ``entry 3``) and why."""
-
-    where: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.where}: {self.message}"
+RowError = vpdq.LineError
+"""A row that could not be imported: where it is (``line 7`` / ``entry 3``) and why."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,7 +221,7 @@ def _parse_vpdq(
     text: str, source: str, added_by: str, tick: Callable[[], None], options: VpdqImport
 ) -> ParsedFile:
     parsed = vpdq.parse(text, tick)
-    errors = [RowError(e.where, e.message) for e in parsed.errors]
+    errors = list(parsed.errors)
     if not parsed.features and not parsed.errors:
         return ParsedFile([], [RowError("document", "no frame hashes: the vPDQ list is empty")])
     chosen = vpdq.select(

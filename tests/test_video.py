@@ -208,6 +208,35 @@ def test_once_the_decode_budget_is_spent_samples_fall_back_to_keyframes() -> Non
     assert times == [0, 1000, 2000, 3000, 4000, 5000]  # duplicates of a keyframe are dropped
 
 
+def test_frames_skipped_on_the_way_to_a_sample_leave_the_samples_unchanged() -> None:
+    # B-frames (x264's ultrafast preset has none) are what the loader skips: frames shown before
+    # a target that no other frame refers to. Every sample must still equal the frame a full
+    # decode shows at that time, pixel for pixel.
+    b_frames = {"x264-params": "bframes=3:b-pyramid=none:keyint=60:scenecut=0"}
+    # At 24 fps, frame times never fall on a target's edge (half a frame before it), and the
+    # targets land on B-frames as well as on the P-frames between them.
+    fps = 24
+    data = clip(seconds=7, fps=fps, codec_options=b_frames)
+    with av.open(io.BytesIO(data), "r") as container:
+        stream = container.streams.video[0]
+        shown = {
+            round(float(frame.time or 0) * 1000): frame.to_ndarray(format="rgb24")
+            for frame in container.decode(stream)
+        }
+    with av.open(io.BytesIO(data), "r") as container:
+        stream = container.streams.video[0]
+        stream.codec_context.skip_frame = "NONREF"
+        referenced = sum(1 for _ in container.decode(stream))
+    assert referenced < len(shown) / 2  # most frames are unreferenced: skipping is exercised
+    media = load(data, VIDEO)
+    # The frame shown at each target: the first at most half a frame interval before it.
+    targets = [7000 * i / VIDEO.video_sample_frames for i in range(VIDEO.video_sample_frames)]
+    expected = [min(t for t in shown if t >= target - 500 / fps) for target in targets]
+    assert [frame.index for frame in media.frames] == expected
+    for frame in media.frames:
+        assert np.array_equal(frame.pixels, shown[frame.index]), frame.index
+
+
 # ---------------------------------------------------------------- refusals
 
 

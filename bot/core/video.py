@@ -7,7 +7,8 @@ Sampling. ``limits.video_sample_frames`` target times are spread evenly over the
 duration, ``i * duration / n`` for ``i < n``, so the first frame (the preview Discord shows) is
 always one of them. Each target is reached by seeking to the keyframe at or before it and decoding
 forward to it, or by decoding on when no keyframe lies between the last sample and it (a packet
-scan, which demuxes without decoding, finds the keyframes first). The pixels
+scan, which demuxes without decoding, finds the keyframes first). On the way, frames shown before
+the target that no other frame refers to (B-frames, typically) are not decoded at all. The pixels
 decoded per video are capped by ``limits.max_video_decode_pixels``: once spent, each remaining
 target takes the keyframe its seek lands on, so a long clip is never decoded whole. Frames are
 converted to RGB and reduced like still images (shorter side within ``[work_size, 2*work_size)``).
@@ -56,6 +57,9 @@ _DEMUXERS = {MediaType.MP4: "mov", MediaType.MOV: "mov", MediaType.WEBM: "matros
 # Running out of frames before this share of the declared duration means the stream is cut short
 # (truncated upload); past it, a missing sample is only a clip whose audio outlasts its video.
 _TRUNCATED_BEFORE = 0.9
+
+# Codecs whose decoders parallelise best within a frame (see where the thread type is set).
+_SLICE_THREADED = frozenset({"h264", "hevc"})
 
 
 def load_video(data: bytes, media_type: MediaType, limits: MediaLimits) -> Media:
@@ -108,7 +112,10 @@ def _load(data: bytes, media_type: MediaType, limits: MediaLimits) -> Media:
         # Decoders can change resolution mid-stream (VP8/VP9 keyframes): FFmpeg's own per-frame
         # limit refuses such a frame before allocating it.
         stream.codec_context.options = {"max_pixels": str(limits.max_pixels)}
-        stream.thread_type = "AUTO"
+        # Measured on 2 cores: H.264 and HEVC decode 1.5-1.7x faster with slice threads (x264
+        # slices, x265 wavefronts) than with frame threads, which cost 25% more CPU for 1.2x;
+        # VP8/VP9 gain most from frame threads. Single-slice H.264 is no slower either way.
+        stream.thread_type = "SLICE" if stream.codec_context.name in _SLICE_THREADED else "AUTO"
         frames = _sample(container, stream, duration, keyframes, media_type, limits)
         frame_count = stream.frames or packets
     if not frames:
@@ -171,7 +178,7 @@ def _sample(
     budget = limits.max_video_decode_pixels
 
     frames: list[Frame] = []
-    decoder: Iterator[VideoFrame] | None = None
+    decoder = _Decoder(container, stream)
     position = -1.0  # time of the last decoded frame, relative to the stream start
     for target in targets:
         # Decode forward while no keyframe lies between here and the target: a seek would land
@@ -179,9 +186,11 @@ def _sample(
         before = bisect.bisect_right(keyframes, target) - 1
         keyframe = keyframes[before] if before >= 0 else -1.0  # none known: a seek gains nothing
         ahead = position < target and keyframe <= position
-        if decoder is None or budget <= 0 or not ahead:
-            container.seek(start + int(target / time_base), stream=stream, backward=True)
-            decoder = container.decode(stream)
+        if not decoder.started or budget <= 0 or not ahead:
+            decoder.seek(start + int(target / time_base))
+        # Frames shown before this can never be the sample: those no other frame refers to need
+        # not be decoded at all (B-frames, about half of an x264 stream's frames).
+        decoder.skip_before = start + int((target - tolerance) / time_base)
         chosen: VideoFrame | None = None
         for frame in decoder:
             _check_pixels(frame.width, frame.height, media_type, limits)
@@ -192,7 +201,7 @@ def _sample(
                 chosen = frame
                 break
         if chosen is None:
-            decoder = None  # the stream ended; a further target needs a fresh seek
+            decoder.stop()  # the stream ended; a further target needs a fresh seek
             if target < _TRUNCATED_BEFORE * duration:
                 raise UnscannableMedia(
                     "corrupt",
@@ -204,6 +213,54 @@ def _sample(
             continue  # a seek landed on a frame already sampled
         frames.append(Frame(round(position * 1000), _pixels(chosen, limits.work_size)))
     return frames
+
+
+class _Decoder:
+    """The video stream's frames in presentation order from the last seek, decoded packet by
+    packet so that each packet can be skipped or not.
+
+    A packet whose presentation time is before ``skip_before`` is decoded only if other frames
+    refer to it (FFmpeg's ``skip_frame = NONREF``, read per packet, even by frame threads). A
+    skipped frame is one no sample could have chosen, so samples are identical either way.
+    """
+
+    def __init__(self, container: InputContainer, stream: VideoStream) -> None:
+        self._container = container
+        self._stream = stream
+        self._frames: Iterator[VideoFrame] | None = None
+        self.skip_before: int | None = None
+        """Presentation time (stream time base) before which unreferenced frames are skipped."""
+
+    @property
+    def started(self) -> bool:
+        """Whether a seek has positioned the decoder and the stream has not ended since."""
+        return self._frames is not None
+
+    def seek(self, pts: int) -> None:
+        """Go to the keyframe at or before ``pts`` (stream time base); FFmpeg flushes the codec."""
+        self._container.seek(pts, stream=self._stream, backward=True)
+        self._frames = self._decode()
+
+    def stop(self) -> None:
+        """Forget the position: the stream ended, a further frame needs a fresh seek."""
+        self._frames = None
+
+    def __iter__(self) -> Iterator[VideoFrame]:
+        # One generator per seek, so a loop that breaks early resumes where it left off (a
+        # packet can yield several frames: the last one drains the decoder).
+        return self._frames if self._frames is not None else iter(())
+
+    def _decode(self) -> Iterator[VideoFrame]:
+        codec = self._stream.codec_context
+        for packet in self._container.demux(self._stream):
+            early = (
+                packet.pts is not None
+                and self.skip_before is not None
+                and packet.pts < self.skip_before
+            )
+            codec.skip_frame = "NONREF" if early else "DEFAULT"
+            # A size-0 packet (demux's last) drains the frames the decoder still holds.
+            yield from self._stream.decode(packet)
 
 
 def _seconds(frame: VideoFrame, time_base: Fraction, start: int, fallback: float) -> float:

@@ -87,8 +87,7 @@ def test_the_table_finds_exactly_the_rows_within_the_radius_against_brute_force(
     ids = rng.choice(10**12, len(vectors), replace=False).astype(np.int64)
     table = EmbeddingTable(vectors, ids, [None] * len(ids))
     hits = table.search(queries, 0.06)
-    stored16 = vectors.astype("<f2").astype(np.float32)
-    exact = 1.0 - queries @ stored16.T
+    exact = 1.0 - queries.astype(np.float64) @ vectors.astype(np.float64).T
     expected = {(r, p) for r, p in zip(*np.nonzero(exact <= 0.06), strict=True)}
     assert set(zip(hits.rows.tolist(), hits.positions.tolist(), strict=True)) == expected
     assert len(expected) == 12  # 0, 0.03 and 0.059 of each query; nothing random is that close

@@ -94,6 +94,9 @@ class NudeNetDetector(Detector):
 
     def boxes(self, frames: Sequence[npt.NDArray[np.uint8]]) -> list[list[Box]]:
         """Blocking: detected boxes per frame, strongest first."""
+        # One frame per run although the batch dimension is dynamic: on 2 cores a batch of 4-16
+        # frames took 4-8% longer per frame at 1 thread (the default) and saved under 8% at 2,
+        # for identical outputs.
         return [self._frame_boxes(frame) for frame in frames]
 
     def _frame_boxes(self, pixels: npt.NDArray[np.uint8]) -> list[Box]:

@@ -15,7 +15,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from bench import full_pipeline, models_bench, sandbox_bench
+from bench import embeddings_bench, full_pipeline, models_bench, sandbox_bench
 from bench import index as index_bench
 from bench import pipeline as pipeline_bench
 
@@ -34,7 +34,7 @@ TARGETS = [
     (("full_pipeline", "video_30s_720p", "total_ms", "p50"), "<=", 3000.0, "ms"),
     (("full_pipeline", "bot_rss_mb"), "<=", 600.0, "MB"),
 ]
-PARTS = ("pipeline", "index", "models", "full_pipeline", "discord")
+PARTS = ("pipeline", "index", "lookalikes", "models", "full_pipeline", "discord")
 
 
 def machine() -> dict[str, Any]:
@@ -88,6 +88,9 @@ def main(argv: list[str] | None = None) -> int:
     if "index" in args.only:
         print(f"index: sizes {sizes} ...", file=sys.stderr)
         measured["index"] = index_bench.run(sizes=sizes)
+    if "lookalikes" in args.only:
+        print("lookalikes: CLIP embedding entries, 10k and 100k ...", file=sys.stderr)
+        measured["lookalikes"] = embeddings_bench.run(queries=20 if args.quick else 50)
     if "models" in args.only:
         print("models: fetched ones, 1 and 2 threads ...", file=sys.stderr)
         measured["models"] = models_bench.run(runs=5 if args.quick else 20)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.core.detectors.manifest import ModelManifest
 from bot.core.evidence import KEY_ENV
-from bot.core.policy import Policy, PolicyError, Rule
+from bot.core.policy import MODELS_OFF_KEY, NEAR_DUPLICATE_SIGNAL, Policy, PolicyError, Rule
 from bot.core.verdict import Action
 from bot.guild_settings import GuildSettings
 
@@ -64,6 +64,13 @@ async def show_text(bot: ConsentryBot, guild_id: int) -> str:
         lines.extend(f"- {rule_text(rule, overridden)}" for rule in policy.rules)
     except PolicyError as exc:  # an override written by hand: say so rather than fail
         lines.append(f"The stored policy override is unusable: {exc}")
+    off = overrides.get(MODELS_OFF_KEY)
+    ignored = ", ".join(map(str, off)) if isinstance(off, list) and off else ""
+    lines.append(
+        f"Models ignored here: {ignored} (set here)"
+        if ignored
+        else "Models ignored here: none (default)"
+    )
     if bot.cases.keeps_evidence:
         lines.append(f"Evidence: encrypted copies kept for {settings.retention_days} days.")
     else:
@@ -98,7 +105,8 @@ def rule_text(rule: Rule, overridden: Mapping[str, Any] | None = None) -> str:
     """One rule as a line: ``redness.red ≥ 0.50 → flag (set here)``."""
     if rule.is_blocklist:
         within = f" within distance {rule.max_distance}" if rule.max_distance is not None else ""
-        text = f"{rule.signal} match{within} → {rule.action.value}"
+        what = "look-alike of confirmed media" if rule.signal == NEAR_DUPLICATE_SIGNAL else "match"
+        text = f"{rule.signal} {what}{within} → {rule.action.value}"
     else:
         text = f"{rule.signal} ≥ {rule.min_score:.2f} → {rule.action.value}"
     levels = (overridden or {}).get(rule.signal)

@@ -12,6 +12,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.core.policy import MODELS_OFF_KEY
 from bot.runtime.permissions import is_manager
 from cogs._common import audit, refuse_audited, reply
 from cogs._settings_format import (
@@ -248,6 +249,36 @@ class Settings(commands.Cog):
     ) -> list[app_commands.Choice[str]]:
         signals = score_signals(self.bot.engine.manifests)
         return [app_commands.Choice(name=s, value=s) for s in signals if typed in s][:25]
+
+    @group.command(name="model", description="Use or ignore one model's scores in this server")
+    @app_commands.describe(name="A model this instance runs", on=ON)
+    async def model(self, interaction: discord.Interaction, name: str, on: bool) -> None:
+        """Switch one model's score rules on or off here (e.g. open_nsfw or NudeNet for
+        explicit content); the model keeps running for other servers and the blocklist."""
+        guild = await self._guild(interaction)
+        if guild is None:
+            return
+        storage, known = self.bot.engine.storage, [m.name for m in self.bot.engine.manifests]
+        if name not in known:
+            listed = ", ".join(known) or "none: this instance runs no models"
+            await self._answer(interaction, f"Unknown model `{name}`. Models here: {listed}.")
+            return
+        current = (await storage.settings.get_overrides(guild.id)).get(MODELS_OFF_KEY) or []
+        off = sorted(set(current) - {name} if on else set(current) | {name})
+        if off:
+            await storage.settings.set_override(guild.id, MODELS_OFF_KEY, off)
+        else:
+            await storage.settings.clear_override(guild.id, MODELS_OFF_KEY)
+        await self._audit_change(interaction, MODELS_OFF_KEY, off)
+        state = "used" if on else "ignored: no rule acts on them (the blocklist still does)"
+        await self._answer(interaction, f"{name} scores in this server: {state}.")
+
+    @model.autocomplete("name")
+    async def _models(
+        self, interaction: discord.Interaction, typed: str
+    ) -> list[app_commands.Choice[str]]:
+        names = [m.name for m in self.bot.engine.manifests]
+        return [app_commands.Choice(name=n, value=n) for n in names if typed in n][:25]
 
     async def _guild(self, interaction: discord.Interaction) -> discord.Guild | None:
         # Server admins can open the command to anyone: the permission is checked again here.

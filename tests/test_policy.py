@@ -145,6 +145,21 @@ def test_server_overrides_move_thresholds_or_replace_rules() -> None:
     assert policy.with_overrides({}) == policy
 
 
+def test_a_server_can_ignore_a_models_scores_but_never_the_blocklist() -> None:
+    combined = Rule("other.positive", Action.QUARANTINE, 0.5, also=(("model.positive", 0.5),))
+    policy = Policy((*MODEL_RULES, Rule("blocklist.clip", Action.FLAG), combined))
+    ignoring = policy.with_overrides({"policy.models_off": ["model"]})
+    assert ignoring.rules == (
+        Rule("blocklist", Action.QUARANTINE),
+        Rule("blocklist.clip", Action.FLAG),
+    )
+    assert ignoring.evaluate(_findings(score=0.99), GUILD).action is Action.ALLOW
+    match = Match(entry_id=1, algorithm="pdq", distance=3)
+    assert ignoring.evaluate(_findings(matches=(match,)), GUILD).action is Action.QUARANTINE
+    with pytest.raises(PolicyError, match="list of model names"):
+        policy.with_overrides({"policy.models_off": "model"})
+
+
 def test_default_policy_comes_from_model_manifests() -> None:
     assert Policy.default() == Policy(
         (Rule("blocklist", Action.QUARANTINE), Rule("blocklist.clip", Action.FLAG))

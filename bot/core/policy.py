@@ -12,6 +12,8 @@ from bot.core.findings import Findings
 from bot.core.verdict import Action, Match, Reason, Verdict
 
 BLOCKLIST_SIGNAL = "blocklist"
+MODELS_OFF_KEY = "policy.models_off"
+"""The server override naming models whose scores no rule acts on in that server."""
 NEAR_DUPLICATE_SIGNAL = f"{BLOCKLIST_SIGNAL}.{Algorithm.CLIP.value}"
 """Matches of the media's CLIP embeddings against confirmed media: a hint, so its own signal."""
 _RULE_ACTIONS = (Action.FLAG, Action.QUARANTINE)
@@ -191,7 +193,9 @@ class Policy:
         """Apply a server's stored overrides to these defaults.
 
         ``policy.rules`` replaces the rule list; ``policy.thresholds`` maps a score signal to
-        ``{"flag": x, "quarantine": y}`` and moves those rules' thresholds (adding missing rules).
+        ``{"flag": x, "quarantine": y}`` and moves those rules' thresholds (adding missing rules);
+        ``policy.models_off`` lists models whose scores no rule uses in this server (a server
+        picks NudeNet or open_nsfw as its explicit-content signal this way).
         """
         policy = self
         if "policy.rules" in overrides:
@@ -208,7 +212,22 @@ class Policy:
                     f"server override policy.thresholds.{signal}",
                 )
                 policy = policy._set_threshold(rule)
-        return policy
+        off = overrides.get(MODELS_OFF_KEY, [])
+        if not isinstance(off, list | tuple) or not all(isinstance(n, str) for n in off):
+            raise PolicyError(f"server override {MODELS_OFF_KEY} must be a list of model names")
+        return policy.without_models(off) if off else policy
+
+    def without_models(self, names: Iterable[str]) -> Policy:
+        """This policy without the score rules that need a score of one of the models ``names``
+        (blocklist rules, look-alikes included, stay)."""
+        off = set(names)
+        return Policy(
+            tuple(
+                r
+                for r in self.rules
+                if r.is_blocklist or not any(s.partition(".")[0] in off for s, _ in r.requirements)
+            )
+        )
 
     def _set_threshold(self, rule: Rule) -> Policy:
         kept = [r for r in self.rules if (r.signal, r.action) != (rule.signal, rule.action)]

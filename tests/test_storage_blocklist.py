@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from bot.core.blocklist import Algorithm, NewEntry
+from bot.core.blocklist import Algorithm, MatchRow, NewEntry
 from bot.storage import ALL, Storage, StorageError, open_storage
 from tests.storage_support import GUILD, OTHER_GUILD, assert_recent_utc, entry, md5, pdq
 
@@ -94,6 +94,24 @@ async def test_allow_entries_are_kept_apart_from_blocking_ones(storage: Storage)
 async def test_iter_all_yields_every_entry_in_id_order(storage: Storage, count: int) -> None:
     added = (await storage.blocklist.add([entry(n) for n in range(count)])).added
     assert [e async for e in storage.blocklist.iter_all(batch_size=3)] == added
+
+
+@pytest.mark.parametrize("count", [0, 6, 7])
+async def test_match_rows_yields_every_entrys_matching_columns_in_batches(
+    storage: Storage, count: int
+) -> None:
+    added = (
+        await storage.blocklist.add(
+            [entry(n, guild_id=GUILD if n % 2 else None, allow=n == 4) for n in range(count)]
+        )
+    ).added
+    batches = [rows async for rows in storage.blocklist.match_rows(batch_size=3)]
+    assert [len(rows) for rows in batches] == [3] * (count // 3) + (
+        [count % 3] if count % 3 else []
+    )
+    assert [row for rows in batches for row in rows] == [MatchRow.of(e) for e in added]
+    with pytest.raises(ValueError, match="batch_size"):
+        [rows async for rows in storage.blocklist.match_rows(batch_size=0)]
 
 
 async def test_storage_is_usable_between_items_of_iter_all(storage: Storage) -> None:

@@ -6,6 +6,7 @@ import enum
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from bot.core import embeddings
 
@@ -109,3 +110,18 @@ class BlocklistEntry:
     added_by: str
     added_at: datetime
     allow: bool = False
+
+
+class MatchRow(NamedTuple):
+    """The columns of a stored blocklist entry that matching needs."""
+
+    id: int
+    algorithm: str
+    value: str
+    guild_id: int | None
+    allow: bool
+
+    @classmethod
+    def of(cls, entry: BlocklistEntry) -> MatchRow:
+        """The matching columns of a stored entry."""
+        return cls(entry.id, entry.algorithm.value, entry.value, entry.guild_id, entry.allow)

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Sequence
     from types import TracebackType
 
-    from bot.core.blocklist import BlocklistEntry, NewEntry
+    from bot.core.blocklist import BlocklistEntry, MatchRow, NewEntry
 
 
 class StorageError(Exception):
@@ -91,6 +91,12 @@ class BlocklistStore(ABC):
         """Every entry by ascending id, fetched ``batch_size`` at a time (for building the match
         index). Batches are separate reads: read :meth:`revision` before and after, and rebuild
         if it moved."""
+
+    @abstractmethod
+    def match_rows(self, batch_size: int = 50_000) -> AsyncIterator[builtins.list[MatchRow]]:
+        """Every entry's matching columns by ascending id, ``batch_size`` rows a batch: what the
+        match index is built from, without an entry object each. Batches are separate reads, as
+        for :meth:`iter_all`."""
 
     @abstractmethod
     async def count(self) -> dict[str, int]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from bot.core.blocklist import Algorithm, BlocklistEntry, NewEntry
+from bot.core.blocklist import Algorithm, BlocklistEntry, MatchRow, NewEntry
 from bot.storage.base import BlocklistStore
 from bot.storage.records import ALL, AddResult, GuildScope
 from bot.storage.sqlite._db import (
@@ -139,6 +139,22 @@ class SQLiteBlocklistStore(BlocklistStore):
             if len(batch) < batch_size:
                 return
             after_id = batch[-1].id
+
+    async def match_rows(self, batch_size: int = 50_000) -> AsyncIterator[builtins.list[MatchRow]]:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        after_id = 0
+        while True:
+            rows = await self._db.fetchall(
+                "SELECT id, algorithm, value, guild_id, allow FROM blocklist "
+                "WHERE id > ? ORDER BY id LIMIT ?",
+                (after_id, batch_size),
+            )
+            if rows:
+                yield [MatchRow(r[0], r[1], r[2], r[3], bool(r[4])) for r in rows]
+            if len(rows) < batch_size:
+                return
+            after_id = rows[-1][0]
 
     async def count(self) -> dict[str, int]:
         counts = {algorithm.value: 0 for algorithm in Algorithm}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -175,69 +176,70 @@ async def test_a_threshold_for_an_unknown_signal_is_refused(consentry: Harness) 
     assert await _changes(consentry) == []
 
 
+@pytest.fixture
+async def with_redness(
+    sandbox: Sandbox, world: DemoWorld, tmp_path: Path
+) -> AsyncIterator[Harness]:
+    """The bot with the tiny redness model, set up by its settings command."""
+    manifest = write_manifest(tmp_path)
+    config = sandbox_config(sandbox, tmp_path, detectors=(DetectorConfig(manifest=manifest),))
+    async with running_bot(sandbox, world, config) as harness:
+        await _settings(harness, "alert-channel", channel=world.mod_alerts_id)
+        yield harness
+
+
 async def test_a_lower_quarantine_threshold_turns_a_flag_into_a_quarantine(
-    sandbox: Sandbox, world: DemoWorld, tmp_path: Path
+    with_redness: Harness,
 ) -> None:
-    manifest = write_manifest(tmp_path)
-    config = sandbox_config(sandbox, tmp_path, detectors=(DetectorConfig(manifest=manifest),))
-    async with running_bot(sandbox, world, config) as harness:
-        await _settings(harness, "alert-channel", channel=world.mod_alerts_id)
-        _, flagged = await harness.post(world.general_id, world.member_ids[0], [("r.png", RED)])
-        assert flagged is not None and flagged.decision.action is Action.FLAG
-        unknown = await _settings(harness, "threshold", signal="redness.blue", flag=0.1)
-        assert "Scores this instance has: redness.other, redness.red." in unknown
-        inverted = await _settings(harness, "threshold", signal="redness.red", flag=0.97)
-        assert "would flag at 0.97, above its quarantine level 0.95" in inverted
-        moved = await _settings(harness, "threshold", signal="redness.red", quarantine=0.6)
-        assert moved == (
-            "redness.red in this server: flag at 0.50, quarantine at 0.60 "
-            "(instance default: flag at 0.50, quarantine at 0.95)."
-        )
-        message, removed = await harness.post(
-            world.general_id, world.member_ids[1], [("r.png", RED)]
-        )
-        assert removed is not None and removed.decision.action is Action.QUARANTINE
-        assert sandbox.message(world.general_id, int(message["id"])) is None
-        assert "- redness.red ≥ 0.60 → quarantine (set here)" in await _settings(harness, "show")
-        reset = await _settings(harness, "threshold", signal="redness.red")
-        assert reset.startswith("redness.red in this server: flag at 0.50, quarantine at 0.95")
-        assert (await harness.engine.policy_for(world.guild_id)) == harness.engine.policy
-        assert await _changes(harness) == [
-            ("alert_channel_id", world.mod_alerts_id),
-            ("policy.thresholds", {"redness.red": {"quarantine": 0.6}}),
-            ("policy.thresholds", {}),
-        ]
+    harness, world, sandbox = with_redness, with_redness.world, with_redness.sandbox
+    _, flagged = await harness.post(world.general_id, world.member_ids[0], [("r.png", RED)])
+    assert flagged is not None and flagged.decision.action is Action.FLAG
+    unknown = await _settings(harness, "threshold", signal="redness.blue", flag=0.1)
+    assert "Scores this instance has: redness.other, redness.red." in unknown
+    inverted = await _settings(harness, "threshold", signal="redness.red", flag=0.97)
+    assert "would flag at 0.97, above its quarantine level 0.95" in inverted
+    moved = await _settings(harness, "threshold", signal="redness.red", quarantine=0.6)
+    assert moved == (
+        "redness.red in this server: flag at 0.50, quarantine at 0.60 "
+        "(instance default: flag at 0.50, quarantine at 0.95)."
+    )
+    message, removed = await harness.post(world.general_id, world.member_ids[1], [("r.png", RED)])
+    assert removed is not None and removed.decision.action is Action.QUARANTINE
+    assert sandbox.message(world.general_id, int(message["id"])) is None
+    assert "- redness.red ≥ 0.60 → quarantine (set here)" in await _settings(harness, "show")
+    reset = await _settings(harness, "threshold", signal="redness.red")
+    assert reset.startswith("redness.red in this server: flag at 0.50, quarantine at 0.95")
+    assert (await harness.engine.policy_for(world.guild_id)) == harness.engine.policy
+    assert await _changes(harness) == [
+        ("alert_channel_id", world.mod_alerts_id),
+        ("policy.thresholds", {"redness.red": {"quarantine": 0.6}}),
+        ("policy.thresholds", {}),
+    ]
 
 
-async def test_a_server_can_ignore_one_models_scores(
-    sandbox: Sandbox, world: DemoWorld, tmp_path: Path
-) -> None:
-    manifest = write_manifest(tmp_path)
-    config = sandbox_config(sandbox, tmp_path, detectors=(DetectorConfig(manifest=manifest),))
-    async with running_bot(sandbox, world, config) as harness:
-        await _settings(harness, "alert-channel", channel=world.mod_alerts_id)
-        unknown = await _settings(harness, "model", name="open-nsfw", on=False)
-        assert unknown == "Unknown model `open-nsfw`. Models here: redness."
-        off = await _settings(harness, "model", name="redness", on=False)
-        assert off == (
-            "redness scores in this server: ignored: no rule acts on them "
-            "(the blocklist still does)."
-        )
-        assert "Models ignored here: redness (set here)" in await _settings(harness, "show")
-        _, ignored = await harness.post(world.general_id, world.member_ids[0], [("r.png", RED)])
-        assert ignored is not None and ignored.decision.action is Action.ALLOW
-        assert ignored.media[0].verdict.scores["redness.red"] > 0.5  # scored, not acted on
-        assert await _settings(harness, "model", name="redness", on=True) == (
-            "redness scores in this server: used."
-        )
-        _, flagged = await harness.post(world.general_id, world.member_ids[1], [("r.png", RED)])
-        assert flagged is not None and flagged.decision.action is Action.FLAG
-        assert "Models ignored here: none (default)" in await _settings(harness, "show")
-        assert await _changes(harness) == [
-            ("alert_channel_id", world.mod_alerts_id),
-            ("policy.models_off", ["redness"]),
-            ("policy.models_off", []),
-        ]
+async def test_a_server_can_ignore_one_models_scores(with_redness: Harness) -> None:
+    harness, world = with_redness, with_redness.world
+    unknown = await _settings(harness, "model", name="open-nsfw", on=False)
+    assert unknown == "Unknown model `open-nsfw`. Models here: redness."
+    off = await _settings(harness, "model", name="redness", on=False)
+    assert off == (
+        "redness scores in this server: ignored: no rule acts on them (the blocklist still does)."
+    )
+    assert "Models ignored here: redness (set here)" in await _settings(harness, "show")
+    _, ignored = await harness.post(world.general_id, world.member_ids[0], [("r.png", RED)])
+    assert ignored is not None and ignored.decision.action is Action.ALLOW
+    assert ignored.media[0].verdict.scores["redness.red"] > 0.5  # scored, not acted on
+    assert await _settings(harness, "model", name="redness", on=True) == (
+        "redness scores in this server: used."
+    )
+    _, flagged = await harness.post(world.general_id, world.member_ids[1], [("r.png", RED)])
+    assert flagged is not None and flagged.decision.action is Action.FLAG
+    assert "Models ignored here: none (default)" in await _settings(harness, "show")
+    assert await _changes(harness) == [
+        ("alert_channel_id", world.mod_alerts_id),
+        ("policy.models_off", ["redness"]),
+        ("policy.models_off", []),
+    ]
 
 
 async def test_settings_are_for_server_managers(consentry: Harness) -> None:

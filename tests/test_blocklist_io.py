@@ -148,8 +148,8 @@ def test_a_vpdq_list_becomes_pdq_entries_naming_the_video_and_frame_in_the_given
     assert all(e.source == "import:fake.txt" and e.added_by == "me" for e in parsed.entries)
     assert parsed.notes == [
         "4 vPDQ frames read, 2 kept as PDQ entries",
-        "1 frames below PDQ quality 50 dropped (too featureless to match reliably)",
-        "1 frames within 8 bits of the previous kept frame dropped",
+        "1 frame below PDQ quality 50 dropped (too featureless to match reliably)",
+        "1 frame within 8 bits of the previous kept frame dropped",
     ]
 
 

@@ -250,7 +250,7 @@ def test_a_vpdq_list_imports_as_pdq_entries_for_one_server_with_its_file_and_fra
     assert code == 0, err
     assert "imported 3 entries from clip.vpdq.txt (0 already present, 0 rows skipped)" in out
     assert "clip.vpdq.txt: note: 4 vPDQ frames read, 3 kept as PDQ entries" in err
-    assert "1 frames within 8 bits of the previous kept frame dropped" in err
+    assert "1 frame within 8 bits of the previous kept frame dropped" in err
     _, listing, _ = _run(capsys, "blocklist", "list")
     rows = listing.splitlines()[1:-1]
     assert len(rows) == 3 and all(" pdq " in row and " 4242 " in row for row in rows)

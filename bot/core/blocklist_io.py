@@ -236,16 +236,16 @@ def _parse_vpdq(
     ]
     if chosen.low_quality:
         notes.append(
-            f"{chosen.low_quality} frames below PDQ quality {options.min_quality} dropped "
+            f"{_frames(chosen.low_quality)} below PDQ quality {options.min_quality} dropped "
             "(too featureless to match reliably)"
         )
     if chosen.pruned:
         notes.append(
-            f"{chosen.pruned} frames within {options.prune_distance} bits of the previous kept "
+            f"{_frames(chosen.pruned)} within {options.prune_distance} bits of the previous kept "
             "frame dropped"
         )
     if chosen.repeated:
-        notes.append(f"{chosen.repeated} frames repeating an earlier frame's hash dropped")
+        notes.append(f"{_frames(chosen.repeated)} repeating an earlier frame's hash dropped")
     return ParsedFile(entries, errors, notes)
 
 
@@ -316,3 +316,7 @@ def _flag(value: Any) -> bool:
     if value in (True, "true", "True", "1", 1, "yes"):
         return True
     raise ValueError(f"allow must be true or false, got {value!r}")
+
+
+def _frames(count: int) -> str:
+    return f"{count} frame" if count == 1 else f"{count} frames"

@@ -55,10 +55,9 @@ class Engine:
         builder = IndexBuilder()
         async for rows in self.storage.blocklist.match_rows():
             await self.executor.run(builder.add, rows)
-        generation = self.matcher.generation + 1
-        self.matcher.swap(await self.executor.run(builder.build, generation))
+        size = await self.matcher.install(builder, self.executor)
         self.blocklist_revision = revision
-        return builder.rows
+        return size
 
     async def refresh_blocklist(self) -> bool:
         """Rebuild the index if entries changed since it was built (by any process); say if so."""

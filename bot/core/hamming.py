@@ -192,8 +192,6 @@ class HammingTable:
         """faiss's (lims, distances, labels) from each shard of ``part``, in shard order."""
         # faiss keeps binary distances strictly below the radius (tests pin this), hence + 1;
         # distances are recomputed after, so a change to <= would only add candidates.
-        indices = self._indices[part]
-        if len(indices) == 1:
-            return [indices[0].range_search(codes, radius + 1)]
-        others = [_shard_pool().submit(i.range_search, codes, radius + 1) for i in indices[1:]]
-        return [indices[0].range_search(codes, radius + 1), *(f.result() for f in others)]
+        first, *rest = self._indices[part]
+        others = [_shard_pool().submit(i.range_search, codes, radius + 1) for i in rest]
+        return [first.range_search(codes, radius + 1), *(f.result() for f in others)]

@@ -34,6 +34,7 @@ from bot.core.verdict import Match
 if TYPE_CHECKING:
     from bot.core.hashes import MediaHashes
 
+_ALGORITHMS = {algorithm.value: algorithm for algorithm in Algorithm}
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # exact and clip rows: matching never reads the date
 
 
@@ -310,7 +311,8 @@ class IndexBuilder:
         batches: dict[Algorithm, list[MatchRow]] = {a: [] for a in self._columns}
         for row in rows:
             self.rows += 1
-            algorithm = Algorithm.parse(row.algorithm)
+            # A dict lookup per row; parse (which strips, lowercases and explains) on a miss.
+            algorithm = _ALGORITHMS.get(row.algorithm) or Algorithm.parse(row.algorithm)
             if algorithm in batches:
                 batches[algorithm].append(row)
             else:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from bot.core.blocklist import BlocklistEntry
+from bot.core.blocklist import BlocklistEntry, MatchRow
 from bot.core.executor import BoundedExecutor
-from bot.core.index import BlocklistIndex
+from bot.core.index import BlocklistIndex, IndexBuilder
 
 
 class BlocklistMatcher:
@@ -34,7 +34,13 @@ class BlocklistMatcher:
 
     async def rebuild(self, entries: Iterable[BlocklistEntry], executor: BoundedExecutor) -> int:
         """Build a new snapshot from ``entries`` off the event loop, swap it in, return its size."""
-        generation = self.generation + 1
-        snapshot = await executor.run(BlocklistIndex.build, list(entries), generation)
+        builder = IndexBuilder()
+        await executor.run(builder.add, [MatchRow.of(entry) for entry in entries])
+        return await self.install(builder, executor)
+
+    async def install(self, builder: IndexBuilder, executor: BoundedExecutor) -> int:
+        """Build the next snapshot from ``builder``'s rows off the event loop and swap it in;
+        returns its size."""
+        snapshot = await executor.run(builder.build, self.generation + 1)
         self.swap(snapshot)
         return len(snapshot)

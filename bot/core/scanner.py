@@ -11,6 +11,7 @@ import numpy as np
 import numpy.typing as npt
 
 from bot.core import embeddings
+from bot.core.blocklist import Algorithm
 from bot.core.cache import ExpiringLRU
 from bot.core.detectors.base import Detection, Detector
 from bot.core.detectors.blocklist import BlocklistDetector
@@ -160,6 +161,8 @@ class Scanner:
     async def _near_duplicates(self, media: Media, vectors: npt.NDArray[np.float32]) -> Detection:
         """Match the frames' embeddings against ``clip`` entries (confirmed media)."""
         snapshot = self.matcher.snapshot
+        if self.thresholds.clip <= 0 or not snapshot.counts()[Algorithm.CLIP.value]:
+            return Detection(detector=NEAR_DUPLICATES)  # nothing to match: no thread hop
         frames = [frame.index for frame in media.frames]
         matches = await self.executor.run(
             snapshot.query_embeddings, vectors, frames, self.thresholds.clip

@@ -39,7 +39,7 @@ from PIL import Image
 from skimage import data as skdata
 
 from bench.pipeline import make_jpeg
-from bot.config import Config, DetectorConfig, default_models_dir
+from bot.config import Config, DetectorConfig, LikenessConfig, default_models_dir
 from bot.core.detectors.base import Detector
 from bot.core.limits import MediaLimits
 from bot.core.media import load_media
@@ -117,6 +117,7 @@ def _config(models: Sequence[str]) -> Config:
     return Config(
         storage_url=":memory:",
         detectors=tuple(DetectorConfig(manifest=MODELS_DIR / f"{name}.toml") for name in models),
+        likeness=LikenessConfig(enabled=False),
         models_cache_dir=default_models_dir(),
     )
 

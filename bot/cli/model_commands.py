@@ -10,11 +10,18 @@ from typing import Any
 import numpy as np
 
 from bot.config import Config
-from bot.core.detectors.manifest import ManifestError, ModelManifest, load_manifest
+from bot.core.detectors.manifest import ManifestError, ModelManifest
 from bot.core.detectors.nudenet import NudeNetDetector
 from bot.core.executor import BoundedExecutor
+from bot.core.faces.embedder import FaceModel
 from bot.engine import LOADERS
-from bot.model_store import ModelFetchError, fetch, shipped_manifests, status
+from bot.model_store import (
+    ModelFetchError,
+    configured_manifests,
+    fetch,
+    shipped_manifests,
+    status,
+)
 
 
 def register(commands: Any, common: argparse.ArgumentParser) -> None:
@@ -36,17 +43,13 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
         sub.add_argument(
             "--configured",
             action="store_true",
-            help="only the models of the enabled [[detectors]] in the config",
+            help="only the models the config runs: enabled [[detectors]] and the [likeness] model",
         )
         sub.set_defaults(handler=handler)
 
 
 def _manifests(config: Config, names: list[str], configured: bool = False) -> list[ModelManifest]:
-    enabled = [
-        load_manifest(entry.manifest, config.models_cache_dir)
-        for entry in config.detectors
-        if entry.enabled
-    ]
+    enabled = configured_manifests(config)
     if configured:
         return enabled
     known = {m.name: m for m in shipped_manifests(config.models_cache_dir)}
@@ -106,6 +109,10 @@ async def cmd_check(args: argparse.Namespace, config: Config) -> int:
 def _check(manifest: ModelManifest, executor: BoundedExecutor) -> str:
     """Blocking: load the model and run it once on a grey picture."""
     grey = np.full((manifest.input.height, manifest.input.width, 3), 128, dtype=np.uint8)
+    if manifest.kind == "face":
+        model = FaceModel.load(manifest)
+        faces = model.find(grey)
+        return f"{len(faces)} faces on a grey picture; descriptor network loaded"
     loader = LOADERS.get(manifest.kind)
     if loader is None:
         raise ManifestError(f"no detector runs {manifest.kind} models")

@@ -43,7 +43,8 @@ async def run(args: argparse.Namespace, config: Config) -> int:
     progress = Progress(
         "scanning", len(files), enabled=sys.stderr.isatty() and not sys.stdout.isatty()
     )
-    async with open_engine(config) as engine:
+    # No server, so no protected members: offline scans skip the face model.
+    async with open_engine(config, likeness=False) as engine:
         # A sliding window keeps both cores busy while printing results in input order.
         window: deque[tuple[Path, asyncio.Task[Verdict]]] = deque()
         limit = engine.executor.workers * 2

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.core.detectors.base import Detection
+from bot.core.faces.face import FaceFinding
 from bot.core.verdict import Match
 
 
@@ -41,6 +42,9 @@ class Findings:
     clip: tuple[str, ...] = ()
     """CLIP embeddings of the sampled frames as ``clip`` entry hex, when CLIP is loaded; frames
     within 0.02 of an earlier one are left out (a video's frames often look alike)."""
+    faces: tuple[FaceFinding, ...] = ()
+    """Faces described on frames that were explicit (or strongly AI-generated, when that rule
+    is on): matched against each server's protected members when a policy is applied."""
     problems: tuple[Problem, ...] = ()
     """Why the media could not be fully examined (intake refusal, a detector failure)."""
     generation: int = 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bot.core.policy import BLOCKLIST_SIGNAL, NEAR_DUPLICATE_SIGNAL
+from bot.core.policy import BLOCKLIST_SIGNAL, LIKENESS_SIGNAL, NEAR_DUPLICATE_SIGNAL
 from bot.core.verdict import Action, Verdict
 
 
@@ -36,18 +36,37 @@ def is_known_abuse(verdict: Verdict) -> bool:
     )
 
 
+def protects_member(verdict: Verdict) -> bool:
+    """True when a protected member's face on explicit media asks for quarantine."""
+    return any(
+        r.action is Action.QUARANTINE and r.signal == LIKENESS_SIGNAL for r in verdict.reasons
+    )
+
+
+def protected_members(verdicts: Sequence[Verdict]) -> tuple[int, ...]:
+    """The protected members whose likeness made a verdict quarantine, once each."""
+    found = (
+        r.member_id
+        for v in verdicts
+        for r in v.reasons
+        if r.signal == LIKENESS_SIGNAL and r.action is Action.QUARANTINE and r.member_id
+    )
+    return tuple(dict.fromkeys(found))
+
+
 def decide(
     verdicts: Sequence[Verdict], *, setup_complete: bool, alert_unscannable: bool
 ) -> Decision:
     """Combine per-media verdicts into one decision for the message.
 
     Until a server has finished setup (no alert channel yet), only known abusive media (a
-    blocklist match) is acted on: it needs no judgement, whereas model scores do. Unscannable
+    blocklist match) and explicit media showing a protected member are acted on: the first
+    needs no judgement, the second was asked for by the member; other model scores wait. Unscannable
     media alerts only where the server asked for it, since until video support lands every video
     is unscannable.
     """
     if not setup_complete:
-        known = tuple(v for v in verdicts if is_known_abuse(v))
+        known = tuple(v for v in verdicts if is_known_abuse(v) or protects_member(v))
         return Decision(Action.QUARANTINE if known else Action.ALLOW, bool(known), known)
     action = max((v.action for v in verdicts), key=lambda a: a.severity, default=Action.ALLOW)
     if action is Action.UNSCANNABLE and not alert_unscannable:

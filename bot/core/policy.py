@@ -8,6 +8,7 @@ from typing import Any
 
 from bot.core.blocklist import Algorithm
 from bot.core.detectors.manifest import ModelManifest
+from bot.core.faces.face import SYNTHETIC_PREFIX, LikenessMatch
 from bot.core.findings import Findings
 from bot.core.verdict import Action, Match, Reason, Verdict
 
@@ -16,6 +17,12 @@ MODELS_OFF_KEY = "policy.models_off"
 """The server override naming models whose scores no rule acts on in that server."""
 NEAR_DUPLICATE_SIGNAL = f"{BLOCKLIST_SIGNAL}.{Algorithm.CLIP.value}"
 """Matches of the media's CLIP embeddings against confirmed media: a hint, so its own signal."""
+LIKENESS_SIGNAL = "likeness"
+"""A protected member's face on a frame an explicit-content model flagged."""
+LIKENESS_SYNTHETIC_SIGNAL = "likeness.synthetic"
+"""A protected member's face on a non-explicit frame with a high AI-generated score (opt-in)."""
+LIKENESS_OFF_KEY = "policy.likeness_off"
+"""The server override that turns protected members' likeness matching off in that server."""
 _RULE_ACTIONS = (Action.FLAG, Action.QUARANTINE)
 
 
@@ -29,7 +36,10 @@ class Rule:
 
     ``signal`` is ``blocklist`` (any hash match: sha256, md5, PDQ, pHash), ``blocklist.<algorithm>``
     (matches by one algorithm; ``blocklist.clip`` is the only way to act on semantic
-    near-duplicates), or ``<detector>.<label>`` (a model score). Score rules fire at ``min_score``
+    near-duplicates), ``likeness`` (a protected member's face on explicit media),
+    ``likeness.synthetic`` (their face on strongly AI-generated media), or
+    ``<detector>.<label>`` (a model score). Likeness rules may narrow the face distance with
+    ``max_distance``. Score rules fire at ``min_score``
     and above; blocklist rules may narrow the index's distance with ``max_distance`` (bits, or
     cosine distance for ``blocklist.clip``). A flag rule below a quarantine rule on the same score
     forms the abstain band: those scores alert, never delete.
@@ -58,6 +68,15 @@ class Rule:
     def is_blocklist(self) -> bool:
         return self.signal == BLOCKLIST_SIGNAL or self.signal.startswith(BLOCKLIST_SIGNAL + ".")
 
+    @property
+    def is_likeness(self) -> bool:
+        return self.signal in (LIKENESS_SIGNAL, LIKENESS_SYNTHETIC_SIGNAL)
+
+    @property
+    def is_match(self) -> bool:
+        """Whether the rule acts on matches (blocklist, likeness) rather than on a score."""
+        return self.is_blocklist or self.is_likeness
+
     @classmethod
     def parse(cls, raw: Mapping[str, Any], where: str = "rule") -> Rule:
         """Build a rule from a config table; raise PolicyError naming ``where`` on bad input."""
@@ -83,14 +102,16 @@ class Rule:
             str(raw.get("name", "")),
             bool(raw.get("age_restricted", True)),
         )
-        if rule.is_blocklist:
-            if rule.min_score is not None:
-                raise PolicyError(f"{where}: blocklist rules take max_distance, not min_score")
-            semantic = rule.signal == NEAR_DUPLICATE_SIGNAL
+        if rule.signal.startswith(LIKENESS_SIGNAL + ".") and not rule.is_likeness:
+            raise PolicyError(f"{where}: likeness signals are 'likeness' and 'likeness.synthetic'")
+        if rule.is_match:
+            if rule.min_score is not None or rule.also:
+                raise PolicyError(f"{where}: match rules take max_distance, not min_score or also")
+            semantic = rule.signal == NEAR_DUPLICATE_SIGNAL or rule.is_likeness
             if rule.max_distance is not None and not _valid_distance(rule.max_distance, semantic):
                 raise PolicyError(
                     f"{where}: 'max_distance' must be "
-                    + ("a cosine distance from 0 to 2" if semantic else "a whole number >= 0")
+                    + ("a distance from 0 to 2" if semantic else "a whole number >= 0")
                 )
         else:
             if "." not in signal:
@@ -98,7 +119,7 @@ class Rule:
             if not isinstance(rule.min_score, int | float) or not 0 <= rule.min_score <= 1:
                 raise PolicyError(f"{where}: 'min_score' must be a number between 0 and 1")
             if rule.max_distance is not None:
-                raise PolicyError(f"{where}: only blocklist rules take max_distance")
+                raise PolicyError(f"{where}: only blocklist and likeness rules take max_distance")
         return rule
 
     def to_dict(self) -> dict[str, Any]:
@@ -138,9 +159,18 @@ class Policy:
     """An ordered set of rules; the verdict takes the most severe action any rule asks for."""
 
     rules: tuple[Rule, ...]
+    models_off: frozenset[str] = frozenset()
+    """Models whose scores this server ignores: a likeness match on a frame only they flagged
+    does not count either."""
 
     @classmethod
-    def default(cls, manifests: Iterable[ModelManifest] = ()) -> Policy:
+    def default(
+        cls,
+        manifests: Iterable[ModelManifest] = (),
+        *,
+        likeness: bool = False,
+        likeness_synthetic: bool = False,
+    ) -> Policy:
         """The default policy for the loaded models.
 
         Blocklist matches quarantine, everywhere; semantic near-duplicates of confirmed media
@@ -150,12 +180,19 @@ class Policy:
         With an explicit-content model and an AI-generated one both loaded, media scoring above
         both models' ``combine`` thresholds is quarantined as likely synthetic explicit,
         age-restricted channels included.
+        With ``likeness`` (a face model is loaded), a protected member's face on explicit media
+        quarantines everywhere; with ``likeness_synthetic`` too, their face on strongly
+        AI-generated media flags.
         """
         manifests = list(manifests)
         rules = [
             Rule(BLOCKLIST_SIGNAL, Action.QUARANTINE),
             Rule(NEAR_DUPLICATE_SIGNAL, Action.FLAG),
         ]
+        if likeness:
+            rules.append(Rule(LIKENESS_SIGNAL, Action.QUARANTINE))
+            if likeness_synthetic:
+                rules.append(Rule(LIKENESS_SYNTHETIC_SIGNAL, Action.FLAG))
         for manifest in manifests:
             signal = f"{manifest.name}.{manifest.positive}"
             anywhere = manifest.role != "explicit"
@@ -195,7 +232,8 @@ class Policy:
         ``policy.rules`` replaces the rule list; ``policy.thresholds`` maps a score signal to
         ``{"flag": x, "quarantine": y}`` and moves those rules' thresholds (adding missing rules);
         ``policy.models_off`` lists models whose scores no rule uses in this server (a server
-        picks NudeNet or open_nsfw as its explicit-content signal this way).
+        picks NudeNet or open_nsfw as its explicit-content signal this way);
+        ``policy.likeness_off`` set to true drops the likeness rules.
         """
         policy = self
         if "policy.rules" in overrides:
@@ -215,6 +253,11 @@ class Policy:
         off = overrides.get(MODELS_OFF_KEY, [])
         if not isinstance(off, list | tuple) or not all(isinstance(n, str) for n in off):
             raise PolicyError(f"server override {MODELS_OFF_KEY} must be a list of model names")
+        likeness_off = overrides.get(LIKENESS_OFF_KEY, False)
+        if not isinstance(likeness_off, bool):
+            raise PolicyError(f"server override {LIKENESS_OFF_KEY} must be true or false")
+        if likeness_off:
+            policy = replace(policy, rules=tuple(r for r in policy.rules if not r.is_likeness))
         return policy.without_models(off) if off else policy
 
     def without_models(self, names: Iterable[str]) -> Policy:
@@ -225,8 +268,9 @@ class Policy:
             tuple(
                 r
                 for r in self.rules
-                if r.is_blocklist or not any(s.partition(".")[0] in off for s, _ in r.requirements)
-            )
+                if r.is_match or not any(s.partition(".")[0] in off for s, _ in r.requirements)
+            ),
+            self.models_off | off,
         )
 
     def _set_threshold(self, rule: Rule) -> Policy:
@@ -236,13 +280,20 @@ class Policy:
             for r in self.rules
             if (r.signal, r.action) == (rule.signal, rule.action)
         ]
-        return Policy(tuple(kept + (replaced or [rule])))
+        return Policy(tuple(kept + (replaced or [rule])), self.models_off)
 
     def evaluate(
-        self, findings: Findings, guild_id: int | None, *, age_restricted: bool = False
+        self,
+        findings: Findings,
+        guild_id: int | None,
+        *,
+        age_restricted: bool = False,
+        likeness: Sequence[LikenessMatch] = (),
     ) -> Verdict:
         """Apply the rules to ``findings`` as seen by server ``guild_id`` (None: no server), in
-        an age-restricted channel or not."""
+        an age-restricted channel or not, with the server's protected members that ``likeness``
+        found in it. Likeness rules apply in age-restricted channels too: consent is the point,
+        not the channel."""
         matches = tuple(m for m in findings.matches() if m.guild_id in (None, guild_id))
         scores = findings.scores()
         allowed = [m for m in matches if m.allow]
@@ -262,17 +313,47 @@ class Policy:
         for rule in self.rules:
             if rule.is_blocklist:
                 reasons.extend(_blocklist_reasons(rule, blocked))
+            elif rule.is_likeness:
+                reasons.extend(self._likeness_reasons(rule, likeness))
         reasons.extend(self._score_reasons(scores, age_restricted))
         reasons.extend(Reason(p.source, Action.UNSCANNABLE, p.message) for p in findings.problems)
         action = max((r.action for r in reasons), key=lambda a: a.severity, default=Action.ALLOW)
         return _verdict(findings, action, _dedupe(reasons), matches, scores)
+
+    def _likeness_reasons(self, rule: Rule, matches: Sequence[LikenessMatch]) -> list[Reason]:
+        synthetic = rule.signal == LIKENESS_SYNTHETIC_SIGNAL
+        reasons = []
+        for m in matches:
+            # A frame counts only through models this server listens to.
+            models = [
+                t.removeprefix(SYNTHETIC_PREFIX)
+                for t in m.triggers
+                if t.startswith(SYNTHETIC_PREFIX) == synthetic
+            ]
+            models = [name for name in models if name not in self.models_off]
+            if not models:
+                continue
+            if rule.max_distance is not None and m.distance > rule.max_distance:
+                continue
+            what = "AI-generated" if synthetic else "explicit"
+            reasons.append(
+                Reason(
+                    rule.signal,
+                    rule.action,
+                    f"shows protected member <@{m.member_id}> (face distance {m.distance:.3f}) "
+                    f"in media {', '.join(models)} scored as {what}",
+                    distance=m.distance,
+                    member_id=m.member_id,
+                )
+            )
+        return reasons
 
     def _score_reasons(self, scores: Mapping[str, float], age_restricted: bool) -> list[Reason]:
         # Only the most severe firing rule per signal (or named combination) is reported: a
         # quarantine at 0.97 should not also read as a flag.
         best: dict[str, Rule] = {}
         for rule in self.rules:
-            if rule.is_blocklist or rule.min_score is None:
+            if rule.is_match or rule.min_score is None:
                 continue
             if (age_restricted and not rule.age_restricted) or not rule.fires(scores):
                 continue

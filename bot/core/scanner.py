@@ -16,6 +16,9 @@ from bot.core.cache import ExpiringLRU
 from bot.core.detectors.base import Detection, Detector
 from bot.core.detectors.blocklist import BlocklistDetector
 from bot.core.executor import BoundedExecutor
+from bot.core.faces.face import FaceFinding, LikenessMatch
+from bot.core.faces.likeness import ProtectedFaces
+from bot.core.faces.stage import FaceStage
 from bot.core.findings import Findings, Problem
 from bot.core.hashes import FrameHashes, MediaHashes
 from bot.core.hashing import exact_hashes, hash_frame
@@ -52,6 +55,8 @@ class Scanner:
         thresholds: MatchThresholds | None = None,
         detectors: Sequence[Detector] = (),
         cache: ExpiringLRU[Findings] | None = None,
+        faces: FaceStage | None = None,
+        protected: ProtectedFaces | None = None,
     ) -> None:
         self.executor = executor
         self.matcher = matcher
@@ -61,6 +66,8 @@ class Scanner:
         self.quality_floor = thresholds.pdq_min_quality
         self.blocklist = BlocklistDetector(matcher, thresholds, executor)
         self.detectors = tuple(detectors)
+        self.faces = faces
+        self.protected = protected
         self.cache: ExpiringLRU[Findings] = cache if cache is not None else ExpiringLRU()
         self._inflight: dict[CacheKey, asyncio.Future[Findings]] = {}
 
@@ -71,12 +78,28 @@ class Scanner:
         policy: Policy,
         guild_id: int | None = None,
         age_restricted: bool = False,
+        author_id: int | None = None,
     ) -> Verdict:
         """Scan ``data`` and decide under ``policy`` for server ``guild_id`` (None: offline), in
-        an age-restricted channel or not."""
+        an age-restricted channel or not. Faces in it are matched against the server's
+        protected members, except ``author_id``'s own (a member may post pictures of
+        themself)."""
         findings, cached = await self.examine(data)
-        verdict = policy.evaluate(findings, guild_id, age_restricted=age_restricted)
+        verdict = policy.evaluate(
+            findings,
+            guild_id,
+            age_restricted=age_restricted,
+            likeness=self.likeness(guild_id, findings.faces, author_id),
+        )
         return replace(verdict, cached=True) if cached else verdict
+
+    def likeness(
+        self, guild_id: int | None, faces: Sequence[FaceFinding], author_id: int | None
+    ) -> tuple[LikenessMatch, ...]:
+        """Protected members of ``guild_id`` shown by ``faces`` (the poster excepted)."""
+        if guild_id is None or self.protected is None or not faces:
+            return ()
+        return self.protected.match(guild_id, faces, exclude=author_id)
 
     async def examine(self, data: bytes) -> tuple[Findings, bool]:
         """Findings for ``data`` and whether they came from the cache (or a concurrent scan)."""
@@ -143,6 +166,13 @@ class Scanner:
         vectors = next((d.embeddings for d in detections if d.embeddings is not None), None)
         if vectors is not None and len(vectors):
             detections.append(await self._near_duplicates(media, vectors))
+        faces: tuple[FaceFinding, ...] = ()
+        if self.faces is not None:
+            try:
+                faces = await self.faces.run(media, detections)
+            except Exception as exc:
+                log.exception("the face stage failed on %s", sha256)
+                problems.append(Problem("faces", "detector_failed", f"face matching failed: {exc}"))
         return Findings(
             sha256=sha256,
             md5=md5,
@@ -154,6 +184,7 @@ class Scanner:
             pdq=_distinct(f.pdq.hex() for f in frames if f.pdq_quality >= self.quality_floor),
             phash=_distinct(f.phash.hex() for f in frames if f.pdq_quality >= self.quality_floor),
             clip=_distinct_embeddings(vectors),
+            faces=faces,
             problems=tuple(problems),
             generation=generation,
         )

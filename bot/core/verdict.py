@@ -64,6 +64,8 @@ class Reason:
     score: float | None = None
     distance: float | None = None
     entry_id: int | None = None
+    member_id: int | None = None
+    """The protected member a likeness reason is about."""
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -77,6 +79,8 @@ class Reason:
             out["distance"] = self.distance
         if self.entry_id is not None:
             out["entry_id"] = self.entry_id
+        if self.member_id is not None:
+            out["member_id"] = self.member_id
         return out
 
 

@@ -162,6 +162,16 @@ class Actioner:
             channel, content=text
         )
 
+    async def notify_member(self, user_id: int, text: str) -> bool:
+        """A private message to a protected member who asked for notices (they may have closed
+        their DMs: then nothing is sent, and that is logged)."""
+        try:
+            user = self._client.get_user(user_id) or await self._client.fetch_user(user_id)
+        except discord.HTTPException as exc:
+            log.warning("cannot find protected member %s to notify: %s", user_id, exc)
+            return False
+        return await self._send(user, content=text)
+
     async def _dm_owner(
         self, guild: discord.Guild, embed: discord.Embed | None, content: str | None = None
     ) -> bool:

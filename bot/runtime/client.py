@@ -20,6 +20,7 @@ from bot.config import DiscordConfig
 from bot.core.evidence import EvidenceKey
 from bot.engine import Engine
 from bot.guild_settings import GuildSettingsService
+from bot.protection import ProtectionService
 from bot.runtime.actions import Actioner
 from bot.runtime.catchup import CursorBook, catch_up
 from bot.runtime.fetch import MediaFetcher
@@ -47,12 +48,16 @@ REQUIRED_PERMISSIONS = discord.Permissions(
 )
 
 
-def intents(message_content: bool = True) -> discord.Intents:
-    """Guilds (channels, roles), guild messages, and message content (to see attachments)."""
+def intents(message_content: bool = True, members: bool = True) -> discord.Intents:
+    """Guilds (channels, roles), guild messages, message content (to see attachments) and
+    members (to notice protected members leaving)."""
     chosen = discord.Intents.none()
     chosen.guilds = True
     chosen.guild_messages = True
     chosen.message_content = message_content
+    # Privileged, like message content: a member who leaves must stop being protected, and
+    # Discord tells bots about departures (GUILD_MEMBER_REMOVE) only with this intent.
+    chosen.members = members
     return chosen
 
 
@@ -81,7 +86,12 @@ class ConsentryBot(commands.Bot):
         discord.VoiceClient.warn_dave = False
         super().__init__(
             command_prefix=commands.when_mentioned,
-            intents=intents(engine.config.discord.message_content_intent),
+            intents=intents(
+                engine.config.discord.message_content_intent,
+                engine.config.discord.members_intent,
+            ),
+            # Member lists are not needed up front; departures arrive as events.
+            chunk_guilds_at_startup=False,
             help_command=None,
             allowed_mentions=discord.AllowedMentions.none(),
             # How long discord.py waits for more GUILD_CREATEs before on_ready (its default is 2 s).
@@ -91,6 +101,14 @@ class ConsentryBot(commands.Bot):
         self.guild_settings = GuildSettingsService(engine.storage.settings)
         self.actioner = Actioner(self)
         self.cases = CaseService(engine.storage, evidence_key)
+        self.protection = ProtectionService(
+            engine.storage,
+            evidence_key,
+            engine.faces,
+            engine.protected,
+            engine.executor,
+            engine.config.limits,
+        )
         self.cursors = CursorBook(engine.storage.cursors)
         self.intake: MessageQueue | None = None
         self.caught_up = asyncio.Event()
@@ -101,6 +119,11 @@ class ConsentryBot(commands.Bot):
 
     async def setup_hook(self) -> None:
         discord_config = self.engine.config.discord
+        loaded = await self.protection.load()
+        if self.protection.unavailable_reason:
+            log.warning("likeness protection: %s", self.protection.unavailable_reason)
+        else:
+            log.info("likeness protection on: %d enrolled members loaded", loaded)
         self._media_session = aiohttp.ClientSession()
         fetcher = MediaFetcher(
             self._media_session,

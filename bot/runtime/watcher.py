@@ -13,7 +13,7 @@ from bot.cases import CapturedMedia, CaseService
 from bot.core.detectors.nudenet import EXPLICIT_CLASSES, NudeNetDetector
 from bot.core.limits import MediaLimits
 from bot.core.media import UnscannableMedia, load_media
-from bot.core.moderation import Decision, decide
+from bot.core.moderation import Decision, decide, protected_members
 from bot.core.preview import blurred_preview
 from bot.core.verdict import Action, Reason, Verdict
 from bot.engine import Engine
@@ -161,6 +161,8 @@ class Watcher:
             reported_by=reported_by,
         )
         outcome = await self._remove(message, decision, settings, case)
+        if decision.remove and not settings.dry_run:
+            await self._notify_protected(guild, message, decision, case)
         incident = Incident(message, decision, tuple(reports), outcome, case.id, reported_by)
         view = None
         if settings.setup_complete:
@@ -191,6 +193,26 @@ class Watcher:
         detail = f"message {message.id} in channel {message.channel.id}: {outcome}"
         await self.cases.log(case, "message.deleted" if failure is None else "message.kept", detail)
         return outcome
+
+    async def _notify_protected(
+        self, guild: discord.Guild, message: discord.Message, decision: Decision, case: Case
+    ) -> None:
+        """Tell protected members shown by removed media, if they asked to be told."""
+        for member_id in protected_members(decision.verdicts):
+            if not self.engine.protected.wants_notice(guild.id, member_id):
+                continue
+            sent = await self.actioner.notify_member(
+                member_id,
+                f"Consentry removed a message in **{guild.name}** (<#{message.channel.id}>) "
+                f"with explicit media showing your face (case {case.id}). Its moderators "
+                "have been alerted. You asked for this notice when you enrolled; "
+                "`/protect withdraw` there ends your protection.",
+            )
+            await self.cases.log(
+                case,
+                "member.notified" if sent else "member.notice_failed",
+                f"protected member {member_id}",
+            )
 
     async def _join(
         self,
@@ -276,7 +298,9 @@ class Watcher:
                 log.info("guild %s: %s not scanned: %s", guild_id, ref.label, exc.message)
                 reason = Reason("download", Action.UNSCANNABLE, exc.message)
                 return MediaReport(ref.label, Verdict(Action.UNSCANNABLE, (reason,), "", ""))
-            verdict = await self.engine.scan(data, guild_id, age_restricted=restricted)
+            verdict = await self.engine.scan(
+                data, guild_id, age_restricted=restricted, author_id=message.author.id
+            )
             return MediaReport(ref.label, verdict, data)
 
 

@@ -11,6 +11,7 @@ from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any, Self
 
 from bot.storage.base_cases import CaseStore, EvidenceStore
+from bot.storage.base_enrolments import EnrolmentStore
 from bot.storage.records import (
     ALL,
     AddResult,
@@ -19,9 +20,11 @@ from bot.storage.records import (
     Case,
     CaseEvent,
     CaseStatus,
+    Enrolment,
     Evidence,
     GuildScope,
     NewCase,
+    NewEnrolment,
     NewEvidence,
 )
 
@@ -189,6 +192,11 @@ class Storage(ABC):
 
     @property
     @abstractmethod
+    def enrolments(self) -> EnrolmentStore:
+        """Protected members' sealed face descriptors."""
+
+    @property
+    @abstractmethod
     def cursors(self) -> CursorStore:
         """The newest message seen in each channel."""
 
@@ -225,10 +233,13 @@ __all__ = [
     "CaseStatus",
     "CaseStore",
     "CursorStore",
+    "Enrolment",
+    "EnrolmentStore",
     "Evidence",
     "EvidenceStore",
     "GuildScope",
     "NewCase",
+    "NewEnrolment",
     "NewEvidence",
     "SettingsStore",
     "Storage",

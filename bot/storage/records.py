@@ -170,3 +170,40 @@ class AuditVerification:
     head: str = ""
     """Hash of the last good record (the genesis hash for an empty log). Keeping a copy of it
     elsewhere (a mod-log message, a backup) also lets one notice a truncated or rewritten chain."""
+
+
+@dataclass(frozen=True, slots=True)
+class NewEnrolment:
+    """A member's own enrolment in one server, its descriptors already sealed by the caller."""
+
+    guild_id: int
+    member_id: int
+    model: str
+    """The face model and version the descriptors come from (``dlib-face@<sha prefix>``)."""
+    faces: int
+    """How many descriptors are sealed."""
+    key_id: str
+    nonce: bytes = field(repr=False)
+    ciphertext: bytes = field(repr=False)
+    notify: bool = False
+    """The member wants a private notice when media showing them is removed."""
+    source: str = "photos"
+    """How the member enrolled: ``photos`` (the slash command) or ``file`` (an enrolment file)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Enrolment:
+    """A stored enrolment. Listings for moderators show who and since when, never the data."""
+
+    guild_id: int
+    member_id: int
+    model: str
+    faces: int
+    key_id: str
+    nonce: bytes = field(repr=False)
+    ciphertext: bytes = field(repr=False)
+    notify: bool
+    source: str
+    created_at: datetime
+    """When the member first enrolled in this server (a re-enrolment keeps it)."""
+    updated_at: datetime

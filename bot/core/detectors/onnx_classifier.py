@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -65,9 +66,11 @@ class OnnxClassifier(Detector):
         pixels = [frame.pixels for frame in media.frames]
         scores = await self._executor.run(self.score_frames, pixels)
         best = scores.max(axis=0)
+        positive = self.labels.index(self.manifest.positive)
         return Detection(
             detector=self.name,
             scores={label: float(best[i]) for i, label in enumerate(self.labels)},
+            frame_scores=tuple(float(s) for s in scores[:, positive]),
         )
 
     def score_frames(self, frames: Sequence[npt.NDArray[np.uint8]]) -> FloatArray:
@@ -87,24 +90,31 @@ class OnnxClassifier(Detector):
 
 def open_session(manifest: ModelManifest, threads: int, providers: Sequence[str]) -> Any:
     """Verify the weights and open an onnxruntime session; ManifestError on any problem."""
+    manifest.verify_weights()
+    try:
+        return new_session(manifest.file, threads, providers)
+    except ManifestError as exc:
+        raise ManifestError(f"model {manifest.name!r}: {exc}") from exc
+
+
+def new_session(file: Path, threads: int, providers: Sequence[str]) -> Any:
+    """An onnxruntime session on ``file`` with ``threads`` intra-op threads; ManifestError when
+    a provider is missing or the file cannot be loaded."""
     import onnxruntime as ort  # imported here so tools that never score skip its import cost
 
-    manifest.verify_weights()
     missing = [p for p in providers if p not in ort.get_available_providers()]
     if missing:
         raise ManifestError(
-            f"model {manifest.name!r}: execution provider {missing[0]} is not available here "
+            f"execution provider {missing[0]} is not available here "
             f"(available: {', '.join(ort.get_available_providers())})"
         )
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     try:
-        return ort.InferenceSession(
-            str(manifest.file), sess_options=options, providers=list(providers)
-        )
+        return ort.InferenceSession(str(file), sess_options=options, providers=list(providers))
     except Exception as exc:  # onnxruntime raises its own untyped exception classes
-        raise ManifestError(f"model {manifest.name!r}: cannot load {manifest.file}: {exc}") from exc
+        raise ManifestError(f"cannot load {file}: {exc}") from exc
 
 
 def preprocess(pixels: npt.NDArray[np.uint8], spec: InputSpec) -> FloatArray:

@@ -14,7 +14,7 @@ from bot.storage.audit_chain import (
 )
 from bot.storage.base import AuditLog
 from bot.storage.records import ALL, AuditRecord, AuditVerification, GuildScope
-from bot.storage.sqlite._db import Database, from_text, now, scope_filter, to_text
+from bot.storage.sqlite._db import Database, Transaction, from_text, now, scope_filter, to_text
 
 if TYPE_CHECKING:
     import builtins
@@ -54,49 +54,10 @@ class SQLiteAuditLog(AuditLog):
         subject: str,
         details: dict[str, Any],
     ) -> AuditRecord:
-        details = normalise_details(details)
-        # Truncate to what the text form keeps, so the returned record hashes like the stored one.
-        at = from_text(to_text(now()))
         async with self._db.transaction() as tx:
-            tail = await tx.fetchone("SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1")
-            # The id is part of the hashed fields, so it is chosen here rather than by SQLite.
-            record_id = 1 if tail is None else int(tail["id"]) + 1
-            prev_hash = GENESIS_HASH if tail is None else str(tail["hash"])
-            digest = record_hash(
-                prev_hash,
-                id=record_id,
-                at=at,
-                guild_id=guild_id,
-                actor=actor,
-                action=action,
-                subject=subject,
-                details=details,
+            return await append_in(
+                tx, guild_id=guild_id, actor=actor, action=action, subject=subject, details=details
             )
-            await tx.execute(
-                f"INSERT INTO audit_log ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    record_id,
-                    to_text(at),
-                    guild_id,
-                    actor,
-                    action,
-                    subject,
-                    canonical_json(details),
-                    prev_hash,
-                    digest,
-                ),
-            )
-        return AuditRecord(
-            id=record_id,
-            at=at,
-            guild_id=guild_id,
-            actor=actor,
-            action=action,
-            subject=subject,
-            details=details,
-            prev_hash=prev_hash,
-            hash=digest,
-        )
 
     async def list(
         self, *, guild_id: GuildScope = ALL, limit: int = 100, after_id: int = 0
@@ -130,3 +91,59 @@ class SQLiteAuditLog(AuditLog):
             if len(rows) < _VERIFY_BATCH:
                 return verifier.result()
             after_id = int(rows[-1]["id"])
+
+
+async def append_in(
+    tx: Transaction,
+    *,
+    guild_id: int | None,
+    actor: str,
+    action: str,
+    subject: str,
+    details: dict[str, Any],
+) -> AuditRecord:
+    """Append one audit record inside ``tx``: a change and its record commit together or not
+    at all. ``tx`` holds SQLite's write lock (BEGIN IMMEDIATE), so reading the chain's tail and
+    inserting after it cannot interleave with another process's append."""
+    details = normalise_details(details)
+    # Truncate to what the text form keeps, so the returned record hashes like the stored one.
+    at = from_text(to_text(now()))
+    tail = await tx.fetchone("SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1")
+    # The id is part of the hashed fields, so it is chosen here rather than by SQLite.
+    record_id = 1 if tail is None else int(tail["id"]) + 1
+    prev_hash = GENESIS_HASH if tail is None else str(tail["hash"])
+    digest = record_hash(
+        prev_hash,
+        id=record_id,
+        at=at,
+        guild_id=guild_id,
+        actor=actor,
+        action=action,
+        subject=subject,
+        details=details,
+    )
+    await tx.execute(
+        f"INSERT INTO audit_log ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            record_id,
+            to_text(at),
+            guild_id,
+            actor,
+            action,
+            subject,
+            canonical_json(details),
+            prev_hash,
+            digest,
+        ),
+    )
+    return AuditRecord(
+        id=record_id,
+        at=at,
+        guild_id=guild_id,
+        actor=actor,
+        action=action,
+        subject=subject,
+        details=details,
+        prev_hash=prev_hash,
+        hash=digest,
+    )

@@ -9,6 +9,7 @@ from bot.storage.base import (
     BlocklistStore,
     CaseStore,
     CursorStore,
+    EnrolmentStore,
     EvidenceStore,
     SettingsStore,
     Storage,
@@ -18,6 +19,7 @@ from bot.storage.sqlite.audit import SQLiteAuditLog
 from bot.storage.sqlite.blocklist import SQLiteBlocklistStore
 from bot.storage.sqlite.cases import SQLiteCaseStore
 from bot.storage.sqlite.cursors import SQLiteCursorStore
+from bot.storage.sqlite.enrolments import SQLiteEnrolmentStore
 from bot.storage.sqlite.evidence import SQLiteEvidenceStore
 from bot.storage.sqlite.settings import SQLiteSettingsStore
 
@@ -35,6 +37,7 @@ class SQLiteStorage(Storage):
         self._cases = SQLiteCaseStore(db)
         self._evidence = SQLiteEvidenceStore(db)
         self._cursors = SQLiteCursorStore(db)
+        self._enrolments = SQLiteEnrolmentStore(db)
         self._audit = SQLiteAuditLog(db)
 
     @property
@@ -57,6 +60,10 @@ class SQLiteStorage(Storage):
     @property
     def evidence(self) -> EvidenceStore:
         return self._evidence
+
+    @property
+    def enrolments(self) -> EnrolmentStore:
+        return self._enrolments
 
     @property
     def cursors(self) -> CursorStore:

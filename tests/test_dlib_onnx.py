@@ -25,6 +25,7 @@ from bot.core.faces.dlib_onnx import (
     ConversionError,
     convert,
 )
+from tests.faces_support import face_manifest, photos_dir
 from tests.imagery import photo
 
 ort = pytest.importorskip("onnxruntime")
@@ -38,10 +39,8 @@ _TOLERANCE = 1e-4
 
 def _dat_path() -> Path:
     value = os.environ.get(_DAT_VARIABLE)
-    if not value:
-        pytest.skip(
-            f"{_DAT_VARIABLE} is unset: point it at dlib_face_recognition_resnet_model_v1.dat"
-        )
+    if not value:  # the shipped model's weights, fetched as every model test does
+        return face_manifest().file
     path = Path(value)
     if not path.is_file():
         pytest.skip(f"{_DAT_VARIABLE}={value} is not a file")
@@ -139,9 +138,7 @@ def test_converting_twice_writes_the_same_bytes(
 
 
 def _aligned_chips(dat: Path) -> dict[str, np.ndarray]:
-    value = os.environ.get(_IMAGES_VARIABLE)
-    if not value:
-        pytest.skip(f"{_IMAGES_VARIABLE} is unset: point it at face_recognition's test_images")
+    value = os.environ.get(_IMAGES_VARIABLE) or str(photos_dir())
     landmarks = dat.with_name(_LANDMARKS_NAME)
     if not landmarks.is_file():
         pytest.skip(f"no {_LANDMARKS_NAME} beside {dat}")

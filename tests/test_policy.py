@@ -177,7 +177,10 @@ def test_default_policy_comes_from_model_manifests() -> None:
         ({"signal": "blocklist", "action": "flag", "min_score": 0.5}, "max_distance"),
         ({"signal": "blocklist", "action": "flag", "max_distance": -1}, "max_distance"),
         ({"signal": "blocklist.pdq", "action": "flag", "max_distance": 0.5}, "whole number"),
-        ({"signal": "blocklist.clip", "action": "flag", "max_distance": 3}, "cosine distance"),
+        ({"signal": "blocklist.clip", "action": "flag", "max_distance": 3}, "from 0 to 2"),
+        ({"signal": "likeness", "action": "quarantine", "max_distance": 3}, "from 0 to 2"),
+        ({"signal": "likeness", "action": "flag", "min_score": 0.5}, "max_distance"),
+        ({"signal": "likeness.other", "action": "flag"}, "likeness.synthetic"),
         ({"signal": "blocklist", "action": "flag", "when": "always"}, "unknown key"),
     ],
 )

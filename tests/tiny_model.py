@@ -44,7 +44,7 @@ def write_manifest(
     *,
     name: str = "redness",
     flag: float = 0.5,
-    quarantine: float = 0.95,
+    quarantine: float | None = 0.95,
     batch: str | int = "N",
     sha256: bool = True,
     role: str | None = None,
@@ -78,7 +78,7 @@ positive = "red"
 
 [thresholds]
 flag = {flag}
-quarantine = {quarantine}
+{"" if quarantine is None else f"quarantine = {quarantine}"}
 """,
         encoding="utf-8",
     )

@@ -8,7 +8,14 @@ from typing import TYPE_CHECKING, Any
 
 from bot.core.detectors.manifest import ModelManifest
 from bot.core.evidence import KEY_ENV
-from bot.core.policy import MODELS_OFF_KEY, NEAR_DUPLICATE_SIGNAL, Policy, PolicyError, Rule
+from bot.core.policy import (
+    LIKENESS_OFF_KEY,
+    MODELS_OFF_KEY,
+    NEAR_DUPLICATE_SIGNAL,
+    Policy,
+    PolicyError,
+    Rule,
+)
 from bot.core.verdict import Action
 from bot.guild_settings import GuildSettings
 
@@ -71,6 +78,12 @@ async def show_text(bot: ConsentryBot, guild_id: int) -> str:
         if ignored
         else "Models ignored here: none (default)"
     )
+    likeness_off = overrides.get(LIKENESS_OFF_KEY) is True
+    lines.append(
+        "Likeness matching of protected members: off (set here)"
+        if likeness_off
+        else "Likeness matching of protected members: on (default)"
+    )
     if bot.cases.keeps_evidence:
         lines.append(f"Evidence: encrypted copies kept for {settings.retention_days} days.")
     else:
@@ -103,9 +116,15 @@ def _value(key: str, value: Any) -> str:
 
 def rule_text(rule: Rule, overridden: Mapping[str, Any] | None = None) -> str:
     """One rule as a line: ``redness.red ≥ 0.50 → flag (set here)``."""
-    if rule.is_blocklist:
+    if rule.is_match:
         within = f" within distance {rule.max_distance}" if rule.max_distance is not None else ""
-        what = "look-alike of confirmed media" if rule.signal == NEAR_DUPLICATE_SIGNAL else "match"
+        what = (
+            "look-alike of confirmed media"
+            if rule.signal == NEAR_DUPLICATE_SIGNAL
+            else "protected member's face"
+            if rule.is_likeness
+            else "match"
+        )
         text = f"{rule.signal} {what}{within} → {rule.action.value}"
     else:
         text = f"{rule.signal} ≥ {rule.min_score:.2f} → {rule.action.value}"

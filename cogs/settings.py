@@ -12,7 +12,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.core.policy import MODELS_OFF_KEY
+from bot.core.policy import LIKENESS_OFF_KEY, MODELS_OFF_KEY
 from bot.runtime.permissions import is_manager
 from cogs._common import audit, refuse_audited, reply
 from cogs._settings_format import (
@@ -272,6 +272,29 @@ class Settings(commands.Cog):
         await self._audit_change(interaction, MODELS_OFF_KEY, off)
         state = "used" if on else "ignored: no rule acts on them (the blocklist still does)"
         await self._answer(interaction, f"{name} scores in this server: {state}.")
+
+    @group.command(
+        name="likeness", description="Match explicit media against members who protect themselves"
+    )
+    @app_commands.describe(on=ON)
+    async def likeness(self, interaction: discord.Interaction, on: bool) -> None:
+        """Turn likeness protection on or off in this server (enrolments stay until withdrawn
+        or removed; while off, they match nothing here)."""
+        guild = await self._guild(interaction)
+        if guild is None:
+            return
+        settings = self.bot.engine.storage.settings
+        if on:
+            await settings.clear_override(guild.id, LIKENESS_OFF_KEY)
+        else:
+            await settings.set_override(guild.id, LIKENESS_OFF_KEY, True)
+        await self._audit_change(interaction, LIKENESS_OFF_KEY, not on)
+        state = (
+            "on: explicit media showing a protected member is removed"
+            if on
+            else "off: protected members' faces match nothing here (their enrolments stay)"
+        )
+        await self._answer(interaction, f"Likeness protection in this server: {state}.")
 
     @model.autocomplete("name")
     async def _models(

@@ -48,7 +48,8 @@ class Setup(commands.Cog):
         )
         await interaction.response.send_message(
             f"Setup complete: alerts go to {alert_channel.mention}. Consentry now acts on every "
-            f"signal in its policy, not only on blocklist matches.\n{_evidence(self.bot)}",
+            f"signal in its policy, not only on blocklist matches.\n{_evidence(self.bot)}\n"
+            f"{protection_text(self.bot, interaction.guild.id)}",
             ephemeral=True,
         )
 
@@ -65,6 +66,7 @@ class Setup(commands.Cog):
             + ("" if settings.setup_complete else " (setup incomplete: blocklist matches only)"),
             f"Blocklist entries loaded: {len(engine.matcher.snapshot)}",
             _evidence(self.bot),
+            protection_text(self.bot, interaction.guild.id),
             f"State: {'ready' if self.bot.caught_up.is_set() else 'catching up'}",
             f"Messages waiting to be scanned: {_queue(self.bot)}",
             f"CPU tasks waiting or running: {engine.executor.pending}",
@@ -80,6 +82,15 @@ def _evidence(bot: ConsentryBot) -> str:
         "Evidence: **not kept** (hashes only): the bot's host has no CONSENTRY_EVIDENCE_KEY, so "
         "Reveal and Restore are unavailable."
     )
+
+
+def protection_text(bot: ConsentryBot, guild_id: int) -> str:
+    """Whether members can protect themselves here, and how many have."""
+    reason = bot.protection.unavailable_reason
+    if reason is not None:
+        return f"Likeness protection: **unavailable**. {reason}"
+    count = bot.engine.protected.count(guild_id)
+    return f"Likeness protection: on; {count} member(s) protected (members enrol with /protect me)."
 
 
 def _queue(bot: ConsentryBot) -> str:

@@ -219,3 +219,31 @@ async def test_without_the_evidence_key_protection_is_unavailable_and_says_why(
         reply = await _protect_me(harness, world.member_ids[0], "obama.jpg")
         assert "Protection is unavailable" in reply and "CONSENTRY_EVIDENCE_KEY" in reply
         assert await harness.engine.storage.enrolments.list(world.guild_id) == []
+
+
+async def test_moderators_see_who_is_protected_and_managers_can_remove_or_turn_it_off(
+    protecting: Harness,
+) -> None:
+    world = protecting.world
+    protected, poster = world.member_ids[0], world.member_ids[1]
+    await _protect_me(protecting, protected, "obama.jpg")
+    listing = await slash(protecting, world.moderator_id, "protected", "list")
+    assert f"<@{protected}> since <t:" in listing.content and "0." not in listing.content
+    with pytest.raises(PermissionError):  # Discord hides /protected from plain members
+        await slash(protecting, poster, "protected", "list")
+    status = await slash(protecting, world.owner_id, "consentry", "status")
+    assert "Likeness protection: on; 1 member(s) protected" in status.content
+    off = await slash(protecting, world.owner_id, "settings", "likeness", on=False)
+    assert "off" in off.content
+    _, incident = await protecting.post(
+        world.general_id, poster, [("new.png", explicit_standin("obama3.jpg"))]
+    )
+    assert incident is not None and incident.decision.action is Action.FLAG
+    await slash(protecting, world.owner_id, "settings", "likeness", on=True)
+    removed = await slash(
+        protecting, world.owner_id, "protected", "remove", member=protected, reason="not them"
+    )
+    assert "Removed" in removed.content
+    record = (await protecting.engine.storage.audit.list())[-1]
+    assert record.action == "enrolment.removed" and record.details == {"reason": "not them"}
+    assert record.actor == f"user:{world.owner_id}"

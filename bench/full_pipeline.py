@@ -9,7 +9,8 @@ Run alone with ``python -m bench.full_pipeline``; ``python -m bench`` includes i
 - ``video_30s_720p``: the same scan of a 30 s 1280x720 H.264 clip (30 fps, 2.5 Mbit/s, x264's
   default keyframe interval of 250 frames) and of the same clip with a keyframe every 2 s.
 - ``bot_rss_mb``: resident memory of a fresh process that opens the engine as the bot does with
-  every fetched shipped model, then scans the JPEG and the clip once.
+  every fetched shipped model (the face model included, which also describes one face), then
+  scans the JPEG and the clip once.
 
 The engine is built by ``bot.engine.open_engine`` from a ``Config`` with the default scanner
 settings (2 workers) and one thread per model, as the example config has; the scan cache is
@@ -41,6 +42,7 @@ from skimage import data as skdata
 from bench.pipeline import make_jpeg
 from bot.config import Config, DetectorConfig, LikenessConfig, default_models_dir
 from bot.core.detectors.base import Detector
+from bot.core.faces.face import FaceBox
 from bot.core.limits import MediaLimits
 from bot.core.media import load_media
 from bot.engine import Engine, open_engine
@@ -113,17 +115,22 @@ def _stats(samples: Sequence[float]) -> dict[str, float]:
     }
 
 
-def _config(models: Sequence[str]) -> Config:
+def _config(models: Sequence[str], *, likeness: bool = False) -> Config:
     return Config(
         storage_url=":memory:",
         detectors=tuple(DetectorConfig(manifest=MODELS_DIR / f"{name}.toml") for name in models),
-        likeness=LikenessConfig(enabled=False),
+        likeness=LikenessConfig(enabled=likeness),
         models_cache_dir=default_models_dir(),
     )
 
 
-def _fetched() -> list[str]:
-    return [m.name for m in shipped_manifests(default_models_dir()) if status(m).verified]
+def _fetched(kind: str | None = None) -> list[str]:
+    """Shipped models whose weights are fetched: detectors, or only those of ``kind``."""
+    return [
+        m.name
+        for m in shipped_manifests(default_models_dir())
+        if status(m).verified and (m.kind == kind if kind else m.kind != "face")
+    ]
 
 
 def _blocking(detector: Detector) -> Callable[[list[np.ndarray]], object]:
@@ -205,9 +212,14 @@ def _rss_probe(paths: Sequence[str]) -> dict[str, Any]:
 
     async def scan_all() -> dict[str, Any]:
         models = _fetched()
-        async with open_engine(_config(models), load_blocklist=False) as engine:
+        faces = bool(_fetched("face"))
+        async with open_engine(_config(models, likeness=faces), load_blocklist=False) as engine:
             for data in files:
                 await engine.scanner.examine(data)
+            if engine.faces is not None:  # the descriptor network allocates on its first run
+                frame = load_media(files[0], engine.config.limits).frames[0].pixels
+                engine.faces.describe(frame, [FaceBox(100, 100, 200, 200)])
+                models = [*models, engine.faces.name]
             return {"models": models, **_memory()}
 
     return asyncio.run(scan_all())

@@ -15,7 +15,14 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from bench import embeddings_bench, full_pipeline, models_bench, sandbox_bench
+from bench import (
+    edit_recall,
+    embeddings_bench,
+    faces_bench,
+    full_pipeline,
+    models_bench,
+    sandbox_bench,
+)
 from bench import index as index_bench
 from bench import pipeline as pipeline_bench
 
@@ -32,9 +39,28 @@ TARGETS = [
     # models' own inference times measured in the same run.
     (("full_pipeline", "jpeg_1024x768", "ratio_to_models"), "<=", 1.15, "x"),
     (("full_pipeline", "video_30s_720p", "total_ms", "p50"), "<=", 3000.0, "ms"),
-    (("full_pipeline", "bot_rss_mb"), "<=", 600.0, "MB"),
+    # With every shipped model loaded (NudeNet, open_nsfw, CLIP and the face model): issue 5's
+    # 600 MB was for the three detectors, the likeness issue allows 700 MB with faces.
+    (("full_pipeline", "bot_rss_mb"), "<=", 700.0, "MB"),
+    # Issue "Catch new deepfakes of the people a server protects".
+    (("faces", "stage_ms", "hog", "p50"), "<=", 150.0, "ms"),
+    (("faces", "match_ms", "one_face", "p50"), "<=", 1.0, "ms"),
+    (("faces", "enrol_ms", "p50"), "<=", 2000.0, "ms"),
+    # Issue "Edited copies of known media": borders, screenshots, captions, crops, mirrors and
+    # recompression of known pictures still match, and no distractor does.
+    (("edit_recall", "current", "recall"), ">=", 0.95, "recall"),
+    (("edit_recall", "current", "false_matches"), "<=", 0, "matches"),
 ]
-PARTS = ("pipeline", "index", "lookalikes", "models", "full_pipeline", "discord")
+PARTS = (
+    "pipeline",
+    "index",
+    "lookalikes",
+    "models",
+    "full_pipeline",
+    "faces",
+    "discord",
+    "edit_recall",
+)
 
 
 def machine() -> dict[str, Any]:
@@ -99,6 +125,9 @@ def main(argv: list[str] | None = None) -> int:
         measured["full_pipeline"] = (
             full_pipeline.run(runs=5, video_runs=2) if args.quick else full_pipeline.run()
         )
+    if "faces" in args.only:
+        print("faces: face stage, matching 10k members, enrolment ...", file=sys.stderr)
+        measured["faces"] = faces_bench.run(runs=3 if args.quick else 10)
     if "discord" in args.only:
         print("discord: the bot process against the sandbox ...", file=sys.stderr)
         measured["discord"] = (
@@ -106,6 +135,9 @@ def main(argv: list[str] | None = None) -> int:
             if args.quick
             else sandbox_bench.run()
         )
+    if "edit_recall" in args.only:
+        print("edit_recall: edited copies of known pictures, and distractors ...", file=sys.stderr)
+        measured["edit_recall"] = edit_recall.run(runs=10 if args.quick else 30)
     results: dict[str, Any] = {
         "machine": machine(),
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),

@@ -32,7 +32,10 @@ NO_KEY = (
     "Protection is unavailable on this bot: its operator has not set an evidence key "
     "(CONSENTRY_EVIDENCE_KEY), which face data must be encrypted with."
 )
-NO_MODEL = "Protection is unavailable on this bot: its operator turned the face model off."
+NO_MODEL = (
+    "Protection is unavailable on this bot: its operator turned likeness protection off "
+    "([likeness] enabled = false)."
+)
 
 
 class ProtectionUnavailable(Exception):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Sequence, Set
 
 import discord
 
@@ -48,11 +48,20 @@ def name_of(file: discord.Attachment) -> str:
     return "`" + file.filename.replace("`", "'") + "`"
 
 
-def added_text(file: discord.Attachment, result: AddResult, notes: Sequence[str]) -> str:
-    """The reply to ``/blocklist add``: the new entry ids, duplicates and hashing notes."""
+def added_text(
+    file: discord.Attachment,
+    result: AddResult,
+    notes: Sequence[str],
+    derived: Set[tuple[Algorithm, str]] = frozenset(),
+) -> str:
+    """The reply to ``/blocklist add``: the new entry ids (the file's own hashes; those derived
+    for edited copies are counted), duplicates and hashing notes."""
     if result.added:
-        ids = ", ".join(f"#{e.id} {e.algorithm.value}" for e in result.added)
-        lines = [f"Added {name_of(file)} to this server's blocklist: {ids}."]
+        own = [e for e in result.added if (e.algorithm, e.value) not in derived]
+        extra = len(result.added) - len(own)
+        ids = ", ".join(f"#{e.id} {e.algorithm.value}" for e in own) or "none new"
+        more = f" (+{extra} for edited copies: borders, screenshots, captions, crops)"
+        lines = [f"Added {name_of(file)} to this server's blocklist: {ids}{more if extra else ''}."]
         if result.duplicates:
             lines.append(f"{len(result.duplicates)} of its hashes were blocked here already.")
         lines.append("Copies posted from now on match it, re-encoded and resized ones too.")

@@ -84,7 +84,7 @@ class Blocklist(commands.Cog):
             return
         entries = [
             NewEntry(algorithm, value, member.guild.id, SOURCE, reason, actor(member))
-            for algorithm, value in found.hashes
+            for algorithm, value in found.entries
         ]
         result = await self.bot.engine.storage.blocklist.add(entries)
         if result.added:
@@ -101,7 +101,7 @@ class Blocklist(commands.Cog):
                 "reason": reason,
             },
         )
-        await reply(interaction, added_text(file, result, found.notes))
+        await reply(interaction, added_text(file, result, found.notes, set(found.derived)))
 
     @group.command(name="remove", description="Remove one of this server's entries")
     @app_commands.describe(entry_id="The entry's id, as /blocklist list shows it")

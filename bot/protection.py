@@ -192,7 +192,6 @@ class ProtectionService:
         key = self._key()
         model_id = self.model_id
         sealed = enrolment.seal(key, guild_id, member_id, model_id, vectors)
-        existed = await self.storage.enrolments.get(guild_id, member_id) is not None
         stored = await self.storage.enrolments.put(
             NewEnrolment(
                 guild_id=guild_id,
@@ -208,7 +207,7 @@ class ProtectionService:
             actor=f"user:{member_id}",
         )
         self.protected.put(guild_id, Enrolled(member_id, vectors.astype(np.float32), notify))
-        return stored, existed
+        return stored, stored.updated_at != stored.created_at
 
     def _open(self, stored: Enrolment) -> Enrolled | None:
         key = self._key()

@@ -162,6 +162,19 @@ class Actioner:
             channel, content=text
         )
 
+    async def is_member(self, guild: discord.Guild, user_id: int) -> bool:
+        """Whether ``user_id`` is still in ``guild``: the cache, else Discord. Any answer but
+        "unknown member" counts as yes, so a Discord fault never ends a protection."""
+        if guild.get_member(user_id) is not None:
+            return True
+        try:
+            await guild.fetch_member(user_id)
+        except discord.NotFound:
+            return False
+        except discord.HTTPException as exc:
+            log.warning("cannot check member %s in guild %s: %s", user_id, guild.id, exc)
+        return True
+
     async def notify_member(self, user_id: int, text: str) -> bool:
         """A private message to a protected member who asked for notices (they may have closed
         their DMs: then nothing is sent, and that is logged)."""

@@ -25,6 +25,7 @@ from bot.runtime.actions import Actioner
 from bot.runtime.catchup import CursorBook, catch_up
 from bot.runtime.fetch import MediaFetcher
 from bot.runtime.intake import MessageQueue
+from bot.runtime.likeness import LikenessEffects
 from bot.runtime.review import Reviewer
 from bot.runtime.watcher import Watcher
 
@@ -132,7 +133,13 @@ class ConsentryBot(commands.Bot):
             timeout_seconds=discord_config.download_timeout_seconds,
         )
         self.watcher = Watcher(
-            self.engine, self.guild_settings, fetcher, self.actioner, self.cases, self.cursors
+            self.engine,
+            self.guild_settings,
+            fetcher,
+            self.actioner,
+            self.cases,
+            self.cursors,
+            likeness=LikenessEffects(self.protection, self.actioner, self.cases),
         )
         self.intake = MessageQueue(
             self.watcher.handle,

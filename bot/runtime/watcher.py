@@ -13,7 +13,7 @@ from bot.cases import CapturedMedia, CaseService
 from bot.core.detectors.nudenet import EXPLICIT_CLASSES, NudeNetDetector
 from bot.core.limits import MediaLimits
 from bot.core.media import UnscannableMedia, load_media
-from bot.core.moderation import Decision, decide, protected_members
+from bot.core.moderation import Decision, decide
 from bot.core.preview import blurred_preview
 from bot.core.verdict import Action, Reason, Verdict
 from bot.engine import Engine
@@ -24,6 +24,7 @@ from bot.runtime.bursts import Burst, BurstTracker
 from bot.runtime.catchup import CursorBook
 from bot.runtime.extract import MediaRef, media_refs
 from bot.runtime.fetch import FetchError, MediaFetcher
+from bot.runtime.likeness import LikenessEffects
 from bot.runtime.review import review_view
 from bot.storage import Case
 
@@ -48,6 +49,7 @@ class Watcher:
         cases: CaseService,
         book: CursorBook,
         *,
+        likeness: LikenessEffects | None = None,
         own_user_id: int | None = None,
     ) -> None:
         self.engine = engine
@@ -56,6 +58,7 @@ class Watcher:
         self.actioner = actioner
         self.cases = cases
         self.book = book
+        self.likeness = likeness
         self.own_user_id = own_user_id
         self._seen: OrderedDict[int, frozenset[str]] = OrderedDict()
         self._active: set[asyncio.Task[object]] = set()
@@ -109,6 +112,9 @@ class Watcher:
         if not refs:
             return None
         reports = await asyncio.gather(*(self._scan(ref, message) for ref in refs))
+        if self.likeness is not None and await self.likeness.departed(guild, reports):
+            # A matched member had left: decide again without them (the findings are cached).
+            reports = await asyncio.gather(*(self._scan(ref, message) for ref in refs))
         decision = _decide(reports, settings)
         if not decision.alert:
             return Incident(message, decision, tuple(reports), "Nothing to do.")
@@ -161,8 +167,8 @@ class Watcher:
             reported_by=reported_by,
         )
         outcome = await self._remove(message, decision, settings, case)
-        if decision.remove and not settings.dry_run:
-            await self._notify_protected(guild, message, decision, case)
+        if decision.remove and not settings.dry_run and self.likeness is not None:
+            await self.likeness.notify(guild, message.channel.id, decision, case)
         incident = Incident(message, decision, tuple(reports), outcome, case.id, reported_by)
         view = None
         if settings.setup_complete:
@@ -193,26 +199,6 @@ class Watcher:
         detail = f"message {message.id} in channel {message.channel.id}: {outcome}"
         await self.cases.log(case, "message.deleted" if failure is None else "message.kept", detail)
         return outcome
-
-    async def _notify_protected(
-        self, guild: discord.Guild, message: discord.Message, decision: Decision, case: Case
-    ) -> None:
-        """Tell protected members shown by removed media, if they asked to be told."""
-        for member_id in protected_members(decision.verdicts):
-            if not self.engine.protected.wants_notice(guild.id, member_id):
-                continue
-            sent = await self.actioner.notify_member(
-                member_id,
-                f"Consentry removed a message in **{guild.name}** (<#{message.channel.id}>) "
-                f"with explicit media showing your face (case {case.id}). Its moderators "
-                "have been alerted. You asked for this notice when you enrolled; "
-                "`/protect withdraw` there ends your protection.",
-            )
-            await self.cases.log(
-                case,
-                "member.notified" if sent else "member.notice_failed",
-                f"protected member {member_id}",
-            )
 
     async def _join(
         self,

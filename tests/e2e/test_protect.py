@@ -12,13 +12,14 @@ import asyncio
 import io
 import json
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from PIL import Image, ImageFilter
 
 from bot.cli import main as cli_main
-from bot.config import DetectorConfig, LikenessConfig, default_models_dir
+from bot.config import Config, DetectorConfig, LikenessConfig, default_models_dir
 from bot.core.evidence import EvidenceKey
 from bot.core.verdict import Action
 from bot.sandbox import DemoWorld, Sandbox
@@ -39,7 +40,7 @@ def explicit_standin(name: str) -> bytes:
     return out.getvalue()
 
 
-def protect_config(sandbox: Sandbox, tmp_path: Path) -> object:
+def protect_config(sandbox: Sandbox, tmp_path: Path) -> Config:
     face_manifest()  # fetched before the bot starts, as `consentry run` does
     photos_dir()
     manifest = write_manifest(tmp_path, role="explicit", flag=0.5, quarantine=None)
@@ -58,7 +59,7 @@ async def protecting(
 ) -> AsyncIterator[Harness]:
     """The bot, set up, with the face model, the stand-in explicit model and an evidence key."""
     config = protect_config(sandbox, tmp_path)
-    async with running_bot(sandbox, world, config, evidence_key) as harness:  # type: ignore[arg-type]
+    async with running_bot(sandbox, world, config, evidence_key) as harness:
         await harness.configure(alert_channel_id=world.mod_alerts_id)
         yield harness
 
@@ -215,7 +216,7 @@ async def test_without_the_evidence_key_protection_is_unavailable_and_says_why(
     sandbox: Sandbox, world: DemoWorld, tmp_path: Path
 ) -> None:
     config = protect_config(sandbox, tmp_path)
-    async with running_bot(sandbox, world, config, None) as harness:  # type: ignore[arg-type]
+    async with running_bot(sandbox, world, config, None) as harness:
         reply = await _protect_me(harness, world.member_ids[0], "obama.jpg")
         assert "Protection is unavailable" in reply and "CONSENTRY_EVIDENCE_KEY" in reply
         assert await harness.engine.storage.enrolments.list(world.guild_id) == []
@@ -247,3 +248,25 @@ async def test_moderators_see_who_is_protected_and_managers_can_remove_or_turn_i
     record = (await protecting.engine.storage.audit.list())[-1]
     assert record.action == "enrolment.removed" and record.details == {"reason": "not them"}
     assert record.actor == f"user:{world.owner_id}"
+
+
+async def test_a_member_who_left_unseen_is_found_gone_before_their_likeness_removes_anything(
+    sandbox: Sandbox, world: DemoWorld, tmp_path: Path, evidence_key: EvidenceKey
+) -> None:
+    # Without the Server Members intent the bot hears of no departure: it asks Discord when a
+    # protected member's face matches, and ends the protection of one who is gone.
+    config = protect_config(sandbox, tmp_path)
+    config = replace(config, discord=replace(config.discord, members_intent=False))
+    async with running_bot(sandbox, world, config, evidence_key) as harness:
+        await harness.configure(alert_channel_id=world.mod_alerts_id)
+        protected, poster = world.member_ids[0], world.member_ids[1]
+        await _protect_me(harness, protected, "obama.jpg")
+        sandbox.remove_member(world.guild_id, protected)
+        assert await harness.engine.storage.enrolments.get(world.guild_id, protected) is not None
+        _, incident = await harness.post(
+            world.general_id, poster, [("new.png", explicit_standin("obama3.jpg"))]
+        )
+        assert incident is not None and incident.decision.action is Action.FLAG
+        assert await harness.engine.storage.enrolments.get(world.guild_id, protected) is None
+        actions = [r.action for r in await harness.engine.storage.audit.list()]
+        assert "enrolment.member_left" in actions

@@ -54,6 +54,9 @@ async def _configure(conn: aiosqlite.Connection, path: str) -> None:
         # busy_timeout first, so the journal-mode switch waits for another process's lock too.
         await conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         await conn.execute("PRAGMA foreign_keys = ON")
+        # Deleted rows are overwritten, not just unlinked: a withdrawn enrolment or purged
+        # evidence leaves no ciphertext behind in free pages.
+        await conn.execute("PRAGMA secure_delete = ON")
         # The first real read happens here: garbage bytes fail with "file is not a database".
         await _enable_wal(conn)
         # NORMAL is durable across application crashes in WAL mode; only an OS crash or power

@@ -10,8 +10,9 @@ change only after storage has committed.
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
-from collections.abc import Sequence
+import time
+from collections import OrderedDict, defaultdict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,6 +37,16 @@ NO_MODEL = (
     "Protection is unavailable on this bot: its operator turned likeness protection off "
     "([likeness] enabled = false)."
 )
+
+
+ENROL_COOLDOWN_SECONDS = 15.0
+"""A member enrols at most once in this time per server: each enrolment costs up to a second
+of CPU per photo, so repeated ones from one member must not crowd out scanning."""
+_COOLDOWN_ENTRIES = 10_000
+
+
+class EnrolmentCooldown(Exception):
+    """The member enrolled a moment ago; the message says when to try again."""
 
 
 class ProtectionUnavailable(Exception):
@@ -67,6 +78,8 @@ class ProtectionService:
         protected: ProtectedFaces,
         executor: BoundedExecutor,
         limits: MediaLimits,
+        *,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.storage = storage
         self.key = key
@@ -74,6 +87,8 @@ class ProtectionService:
         self.protected = protected
         self._executor = executor
         self._limits = limits
+        self._clock = clock
+        self._recent: OrderedDict[tuple[int, int], float] = OrderedDict()
 
     @property
     def available(self) -> bool:
@@ -121,6 +136,7 @@ class ProtectionService:
     ) -> EnrolOutcome:
         """Vet and describe a member's own photos (1 to 5); store what was usable."""
         self._check()
+        self._cool_down(guild_id, member_id)
         if not 1 <= len(photos) <= enrolment.MAX_PHOTOS:
             raise EnrolmentError(f"send 1 to {enrolment.MAX_PHOTOS} photos, not {len(photos)}")
         vetted = [await self._vet(name, data) for name, data in photos]
@@ -138,6 +154,7 @@ class ProtectionService:
         """Enrol from a file written by ``consentry likeness enroll`` (EnrolmentError if it is
         not one, or was made with another model version)."""
         self._check()
+        self._cool_down(guild_id, member_id)
         vectors = enrolment.read_file(data, self._model().manifest)
         stored, replaced = await self._store(guild_id, member_id, vectors, notify, "file")
         photos = tuple(VettedPhoto(f"face {i}", row) for i, row in enumerate(vectors, 1))
@@ -237,6 +254,17 @@ class ProtectionService:
             )
             return None
         return Enrolled(stored.member_id, vectors, stored.notify)
+
+    def _cool_down(self, guild_id: int, member_id: int) -> None:
+        now = self._clock()
+        last = self._recent.get((guild_id, member_id))
+        if last is not None and now - last < ENROL_COOLDOWN_SECONDS:
+            wait = ENROL_COOLDOWN_SECONDS - (now - last)
+            raise EnrolmentCooldown(f"You enrolled a moment ago: try again in {wait:.0f} s.")
+        self._recent[(guild_id, member_id)] = now
+        self._recent.move_to_end((guild_id, member_id))
+        while len(self._recent) > _COOLDOWN_ENTRIES:
+            self._recent.popitem(last=False)
 
     def _check(self) -> None:
         reason = self.unavailable_reason

@@ -16,7 +16,7 @@ from discord.ext import commands
 
 from bot.core.faces.enrolment import MAX_FILE_BYTES, EnrolmentError
 from bot.core.policy import LIKENESS_OFF_KEY
-from bot.protection import ProtectionUnavailable
+from bot.protection import EnrolmentCooldown, ProtectionUnavailable
 from bot.runtime.permissions import is_manager, is_moderator
 from cogs._common import actor, refuse_audited, reply
 from cogs._protect_format import listing_text, outcome_text, status_text
@@ -81,7 +81,7 @@ class Protect(commands.Cog):
             outcome = await self.bot.protection.enrol_photos(
                 guild_id, interaction.user.id, photos, notify=notify
             )
-        except (EnrolmentError, ProtectionUnavailable) as exc:
+        except (EnrolmentError, EnrolmentCooldown, ProtectionUnavailable) as exc:
             await reply(interaction, str(exc))
             return
         await reply(interaction, outcome_text(outcome))
@@ -105,7 +105,7 @@ class Protect(commands.Cog):
             outcome = await self.bot.protection.enrol_file(
                 guild_id, interaction.user.id, data, notify=notify
             )
-        except (EnrolmentError, ProtectionUnavailable) as exc:
+        except (EnrolmentError, EnrolmentCooldown, ProtectionUnavailable) as exc:
             await reply(interaction, f"{file.filename} was not used: {exc}")
             return
         await reply(interaction, outcome_text(outcome))

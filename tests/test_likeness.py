@@ -27,7 +27,12 @@ from bot.core.limits import MediaLimits
 from bot.core.media import load_media
 from bot.core.policy import LIKENESS_OFF_KEY, Policy
 from bot.core.verdict import Action
-from bot.protection import ProtectionService, ProtectionUnavailable
+from bot.protection import (
+    ENROL_COOLDOWN_SECONDS,
+    EnrolmentCooldown,
+    ProtectionService,
+    ProtectionUnavailable,
+)
 from bot.storage import NewEnrolment, Storage
 from tests.faces_support import OTHER_PERSON, SAME_PERSON, face_manifest, photo_bytes
 
@@ -263,3 +268,29 @@ async def test_protection_needs_the_key_and_keeps_no_photo(
 def test_an_image_with_no_face_is_refused_as_such(face_model: FaceModel) -> None:
     grey = np.asarray(Image.new("RGB", (640, 480), (128, 128, 128)))
     assert enrolment.vet_photo(face_model, "g", grey).problem == "no face found"
+
+
+async def test_a_member_enrols_at_most_once_per_cooldown(
+    storage: Storage, face_model: FaceModel
+) -> None:
+    now = [1000.0]
+    executor = BoundedExecutor(1)
+    try:
+        service = ProtectionService(
+            storage,
+            EvidenceKey.generate()[0],
+            face_model,
+            ProtectedFaces(),
+            executor,
+            MediaLimits(),
+            clock=lambda: now[0],
+        )
+        photo = [("a.jpg", photo_bytes("obama.jpg"))]
+        await service.enrol_photos(GUILD, 10, photo, notify=False)
+        with pytest.raises(EnrolmentCooldown, match="try again in 15 s"):
+            await service.enrol_photos(GUILD, 10, photo, notify=False)
+        await service.enrol_photos(GUILD, 11, photo, notify=False)  # others are not held up
+        now[0] += ENROL_COOLDOWN_SECONDS
+        assert (await service.enrol_photos(GUILD, 10, photo, notify=True)).replaced
+    finally:
+        executor.shutdown()

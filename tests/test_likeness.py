@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bot.core.detectors.base import Detection
+from bot.core.detectors.base import Detection, Detector
 from bot.core.evidence import EvidenceError, EvidenceKey
 from bot.core.executor import BoundedExecutor
 from bot.core.faces import enrolment
@@ -23,9 +23,12 @@ from bot.core.faces.face import FaceBox, FaceFinding
 from bot.core.faces.likeness import Enrolled, Gallery, ProtectedFaces
 from bot.core.faces.stage import FaceStage, Trigger
 from bot.core.findings import Findings
+from bot.core.hashes import MediaHashes
 from bot.core.limits import MediaLimits
-from bot.core.media import load_media
+from bot.core.matcher import BlocklistMatcher
+from bot.core.media import Media, load_media
 from bot.core.policy import LIKENESS_OFF_KEY, Policy
+from bot.core.scanner import Scanner
 from bot.core.verdict import Action
 from bot.protection import (
     ENROL_COOLDOWN_SECONDS,
@@ -292,5 +295,44 @@ async def test_a_member_enrols_at_most_once_per_cooldown(
         await service.enrol_photos(GUILD, 11, photo, notify=False)  # others are not held up
         now[0] += ENROL_COOLDOWN_SECONDS
         assert (await service.enrol_photos(GUILD, 10, photo, notify=True)).replaced
+    finally:
+        executor.shutdown()
+
+
+class _AlwaysExplicit(Detector):
+    """Scores every frame 0.9 as explicit: the stand-in for an explicit-content model."""
+
+    name = "always"
+    labels = ("explicit",)
+
+    async def detect(self, media: Media, hashes: MediaHashes) -> Detection:
+        scores = tuple(0.9 for _ in media.frames)
+        return Detection(self.name, {"explicit": 0.9}, frame_scores=scores)
+
+
+async def test_no_face_work_while_nobody_is_protected_and_the_first_enrolment_counts_at_once(
+    face_model: FaceModel,
+) -> None:
+    executor = BoundedExecutor(1)
+    try:
+        protected = ProtectedFaces()
+        scanner = Scanner(
+            executor=executor,
+            matcher=BlocklistMatcher(),
+            detectors=[_AlwaysExplicit()],
+            faces=FaceStage(face_model, executor, [Trigger("always", 0.5)]),
+            protected=protected,
+        )
+        policy = Policy.default(likeness=True)
+        data = photo_bytes("obama3.jpg")
+        findings, _ = await scanner.examine(data)
+        assert findings.faces == ()  # nobody to protect: no face was even looked for
+        vetted = enrolment.vet_photo(face_model, "me", _pixels("obama.jpg"))
+        assert vetted.descriptor is not None
+        protected.put(GUILD, Enrolled(10, vetted.descriptor[None, :]))
+        verdict = await scanner.scan(data, policy=policy, guild_id=GUILD)
+        assert not verdict.cached and verdict.action is Action.QUARANTINE
+        mine = await scanner.scan(data, policy=policy, guild_id=GUILD, author_id=10)
+        assert mine.cached and mine.action is Action.ALLOW  # their own post
     finally:
         executor.shutdown()

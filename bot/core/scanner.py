@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 # Hashing a few hundred KiB on the loop costs less than a thread hop; larger files go to the pool.
 _INLINE_HASH_BYTES = 256 * 1024
 
-CacheKey = tuple[str, int]
+CacheKey = tuple[str, int, bool]
 NEAR_DUPLICATES = "near-duplicates"
 """The detection that holds matches of the media's embeddings against ``clip`` entries."""
 
@@ -107,7 +107,9 @@ class Scanner:
             sha256, md5 = exact_hashes(data)
         else:
             sha256, md5 = await self.executor.run(exact_hashes, data)
-        key = (sha256, self.matcher.generation)
+        # Faces are described only while someone is protected somewhere: findings made without
+        # them are keyed apart, so the first enrolment is never answered from such a cache.
+        key = (sha256, self.matcher.generation, self._faces_wanted())
         hit = self.cache.get(key)
         if hit is not None:
             return hit, True
@@ -167,7 +169,7 @@ class Scanner:
         if vectors is not None and len(vectors):
             detections.append(await self._near_duplicates(media, vectors))
         faces: tuple[FaceFinding, ...] = ()
-        if self.faces is not None:
+        if self.faces is not None and self._faces_wanted():
             try:
                 faces = await self.faces.run(media, detections)
             except Exception as exc:
@@ -188,6 +190,9 @@ class Scanner:
             problems=tuple(problems),
             generation=generation,
         )
+
+    def _faces_wanted(self) -> bool:
+        return self.faces is not None and self.protected is not None and self.protected.total > 0
 
     async def _near_duplicates(self, media: Media, vectors: npt.NDArray[np.float32]) -> Detection:
         """Match the frames' embeddings against ``clip`` entries (confirmed media)."""

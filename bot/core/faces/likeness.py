@@ -134,6 +134,11 @@ class ProtectedFaces:
         enrolled = gallery.members.get(member_id) if gallery else None
         return enrolled is not None and enrolled.notify
 
+    @property
+    def total(self) -> int:
+        """Members protected in all servers together."""
+        return sum(len(g) for g in self._galleries.values())
+
     def count(self, guild_id: int) -> int:
         """How many members are protected in a server."""
         gallery = self._galleries.get(guild_id)

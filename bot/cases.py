@@ -15,6 +15,8 @@ from bot.core.verdict import Verdict
 from bot.storage import Case, CaseStatus, NewCase, NewEvidence, Storage
 
 BOT_ACTOR = "consentry"
+MAX_CASE_ID = 2**63 - 1
+"""The largest id the database can hold (a signed 64-bit integer)."""
 
 
 class CaseError(Exception):
@@ -140,7 +142,10 @@ class CaseService:
         return items
 
     async def get(self, case_id: int, guild_id: int) -> Case:
-        """The case, if it belongs to ``guild_id``; CaseError otherwise."""
+        """The case, if it belongs to ``guild_id``; CaseError otherwise (a crafted button id
+        past what the database stores included)."""
+        if not 0 < case_id <= MAX_CASE_ID:
+            raise CaseError(f"There is no case {case_id} in this server.")
         case = await self.storage.cases.get(case_id)
         if case is None or case.guild_id != guild_id:
             raise CaseError(f"There is no case {case_id} in this server.")

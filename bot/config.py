@@ -64,8 +64,14 @@ class DiscordConfig:
     gateway_url: str = "wss://gateway.discord.gg/"
     cdn_base: str = "https://cdn.discordapp.com"
     """Where discord.py builds asset URLs (stickers, avatars): Discord's CDN, or the sandbox's."""
-    media_hosts: tuple[str, ...] = ("cdn.discordapp.com", "media.discordapp.net")
-    """The only hosts media is downloaded from (host or host:port)."""
+    media_hosts: tuple[str, ...] = (
+        "cdn.discordapp.com",
+        "media.discordapp.net",
+        "images-ext-1.discordapp.net",
+        "images-ext-2.discordapp.net",
+    )
+    """The only hosts media is downloaded from (host or host:port). Discord serves uploads from
+    the first two and link-preview images through its external-media proxies, the last two."""
     download_timeout_seconds: float = 20.0
     blocklist_refresh_seconds: float = 30.0
     """How often the bot checks storage for blocklist changes made elsewhere (e.g. the CLI)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sqlite3
+import stat
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -254,3 +255,11 @@ def test_storage_urls_name_a_sqlite_location(url: str, location: str) -> None:
 async def test_unsupported_urls_raise_storage_error(url: str, message: str) -> None:
     with pytest.raises(StorageError, match=message.replace("+", r"\+")):
         await open_storage(url)
+
+
+async def test_a_new_database_is_readable_by_its_owner_only(tmp_path: Path) -> None:
+    path = tmp_path / "data" / "new.db"
+    async with await open_storage(f"sqlite:///{path}") as storage:
+        await storage.settings.set_override(1, "k", 1)  # writes the WAL too
+        for file in (path, path.with_name("new.db-wal")):
+            assert stat.S_IMODE(file.stat().st_mode) == 0o600, file

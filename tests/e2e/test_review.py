@@ -5,6 +5,9 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+import pytest
+
+from bot.cases import CaseError
 from bot.core.blocklist import Algorithm
 from bot.core.evidence import EvidenceKey
 from bot.core.verdict import Action
@@ -183,3 +186,12 @@ async def test_dry_run_alerts_what_would_have_happened_and_deletes_nothing(
     )
     outcome = next(f["value"] for f in alert["embeds"][0]["fields"] if f["name"] == "Outcome")
     assert outcome == "Dry run: this message would have been deleted."
+
+
+async def test_a_button_with_a_case_id_past_what_the_database_holds_is_refused(
+    reviewing: Harness,
+) -> None:
+    # A 23-digit id (a crafted custom_id) must be "no such case", not an OverflowError.
+    for case_id in (10**22, 0, 2**63):
+        with pytest.raises(CaseError, match=f"There is no case {case_id}"):
+            await reviewing.bot.cases.get(case_id, reviewing.world.guild_id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -47,6 +48,16 @@ def _prepare_path(path: Path) -> None:
         raise StorageError(f"cannot create the folder for database {path}: {exc}") from exc
     if path.is_dir():
         raise StorageError(f"cannot open database {path}: it is a directory")
+    if not path.exists():
+        # Readable by the bot's user only: it holds sealed evidence, face data and the audit
+        # log. SQLite gives its -wal and -shm files the same mode. An existing file is left as
+        # its owner set it.
+        try:
+            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        except FileExistsError:
+            pass
+        except OSError as exc:
+            raise StorageError(f"cannot create database {path}: {exc.strerror or exc}") from exc
 
 
 async def _configure(conn: aiosqlite.Connection, path: str) -> None:

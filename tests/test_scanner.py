@@ -49,14 +49,14 @@ class CountingDetector(Detector):
     name = "counter"
     labels = ("seen",)
 
-    def __init__(self, fail: bool = False) -> None:
+    def __init__(self, fail: bool = False, failures: int | None = None) -> None:
         self.calls = 0
-        self.fail = fail
+        self.failures = failures if failures is not None else (10**9 if fail else 0)
 
     async def detect(self, media: Media, hashes: MediaHashes) -> Detection:
         self.calls += 1
         await asyncio.sleep(0.01)
-        if self.fail:
+        if self.calls <= self.failures:
             raise RuntimeError("model crashed")
         return Detection(self.name, {"seen": 0.0})
 
@@ -144,6 +144,40 @@ async def test_a_failing_detector_marks_the_scan_incomplete_without_losing_other
     verdict = await scanner.scan(ASTRONAUT, policy=Policy.default())
     assert verdict.action is Action.QUARANTINE  # the blocklist still matched
     assert any(r.signal == "counter" and "model crashed" in r.message for r in verdict.reasons)
+
+
+async def test_a_model_that_keeps_failing_is_flagged_never_allowed_and_never_cached(
+    executor,
+) -> None:
+    counter = CountingDetector(fail=True)
+    scanner = Scanner(executor=executor, matcher=BlocklistMatcher(), detectors=[counter])
+    verdict = await scanner.scan(COFFEE, policy=Policy.default())
+    assert verdict.action is Action.FLAG and counter.calls == 2  # tried, then once more
+    (reason,) = verdict.reasons
+    assert "model crashed" in reason.message and "not fully examined" in reason.message
+    again = await scanner.scan(COFFEE, policy=Policy.default())
+    assert not again.cached and counter.calls == 4  # examined afresh, not served from cache
+
+
+async def test_a_model_that_fails_once_is_retried_and_the_result_cached(executor) -> None:
+    counter = CountingDetector(failures=1)
+    scanner = Scanner(executor=executor, matcher=BlocklistMatcher(), detectors=[counter])
+    verdict = await scanner.scan(COFFEE, policy=Policy.default())
+    assert verdict.action is Action.ALLOW and counter.calls == 2
+    assert (await scanner.scan(COFFEE, policy=Policy.default())).cached
+
+
+async def test_a_caller_giving_up_does_not_cancel_the_scan_for_others_waiting(executor) -> None:
+    counter = CountingDetector()
+    scanner = Scanner(executor=executor, matcher=BlocklistMatcher(), detectors=[counter])
+    first = asyncio.create_task(scanner.scan(COFFEE, policy=Policy.default()))
+    await asyncio.sleep(0)
+    second = asyncio.create_task(scanner.scan(COFFEE, policy=Policy.default()))
+    await asyncio.sleep(0)
+    first.cancel()
+    verdict = await second
+    assert verdict.action is Action.ALLOW and counter.calls == 1
+    assert first.cancelled()
 
 
 async def test_an_allow_listed_photo_is_never_flagged(executor) -> None:

@@ -8,6 +8,9 @@ from bot.core.detectors.base import Detection
 from bot.core.faces.face import FaceFinding
 from bot.core.verdict import Match
 
+DETECTOR_FAILED = "detector_failed"
+"""The code of a problem where a model raised (twice): moderators are told, nothing is cached."""
+
 
 @dataclass(frozen=True, slots=True)
 class Problem:

@@ -9,7 +9,7 @@ from typing import Any
 from bot.core.blocklist import Algorithm
 from bot.core.detectors.manifest import ModelManifest
 from bot.core.faces.face import SYNTHETIC_PREFIX, LikenessMatch
-from bot.core.findings import Findings
+from bot.core.findings import DETECTOR_FAILED, Findings
 from bot.core.verdict import Action, Match, Reason, Verdict
 
 BLOCKLIST_SIGNAL = "blocklist"
@@ -316,7 +316,18 @@ class Policy:
             elif rule.is_likeness:
                 reasons.extend(self._likeness_reasons(rule, likeness))
         reasons.extend(self._score_reasons(scores, age_restricted))
-        reasons.extend(Reason(p.source, Action.UNSCANNABLE, p.message) for p in findings.problems)
+        # A model that failed is flagged for moderators, never silently allowed: what it would
+        # have seen is unknown. Intake refusals (type, size, corruption) stay unscannable.
+        reasons.extend(
+            Reason(
+                p.source,
+                Action.FLAG if p.code == DETECTOR_FAILED else Action.UNSCANNABLE,
+                f"{p.message}: not fully examined, please look"
+                if p.code == DETECTOR_FAILED
+                else p.message,
+            )
+            for p in findings.problems
+        )
         action = max((r.action for r in reasons), key=lambda a: a.severity, default=Action.ALLOW)
         return _verdict(findings, action, _dedupe(reasons), matches, scores)
 

@@ -19,7 +19,7 @@ from bot.core.executor import BoundedExecutor
 from bot.core.faces.face import FaceFinding, LikenessMatch
 from bot.core.faces.likeness import ProtectedFaces
 from bot.core.faces.stage import FaceStage
-from bot.core.findings import Findings, Problem
+from bot.core.findings import DETECTOR_FAILED, Findings, Problem
 from bot.core.hashes import FrameHashes, MediaHashes
 from bot.core.hashing import exact_hashes, hash_frame
 from bot.core.index import MatchThresholds
@@ -114,25 +114,24 @@ class Scanner:
         if hit is not None:
             return hit, True
         pending = self._inflight.get(key)
-        if pending is not None:
-            return await asyncio.shield(pending), True
-        future: asyncio.Future[Findings] = asyncio.get_running_loop().create_future()
-        self._inflight[key] = future
+        owner = pending is None
+        if pending is None:
+            # The examination is the scanner's own task: a caller that gives up (a cancelled
+            # message, a shutdown) never cancels it for the others waiting on the same file.
+            pending = asyncio.create_task(self._examine_once(key, data, sha256, md5))
+            pending.add_done_callback(_retrieve)
+            self._inflight[key] = pending
+        return await asyncio.shield(pending), not owner
+
+    async def _examine_once(self, key: CacheKey, data: bytes, sha256: str, md5: str) -> Findings:
         try:
             findings = await self._examine(data, sha256, md5)
-        except asyncio.CancelledError:
-            future.cancel()
-            raise
-        except Exception as exc:
-            future.set_exception(exc)
-            future.exception()  # mark retrieved: there may be no waiter, and we re-raise anyway
-            raise
-        else:
-            future.set_result(findings)
-            self.cache.put(key, findings)
-            return findings, False
         finally:
             del self._inflight[key]
+        # A model failure is never remembered: the next post of the file is examined again.
+        if not any(p.code == DETECTOR_FAILED for p in findings.problems):
+            self.cache.put(key, findings)
+        return findings
 
     async def _examine(self, data: bytes, sha256: str, md5: str) -> Findings:
         generation = self.matcher.generation
@@ -159,9 +158,14 @@ class Scanner:
             if isinstance(result, Detection):
                 detections.append(result)
             elif isinstance(result, Exception):
-                log.exception("detector %s failed on %s", detector.name, sha256, exc_info=result)
+                log.warning("detector %s failed on %s; trying once more", detector.name, sha256)
+                retried = await self._retry(detector, media, hashes)
+                if isinstance(retried, Detection):
+                    detections.append(retried)
+                    continue
+                log.error("detector %s failed on %s", detector.name, sha256, exc_info=retried)
                 problems.append(
-                    Problem(detector.name, "detector_failed", f"{detector.name} failed: {result}")
+                    Problem(detector.name, DETECTOR_FAILED, f"{detector.name} failed: {retried}")
                 )
             else:
                 raise result  # cancellation and other BaseExceptions must propagate
@@ -174,7 +178,7 @@ class Scanner:
                 faces = await self.faces.run(media, detections)
             except Exception as exc:
                 log.exception("the face stage failed on %s", sha256)
-                problems.append(Problem("faces", "detector_failed", f"face matching failed: {exc}"))
+                problems.append(Problem("faces", DETECTOR_FAILED, f"face matching failed: {exc}"))
         return Findings(
             sha256=sha256,
             md5=md5,
@@ -190,6 +194,14 @@ class Scanner:
             problems=tuple(problems),
             generation=generation,
         )
+
+    async def _retry(
+        self, detector: Detector, media: Media, hashes: MediaHashes
+    ) -> Detection | Exception:
+        try:
+            return await detector.detect(media, hashes)
+        except Exception as exc:
+            return exc
 
     def _faces_wanted(self) -> bool:
         return self.faces is not None and self.protected is not None and self.protected.total > 0
@@ -209,6 +221,12 @@ class Scanner:
         """Close every detector."""
         for detector in self.detectors:
             await detector.close()
+
+
+def _retrieve(task: asyncio.Task[Findings]) -> None:
+    # Every waiter may have given up: mark a failure as seen, its waiters re-raise it anyway.
+    if not task.cancelled():
+        task.exception()
 
 
 def _distinct_embeddings(vectors: npt.NDArray[np.float32] | None) -> tuple[str, ...]:

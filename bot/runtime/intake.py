@@ -63,6 +63,13 @@ class MessageQueue:
             message = await self._queue.get()
             try:
                 await self._handler(message)
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise  # this worker is being stopped
+                # A cancellation leaked from inside the handler: that message failed, the
+                # worker lives on.
+                log.error("handling message %s was cancelled from within", message.id)
             except Exception:
                 log.exception("handling message %s failed", message.id)
             finally:

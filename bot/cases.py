@@ -12,9 +12,11 @@ from bot.core.blocklist import Algorithm, NewEntry
 from bot.core.evidence import EvidenceError, EvidenceKey, Sealed, evidence_context
 from bot.core.moderation import Decision
 from bot.core.verdict import Verdict
-from bot.storage import Case, CaseStatus, NewCase, NewEvidence, Storage
+from bot.storage import Case, CaseStatus, NewCase, NewEvidence, Storage, TransitionRefused
 
 BOT_ACTOR = "consentry"
+RESTORABLE = (CaseStatus.OPEN, CaseStatus.DISMISSED)
+"""Statuses a case may be restored from (a dismissed one is still up for a repost)."""
 MAX_CASE_ID = 2**63 - 1
 """The largest id the database can hold (a signed 64-bit integer)."""
 
@@ -185,9 +187,8 @@ class CaseService:
         (the caller applies the server's action ladder with it).
         """
         entries = _entries(case, allow=False, actor=actor)
-        await self.storage.blocklist.add(entries)
         updated = await self._decide(
-            case, CaseStatus.CONFIRMED, actor, f"{len(entries)} hashes blocked"
+            case, CaseStatus.CONFIRMED, actor, f"{len(entries)} hashes blocked", entries
         )
         count = await self.storage.cases.count_by_author(
             case.guild_id, case.author_id, status=CaseStatus.CONFIRMED
@@ -197,33 +198,48 @@ class CaseService:
     async def dismiss(self, case: Case, *, actor: str) -> Case:
         """A false positive: allow-list the media's hashes in this server so it never triggers."""
         entries = _entries(case, allow=True, actor=actor)
-        await self.storage.blocklist.add(entries)
         return await self._decide(
-            case, CaseStatus.DISMISSED, actor, f"{len(entries)} hashes allow-listed"
+            case, CaseStatus.DISMISSED, actor, f"{len(entries)} hashes allow-listed", entries
         )
 
-    async def mark_restored(self, case: Case, *, actor: str) -> Case:
-        return await self._decide(case, CaseStatus.RESTORED, actor, "content reposted")
+    def check_restorable(self, case: Case) -> None:
+        """CaseError unless ``case`` may be restored (open, or dismissed as a false positive):
+        checked before anything is reposted."""
+        if case.status not in RESTORABLE:
+            raise CaseError(f"Case {case.id} is already {case.status.value}: nothing reposted.")
 
-    async def _decide(self, case: Case, status: CaseStatus, actor: str, note: str) -> Case:
-        # Only open cases are decided; a dismissed one may still be restored (reposted).
-        allowed_from = (
-            (CaseStatus.OPEN, CaseStatus.DISMISSED)
-            if status is CaseStatus.RESTORED
-            else (CaseStatus.OPEN,)
-        )
-        if case.status not in allowed_from:
-            raise CaseError(f"Case {case.id} is already {case.status.value}.")
-        updated = await self.storage.cases.set_status(case.id, status, actor=actor, note=note)
+    async def restore(self, case: Case, *, actor: str) -> Case:
+        """Mark the case restored; an open one is allow-listed in the same transaction, so the
+        repost (and any later copy) is not removed again."""
+        entries = _entries(case, allow=True, actor=actor) if case.status is CaseStatus.OPEN else []
+        note = f"restored; {len(entries)} hashes allow-listed" if entries else "restored"
+        return await self._decide(case, CaseStatus.RESTORED, actor, note, entries)
+
+    async def _decide(
+        self,
+        case: Case,
+        status: CaseStatus,
+        actor: str,
+        note: str,
+        entries: Sequence[NewEntry] = (),
+    ) -> Case:
+        # The one place a case changes state: status, entries and audit record in one checked
+        # transaction. A second, conflicting decision is refused and changes nothing.
+        expected = RESTORABLE if status is CaseStatus.RESTORED else (CaseStatus.OPEN,)
+        try:
+            updated = await self.storage.cases.transition(
+                case.id,
+                expected=expected,
+                status=status,
+                actor=actor,
+                note=note,
+                entries=entries,
+                audit=(f"case.{status.value}", {"note": note}),
+            )
+        except TransitionRefused as exc:
+            raise CaseError(f"Case {case.id} is already {exc.current.value}.") from None
         if updated is None:
             raise CaseError(f"Case {case.id} no longer exists.")
-        await self.storage.audit.append(
-            guild_id=case.guild_id,
-            actor=actor,
-            action=f"case.{status.value}",
-            subject=f"case {case.id}",
-            details={"note": note},
-        )
         return updated
 
     async def purge_expired(self, *, batch: int = 100) -> int:

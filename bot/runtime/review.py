@@ -152,18 +152,19 @@ class Reviewer:
         channel = member.guild.get_channel_or_thread(case.channel_id)
         if channel is None or isinstance(channel, discord.CategoryChannel | discord.ForumChannel):
             raise CaseError("The channel of this case no longer exists.")
+        self.bot.cases.check_restorable(case)  # before anything is decrypted or reposted
         originals = await self.bot.cases.originals(case, actor=_actor(member), purpose="restored")
-        if case.status is CaseStatus.OPEN:
-            # Restoring says "this was fine": allow-list it first, so the repost (and any later
-            # copy) is not removed again.
-            case = await self.bot.cases.dismiss(case, actor=_actor(member))
-            await self.bot.engine.reload_blocklist()
+        _fits_upload(originals, member.guild)
+        # Decided first (allow-listing an open case in the same transaction), then reposted:
+        # a concurrent Confirm either wins and nothing is reposted, or is refused.
+        updated = await self.bot.cases.restore(case, actor=_actor(member))
+        await self.bot.engine.reload_blocklist()
         author = await self.bot.fetch_user(case.author_id)
         note = f"*Restored by the moderators after review (case {case.id}).*"
         failure = await self.bot.actioner.restore(channel, author, originals, note)
         if failure:
-            raise CaseError(failure)
-        updated = await self.bot.cases.mark_restored(case, actor=_actor(member))
+            await self.bot.cases.log(updated, "restore.failed", failure)
+            raise CaseError(f"Case {case.id} is marked restored but the repost failed: {failure}")
         await self._refresh_alert(updated, f"Restored by {member.mention}.")
         return f"Case {case.id}: the post is back in {channel.mention}, under its author's name."
 
@@ -171,6 +172,11 @@ class Reviewer:
         self, interaction: discord.Interaction, case: Case, member: discord.Member
     ) -> None:
         """Show the original to ``member`` only, spoilered; the view is logged."""
+        if member.guild.filesize_limit and any(
+            e.size > member.guild.filesize_limit
+            for e in await self.bot.engine.storage.evidence.for_case(case.id)
+        ):
+            raise CaseError(_too_large(member.guild))
         originals = await self.bot.cases.originals(case, actor=_actor(member), purpose="revealed")
         files = [
             discord.File(io.BytesIO(data), filename=name.split()[-1], spoiler=True)
@@ -198,6 +204,19 @@ class Reviewer:
         embed.add_field(name="Review", value=status_line, inline=False)
         view = review_view(case.id, case.status, evidence=self.bot.cases.keeps_evidence)
         await self.bot.actioner.update_alert(channel.id, message.id, embed, view)
+
+
+def _fits_upload(originals: list[tuple[str, bytes]], guild: discord.Guild) -> None:
+    if any(len(data) > guild.filesize_limit for _, data in originals):
+        raise CaseError(_too_large(guild))
+
+
+def _too_large(guild: discord.Guild) -> str:
+    limit = guild.filesize_limit / (1024 * 1024)
+    return (
+        f"The original is over this server's {limit:.0f} MiB upload limit, so Discord cannot "
+        "carry it: nothing was shown or reposted."
+    )
 
 
 def _actor(member: discord.Member) -> str:

@@ -17,6 +17,7 @@ from bot.storage.base import (
     SettingsStore,
     Storage,
     StorageError,
+    TransitionRefused,
 )
 from bot.storage.records import (
     ALL,
@@ -75,5 +76,6 @@ __all__ = [
     "SettingsStore",
     "Storage",
     "StorageError",
+    "TransitionRefused",
     "open_storage",
 ]

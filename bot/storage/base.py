@@ -10,7 +10,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any, Self
 
-from bot.storage.base_cases import CaseStore, EvidenceStore
+from bot.storage.base_cases import CaseStore, EvidenceStore, TransitionRefused
 from bot.storage.base_enrolments import EnrolmentStore
 from bot.storage.records import (
     ALL,
@@ -244,4 +244,5 @@ __all__ = [
     "SettingsStore",
     "Storage",
     "StorageError",
+    "TransitionRefused",
 ]

@@ -7,14 +7,25 @@ from :mod:`bot.storage`.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bot.storage.records import Case, CaseEvent, CaseStatus, Evidence, NewCase, NewEvidence
 
 if TYPE_CHECKING:
     import builtins
-    from collections.abc import Sequence
+    from collections.abc import Collection, Sequence
     from datetime import datetime
+
+    from bot.core.blocklist import NewEntry
+
+
+class TransitionRefused(Exception):
+    """A case was not in an expected status: a concurrent or repeated decision."""
+
+    def __init__(self, case_id: int, current: CaseStatus) -> None:
+        super().__init__(f"case {case_id} is {current.value}")
+        self.case_id = case_id
+        self.current = current
 
 
 class CaseStore(ABC):
@@ -53,12 +64,31 @@ class CaseStore(ABC):
         """How many cases one member has in one server, optionally only those with ``status``."""
 
     @abstractmethod
+    async def transition(
+        self,
+        case_id: int,
+        *,
+        expected: Collection[CaseStatus],
+        status: CaseStatus,
+        actor: str,
+        note: str = "",
+        entries: Sequence[NewEntry] = (),
+        audit: tuple[str, dict[str, Any]] | None = None,
+    ) -> Case | None:
+        """The one checked change of a case's status, in one transaction: unless the case's
+        status is one of ``expected`` nothing is written and TransitionRefused (carrying the
+        current status) is raised; otherwise the status and its timeline event, the blocklist or
+        allow-list ``entries`` and the ``audit`` record (action, details) commit together.
+        Return the updated case, or None if there is no such case."""
+
     async def set_status(
         self, case_id: int, status: CaseStatus, *, actor: str, note: str = ""
     ) -> Case | None:
-        """Change a case's status and record the change in its timeline (even if the status is
-        unchanged: the note may matter). Return the updated case, or None if there is none.
-        Which transitions make sense is the case service's business, not storage's."""
+        """Change a case's status from whatever it is, recording it in the timeline (even if
+        unchanged: the note may matter); an unchecked :meth:`transition` for tools and tests."""
+        return await self.transition(
+            case_id, expected=tuple(CaseStatus), status=status, actor=actor, note=note
+        )
 
     @abstractmethod
     async def set_legal_hold(self, case_id: int, hold: bool, *, actor: str) -> Case | None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from pathlib import Path
 
+import discord
 import pytest
 
 from bot.cases import CaseError
@@ -195,3 +197,54 @@ async def test_a_button_with_a_case_id_past_what_the_database_holds_is_refused(
     for case_id in (10**22, 0, 2**63):
         with pytest.raises(CaseError, match=f"There is no case {case_id}"):
             await reviewing.bot.cases.get(case_id, reviewing.world.guild_id)
+
+
+async def test_a_second_conflicting_decision_is_refused_and_changes_nothing(
+    reviewing: Harness,
+) -> None:
+    world, storage = reviewing.world, reviewing.engine.storage
+    await _removed(reviewing)
+    counts = await storage.blocklist.count()
+    # Confirm and Dismiss pressed at the same moment by two moderators: exactly one wins.
+    [opened] = await storage.cases.list(world.guild_id)
+    results = await asyncio.gather(
+        reviewing.bot.cases.confirm(opened, actor="user:1"),
+        reviewing.bot.cases.dismiss(opened, actor="user:2"),
+        return_exceptions=True,
+    )
+    refused = [r for r in results if isinstance(r, CaseError)]
+    assert len(refused) == 1 and "is already" in str(refused[0]), results
+    [case] = await storage.cases.list(world.guild_id)
+    after = await storage.blocklist.count()
+    if case.status is CaseStatus.CONFIRMED:
+        assert after["allow"] == counts["allow"]  # the refused Dismiss allow-listed nothing
+    else:
+        assert after["allow"] > counts["allow"] and after["pdq"] == counts["pdq"]
+    actions = [r.action for r in await storage.audit.list()]
+    assert actions.count("case.confirmed") + actions.count("case.dismissed") == 1
+    assert (await storage.audit.verify()).ok
+
+
+async def test_restoring_a_confirmed_case_reposts_nothing(reviewing: Harness) -> None:
+    world = reviewing.world
+    _, alert = await _removed(reviewing)
+    assert "confirmed" in await reviewing.click(alert, "confirm", world.moderator_id)
+    [case] = await reviewing.engine.storage.cases.list(world.guild_id)
+    with pytest.raises(CaseError, match="already confirmed: nothing reposted"):
+        await reviewing.bot.review.restore(case, _member(reviewing, world.moderator_id))
+    assert all(m.get("webhook_id") is None for m in reviewing.sandbox.messages(world.art_id))
+    actions = [r.action for r in await reviewing.engine.storage.audit.list()]
+    assert "evidence.restored" not in actions  # nothing was even decrypted
+
+
+def _member(harness: Harness, user_id: int) -> discord.Member:
+    guild = harness.bot.get_guild(harness.world.guild_id)
+    assert guild is not None
+    member = guild.get_member(user_id)
+    if member is None:  # not cached: build it from the sandbox's own record
+        member = discord.Member(
+            data={"user": {"id": user_id, "username": "m", "discriminator": "0"}, "roles": []},
+            guild=guild,
+            state=guild._state,
+        )
+    return member

@@ -61,46 +61,8 @@ class SQLiteBlocklistStore(BlocklistStore):
     async def add(self, entries: Sequence[NewEntry]) -> AddResult:
         if not entries:
             return AddResult()
-        added_at = to_text(now())
         async with self._db.transaction() as tx:
-            # The write lock is held, so every row with an id above this one is ours. One
-            # executemany plus one SELECT is far faster than a round trip per entry on big imports.
-            row = await tx.fetchone("SELECT coalesce(max(id), 0) FROM blocklist")
-            before = int(row[0]) if row is not None else 0
-            await tx.executemany(
-                f"INSERT INTO blocklist ({_COLUMNS}) VALUES (NULL, ?, ?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT DO NOTHING",
-                (
-                    (
-                        e.algorithm.value,
-                        e.value,
-                        e.guild_id,
-                        e.source,
-                        e.reason,
-                        e.added_by,
-                        added_at,
-                        int(e.allow),
-                    )
-                    for e in entries
-                ),
-            )
-            rows = await tx.fetchall(
-                f"SELECT {_COLUMNS} FROM blocklist WHERE id > ? ORDER BY id", (before,)
-            )
-            if rows:
-                await _bump_revision(tx)
-        added = [_entry(r) for r in rows]
-        # Rows were inserted in input order, so the first occurrence of each identity is the one
-        # that went in; any other occurrence is a duplicate.
-        fresh = {_identity(e) for e in added}
-        duplicates: list[NewEntry] = []
-        for entry in entries:
-            key = _identity(entry)
-            if key in fresh:
-                fresh.discard(key)
-            else:
-                duplicates.append(entry)
-        return AddResult(added=added, duplicates=duplicates)
+            return await add_in(tx, entries)
 
     async def remove(self, entry_id: int) -> BlocklistEntry | None:
         async with self._db.transaction() as tx:
@@ -174,3 +136,49 @@ class SQLiteBlocklistStore(BlocklistStore):
 
 async def _bump_revision(tx: Transaction) -> None:
     await tx.execute("UPDATE counters SET value = value + 1 WHERE name = ?", (_REVISION,))
+
+
+async def add_in(tx: Transaction, entries: Sequence[NewEntry]) -> AddResult:
+    """Add ``entries`` inside ``tx`` (see :meth:`BlocklistStore.add`): with a case's decision
+    and its audit record, they commit together or not at all."""
+    if not entries:
+        return AddResult()
+    added_at = to_text(now())
+    # The write lock is held, so every row with an id above this one is ours. One executemany
+    # plus one SELECT is far faster than a round trip per entry on big imports.
+    row = await tx.fetchone("SELECT coalesce(max(id), 0) FROM blocklist")
+    before = int(row[0]) if row is not None else 0
+    await tx.executemany(
+        f"INSERT INTO blocklist ({_COLUMNS}) VALUES (NULL, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT DO NOTHING",
+        (
+            (
+                e.algorithm.value,
+                e.value,
+                e.guild_id,
+                e.source,
+                e.reason,
+                e.added_by,
+                added_at,
+                int(e.allow),
+            )
+            for e in entries
+        ),
+    )
+    rows = await tx.fetchall(
+        f"SELECT {_COLUMNS} FROM blocklist WHERE id > ? ORDER BY id", (before,)
+    )
+    if rows:
+        await _bump_revision(tx)
+    added = [_entry(r) for r in rows]
+    # Rows were inserted in input order, so the first occurrence of each identity is the one
+    # that went in; any other occurrence is a duplicate.
+    fresh = {_identity(e) for e in added}
+    duplicates: list[NewEntry] = []
+    for entry in entries:
+        key = _identity(entry)
+        if key in fresh:
+            fresh.discard(key)
+        else:
+            duplicates.append(entry)
+    return AddResult(added=added, duplicates=duplicates)

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from bot.storage.base_cases import CaseStore
+from bot.storage.base_cases import CaseStore, TransitionRefused
 from bot.storage.records import Case, CaseEvent, CaseStatus, NewCase
 from bot.storage.sqlite._db import Database, Params, Transaction, from_text, now, to_text
+from bot.storage.sqlite.audit import append_in
+from bot.storage.sqlite.blocklist import add_in
 
 if TYPE_CHECKING:
     import builtins
     import sqlite3
+    from collections.abc import Collection, Sequence
+
+    from bot.core.blocklist import NewEntry
 
 _COLUMNS = (
     "id, guild_id, channel_id, message_id, author_id, sha256, action, verdict, status,"
@@ -142,20 +147,41 @@ class SQLiteCaseStore(CaseStore):
         row = await self._db.fetchone(f"SELECT count(*) FROM cases WHERE {where}", params)
         return int(row[0]) if row is not None else 0
 
-    async def set_status(
-        self, case_id: int, status: CaseStatus, *, actor: str, note: str = ""
+    async def transition(
+        self,
+        case_id: int,
+        *,
+        expected: Collection[CaseStatus],
+        status: CaseStatus,
+        actor: str,
+        note: str = "",
+        entries: Sequence[NewEntry] = (),
+        audit: tuple[str, dict[str, Any]] | None = None,
     ) -> Case | None:
         at = to_text(now())
         async with self._db.transaction() as tx:
-            row = await tx.fetchone("SELECT status FROM cases WHERE id = ?", (case_id,))
+            row = await tx.fetchone("SELECT guild_id, status FROM cases WHERE id = ?", (case_id,))
             if row is None:
                 return None
             previous = CaseStatus(row["status"])
+            if previous not in expected:
+                raise TransitionRefused(case_id, previous)
             await tx.execute(
                 "UPDATE cases SET status = ?, updated_at = ? WHERE id = ?",
                 (status.value, at, case_id),
             )
             await _record(tx, case_id, at, actor, status, previous, note)
+            await add_in(tx, entries)
+            if audit is not None:
+                action, details = audit
+                await append_in(
+                    tx,
+                    guild_id=row["guild_id"],
+                    actor=actor,
+                    action=action,
+                    subject=f"case {case_id}",
+                    details=details,
+                )
             updated = await tx.fetchone(f"{_SELECT} WHERE id = ?", (case_id,))
         assert updated is not None
         return _case(updated)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import struct
+import time
 import warnings
 
 import numpy as np
@@ -199,3 +200,49 @@ def test_damaged_files_only_ever_load_or_raise_unscannable_media() -> None:
             assert 1 <= len(media.frames) <= limits.sample_frames
             outcomes["loaded"] += 1
     assert outcomes["loaded"] and outcomes["refused"]
+
+
+def _many_page_tiff(pages: int, *, big_endian: bool = False, loop: bool = False) -> bytes:
+    """A TIFF of ``pages`` one-pixel pages, written by hand (Pillow would take minutes)."""
+    order = ">" if big_endian else "<"
+    header = (b"MM" if big_endian else b"II") + struct.pack(f"{order}HI", 42, 8)
+    body = bytearray()
+    ifd_size = 2 + 8 * 12 + 4
+    pixel = 8 + pages * ifd_size  # the one pixel byte, after every page's IFD
+    for i in range(pages):
+        at = 8 + i * ifd_size
+        entries = [
+            (256, 3, 1, 1),  # width
+            (257, 3, 1, 1),  # height
+            (258, 3, 1, 8),  # bits per sample
+            (259, 3, 1, 1),  # no compression
+            (262, 3, 1, 1),  # black is zero
+            (273, 4, 1, pixel),  # strip offset
+            (278, 3, 1, 1),  # rows per strip
+            (279, 4, 1, 1),  # strip byte count
+        ]
+        body += struct.pack(f"{order}H", len(entries))
+        for tag, kind, count, value in entries:
+            packed = struct.pack(f"{order}H", value) + b"\0\0" if kind == 3 else None
+            body += struct.pack(f"{order}HHI", tag, kind, count)
+            body += packed if packed is not None else struct.pack(f"{order}I", value)
+        last = i == pages - 1
+        body += struct.pack(f"{order}I", 8 if (last and loop) else (0 if last else at + ifd_size))
+    return header + bytes(body) + b"\x80"
+
+
+def test_a_tiff_of_very_many_pages_is_refused_without_counting_them_all() -> None:
+    data = _many_page_tiff(20_000)
+    started = time.perf_counter()
+    error = refusal(data, MediaLimits(max_frames=2_000))
+    assert error.code == "too_many_frames" and "more than the 2000-frame" in error.message
+    assert time.perf_counter() - started < 5  # not a generous bound: this is not a benchmark
+    assert load(_many_page_tiff(3), MediaLimits()).frame_count == 3
+    assert load(_many_page_tiff(3, big_endian=True), MediaLimits()).frame_count == 3
+
+
+def test_a_tiff_page_chain_that_loops_stops_the_count() -> None:
+    from bot.core import _decode
+
+    assert _decode.tiff_pages(_many_page_tiff(5, loop=True), 100) == 5
+    assert _decode.tiff_pages(b"II*\0\xff\xff\xff\xff", 100) == 1  # points past the end

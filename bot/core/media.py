@@ -239,13 +239,21 @@ def _load(data: bytes, media_type: MediaType, limits: MediaLimits) -> Media:
         full_size = image.size
         _check_pixels(full_size, media_type, limits)
         # Extra frames of a JPEG (MPO: stereo pairs, depth maps, previews) are never displayed.
-        frame_count = 1 if media_type is MediaType.JPEG else int(getattr(image, "n_frames", 1))
+        # A TIFF's pages are counted by walking its page chain, which stops past the limit,
+        # before Pillow is asked (its count costs the square of the pages).
+        pages = _decode.tiff_pages(data, limits.max_frames) if media_type is MediaType.TIFF else 0
+        if media_type is MediaType.JPEG:
+            frame_count = 1
+        elif pages > limits.max_frames:
+            frame_count = pages  # refused below, before Pillow counts them
+        else:
+            frame_count = int(getattr(image, "n_frames", 1))
         if frame_count < 1:
             raise ValueError("no frames")
         if frame_count > limits.max_frames:
+            told = "more than" if pages > limits.max_frames else f"{frame_count} frames, over"
             raise UnscannableMedia(
-                "too_many_frames",
-                f"the animation has {frame_count} frames, over the {limits.max_frames} limit",
+                "too_many_frames", f"the file has {told} the {limits.max_frames}-frame limit"
             )
         total = full_size[0] * full_size[1] * frame_count
         if total > limits.max_total_pixels:

@@ -56,23 +56,39 @@ class GuildSettings:
 
 
 class GuildSettingsService:
-    """Reads settings through a cache that every write through this service invalidates."""
+    """Reads settings through a cache that every write through this service invalidates.
+
+    Each server's writes bump its version; a read caches what it loaded only if no write
+    happened meanwhile, so a read racing a write can never leave the old value cached.
+    """
 
     def __init__(self, store: SettingsStore) -> None:
         self._store = store
         self._cache: dict[int, GuildSettings] = {}
+        self._versions: dict[int, int] = {}
 
     async def get(self, guild_id: int) -> GuildSettings:
         cached = self._cache.get(guild_id)
         if cached is None:
+            version = self._versions.get(guild_id, 0)
             cached = GuildSettings.from_overrides(await self._store.get_overrides(guild_id))
-            self._cache[guild_id] = cached
+            if self._versions.get(guild_id, 0) == version:
+                self._cache[guild_id] = cached
         return cached
 
     async def set(self, guild_id: int, key: str, value: Any) -> GuildSettings:
         """Store ``key`` (a GuildSettings field); storing the default removes the override."""
         default = getattr(GuildSettings(), key)  # AttributeError names a mistyped key
-        self._cache.pop(guild_id, None)
+        try:
+            await self._write(guild_id, key, value, default)
+        finally:
+            # Even a failed write may have landed: forget what was cached, and make any read
+            # already under way drop what it loaded.
+            self._versions[guild_id] = self._versions.get(guild_id, 0) + 1
+            self._cache.pop(guild_id, None)
+        return await self.get(guild_id)
+
+    async def _write(self, guild_id: int, key: str, value: Any, default: Any) -> None:
         if value == default:
             await self._store.clear_override(guild_id, key)
         else:
@@ -83,4 +99,3 @@ class GuildSettingsService:
             else:
                 stored = value
             await self._store.set_override(guild_id, key, stored)
-        return await self.get(guild_id)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from bot.guild_settings import GuildSettings, GuildSettingsService
@@ -35,3 +37,26 @@ async def test_a_mistyped_setting_name_is_refused() -> None:
 def test_settings_of_other_features_are_ignored_when_reading() -> None:
     settings = GuildSettings.from_overrides({"policy.rules": [], "scan_bots": True})
     assert settings.scan_bots and settings == GuildSettings(scan_bots=True)
+
+
+async def test_a_read_racing_a_write_never_leaves_the_old_value_cached() -> None:
+    async with await open_storage("sqlite::memory:") as storage:
+        service = GuildSettingsService(storage.settings)
+        loaded = asyncio.Event()
+        release = asyncio.Event()
+        real = storage.settings.get_overrides
+
+        async def slow_read(guild_id: int) -> dict[str, object]:
+            overrides = await real(guild_id)  # the old value, read before the write
+            loaded.set()
+            await release.wait()
+            return overrides
+
+        storage.settings.get_overrides = slow_read  # type: ignore[method-assign]
+        reader = asyncio.create_task(service.get(1))
+        await loaded.wait()
+        storage.settings.get_overrides = real  # type: ignore[method-assign]
+        await service.set(1, "dry_run", True)
+        release.set()
+        assert not (await reader).dry_run  # that read saw the old value...
+        assert (await service.get(1)).dry_run  # ...but did not cache it

@@ -36,10 +36,11 @@ class Setup(commands.Cog):
             return
         assert interaction.guild is not None  # guild_only
         me = interaction.guild.me
-        if me is None or not alert_channel.permissions_for(me).send_messages:
+        missing = _missing_alert_permissions(alert_channel, me)
+        if missing:
             await interaction.response.send_message(
-                f"I cannot post in {alert_channel.mention}: give me View Channel, Send Messages "
-                "and Embed Links there, then run this again.",
+                f"I cannot post alerts in {alert_channel.mention}: give me {missing} there, "
+                "then run this again (alerts are embeds with a blurred preview attached).",
                 ephemeral=True,
             )
             return
@@ -73,6 +74,25 @@ class Setup(commands.Cog):
             f"Files remembered: {len(engine.scanner.cache)}",
         ]
         await interaction.response.send_message("\n".join(lines), ephemeral=True)
+
+
+ALERT_PERMISSIONS = (
+    ("view_channel", "View Channel"),
+    ("send_messages", "Send Messages"),
+    ("embed_links", "Embed Links"),
+    ("attach_files", "Attach Files"),
+)
+"""What posting an alert takes: without any one of them every alert would be lost."""
+
+
+def _missing_alert_permissions(channel: discord.TextChannel, me: discord.Member | None) -> str:
+    have = channel.permissions_for(me) if me is not None else discord.Permissions.none()
+    missing = [name for attribute, name in ALERT_PERMISSIONS if not getattr(have, attribute)]
+    return (
+        ", ".join(missing[:-1])
+        + (" and " if len(missing) > 1 else "")
+        + (missing[-1] if missing else "")
+    )
 
 
 def _evidence(bot: ConsentryBot) -> str:

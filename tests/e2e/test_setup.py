@@ -140,3 +140,18 @@ async def test_explicit_only_scores_are_not_flagged_in_age_restricted_channels(
         assert adult is not None and adult.decision.action is Action.ALLOW
         _, general = await harness.post(world.general_id, world.member_ids[0], [("r.png", red)])
         assert general is not None and general.decision.action is Action.FLAG
+
+
+async def test_setup_refuses_an_alert_channel_where_alerts_cannot_be_posted_and_says_why(
+    sandbox: Sandbox, world: DemoWorld, tmp_path: Path
+) -> None:
+    # Send Messages alone is not enough: alerts are embeds with an attached preview.
+    sandbox.set_permission_overwrite(
+        world.general_id,
+        sandbox.bot_role_id(world.guild_id),
+        deny=int(Permissions.EMBED_LINKS | Permissions.ATTACH_FILES),
+    )
+    async with running_bot(sandbox, world, sandbox_config(sandbox, tmp_path)) as harness:
+        reply = await _slash(harness, world.owner_id, "setup", alert_channel=world.general_id)
+        assert "give me Embed Links and Attach Files there" in reply
+        assert not (await harness.bot.guild_settings.get(world.guild_id)).setup_complete

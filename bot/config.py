@@ -127,6 +127,10 @@ boxes) and the CLIP probe (AI-generated score, look-alike embeddings). ``detecto
 file runs none."""
 
 
+HOG = "dlib-hog"
+"""``[likeness] detector`` value for dlib's built-in HOG face detector."""
+
+
 @dataclass(frozen=True, slots=True)
 class LikenessConfig:
     """Protected members: faces on explicit media matched against members who enrolled."""
@@ -135,6 +139,9 @@ class LikenessConfig:
     """Load the face model (needs the evidence key too: enrolments are sealed with it)."""
     model: Path = MODELS_DIR / "dlib-face.toml"
     """The face model's manifest."""
+    detector: Path | None = MODELS_DIR / "blazeface.toml"
+    """The face detector's manifest; ``detector = "dlib-hog"`` in the file uses dlib's HOG
+    detector instead (no model to fetch, slower, misses faces under about 80 px)."""
     max_distance: float = DEFAULT_MAX_DISTANCE
     """Face descriptor distance within which a face is taken for a protected member."""
     ai_generated_rule: bool = False
@@ -267,6 +274,7 @@ def _likeness(table: dict[str, Any], base: Path) -> LikenessConfig:
     _known(table, {f.name for f in fields(LikenessConfig)}, "likeness")
     values = dict(table)
     model = values.pop("model", None)
+    detector = values.pop("detector", None)
     score = values.pop("ai_generated_min_score", None)
     if "max_distance" in values:
         values["max_distance"] = _number(values["max_distance"], "[likeness] max_distance")
@@ -279,6 +287,13 @@ def _likeness(table: dict[str, Any], base: Path) -> LikenessConfig:
     if score is not None:
         config = replace(
             config, ai_generated_min_score=_number(score, "[likeness] ai_generated_min_score")
+        )
+    if detector is not None:
+        if not isinstance(detector, str) or not detector:
+            raise ValueError('[likeness] detector must be a manifest path or "dlib-hog"')
+        found = None if detector == HOG else Path(detector).expanduser()
+        config = replace(
+            config, detector=found if found is None or found.is_absolute() else base / found
         )
     return config
 

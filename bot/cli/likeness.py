@@ -60,14 +60,20 @@ async def cmd_enroll(args: argparse.Namespace, config: Config) -> int:
         print(f"consentry: give 1 to {enrolment.MAX_PHOTOS} photos", file=sys.stderr)
         return 2
     manifest = load_manifest(config.likeness.model, config.models_cache_dir)
-    if not status(manifest).verified:
-        print(f"fetching the face model {manifest.name}…", file=sys.stderr)
-        try:
-            fetch(manifest)
-        except ModelFetchError as exc:
-            print(f"consentry: error: {exc}", file=sys.stderr)
-            return 2
-    model = FaceModel.load(manifest)
+    finder = (
+        load_manifest(config.likeness.detector, config.models_cache_dir)
+        if config.likeness.detector is not None
+        else None
+    )
+    for needed in (manifest, finder):
+        if needed is not None and not status(needed).verified:
+            print(f"fetching the face model {needed.name}…", file=sys.stderr)
+            try:
+                fetch(needed)
+            except ModelFetchError as exc:
+                print(f"consentry: error: {exc}", file=sys.stderr)
+                return 2
+    model = FaceModel.load(manifest, finder=finder)
     vectors = []
     for name in args.photos:
         problem: str | None = None

@@ -13,6 +13,7 @@ from bot.config import Config
 from bot.core.detectors.manifest import ManifestError, ModelManifest
 from bot.core.detectors.nudenet import NudeNetDetector
 from bot.core.executor import BoundedExecutor
+from bot.core.faces.blazeface import BlazeFace
 from bot.core.faces.embedder import FaceModel
 from bot.engine import LOADERS
 from bot.model_store import (
@@ -113,6 +114,9 @@ def _check(manifest: ModelManifest, executor: BoundedExecutor) -> str:
         model = FaceModel.load(manifest)
         faces = model.find(grey)
         return f"{len(faces)} faces on a grey picture; descriptor network loaded"
+    if manifest.kind == "face_detector":
+        found = BlazeFace.load(manifest.file, manifest.sha256).find(grey)
+        return f"{len(found)} faces on a grey picture"
     loader = LOADERS.get(manifest.kind)
     if loader is None:
         raise ManifestError(f"no detector runs {manifest.kind} models")

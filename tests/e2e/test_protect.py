@@ -27,6 +27,7 @@ from tests.e2e.harness import Harness, running_bot, sandbox_config
 from tests.e2e.test_blocklist_commands import slash
 from tests.faces_support import face_manifest, photo_bytes, photos_dir
 from tests.imagery import encode, photo
+from tests.test_real_models import _fetched
 from tests.tiny_model import write_manifest
 
 
@@ -42,6 +43,7 @@ def explicit_standin(name: str) -> bytes:
 
 def protect_config(sandbox: Sandbox, tmp_path: Path) -> Config:
     face_manifest()  # fetched before the bot starts, as `consentry run` does
+    _fetched("blazeface")  # the default face detector
     photos_dir()
     manifest = write_manifest(tmp_path, role="explicit", flag=0.5, quarantine=None)
     return sandbox_config(

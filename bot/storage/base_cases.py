@@ -42,6 +42,10 @@ class CaseStore(ABC):
         """One case by id."""
 
     @abstractmethod
+    async def find_by_message(self, guild_id: int, message_id: int) -> Case | None:
+        """The newest case about one message, if it has any."""
+
+    @abstractmethod
     async def list(
         self, guild_id: int, *, status: CaseStatus | None = None, limit: int = 25, offset: int = 0
     ) -> builtins.list[Case]:

@@ -11,6 +11,7 @@ from tests.e2e.harness import Harness, running_bot, sandbox_config
 from tests.e2e.test_watch import ASTRONAUT, COFFEE, COPY
 
 FOLLOWUP = "/webhooks/{webhook_id}/{webhook_token}"
+CALLBACK = "/interactions/{interaction_id}/{interaction_token}/callback"
 
 
 async def _report(harness: Harness, channel_id: int, message_id: int, reporter: int) -> str:
@@ -118,3 +119,32 @@ async def test_confirming_a_flagged_report_removes_the_message(reviewing: Harnes
     assert sandbox.message(world.general_id, int(message["id"])) is None
     [delete] = sandbox.find_requests("DELETE", "/channels/{channel_id}/messages/{message_id}")
     assert delete.reason is not None and "confirmed" in delete.reason
+
+
+async def test_reports_of_the_same_message_join_one_case_and_each_member_waits_between(
+    consentry: Harness,
+) -> None:
+    world, sandbox = consentry.world, consentry.sandbox
+    message, _ = await consentry.post(world.general_id, world.member_ids[0], [("c.png", COFFEE)])
+    message_id = int(message["id"])
+    first = await _report(consentry, world.general_id, message_id, world.member_ids[1])
+    assert first.startswith("Thank you")
+    again = await _report(consentry, world.general_id, message_id, world.member_ids[2])
+    [case] = await consentry.engine.storage.cases.list(world.guild_id)
+    assert f"Already with the moderators as case {case.id}" in again
+    events = await consentry.engine.storage.cases.events(case.id)
+    assert [e.actor for e in events] == [
+        f"user:{world.member_ids[1]}",
+        f"user:{world.member_ids[2]}",
+    ]
+    assert len(consentry.alerts()) == 1  # one alert, not one per report
+    # The first reporter reports another message at once: asked to wait, nothing opened.
+    other, _ = await consentry.post(world.art_id, world.member_ids[0], [("d.png", COFFEE)])
+    since = len(sandbox.requests)
+    await sandbox.invoke_message_command(
+        world.guild_id, world.art_id, world.member_ids[1], "Report as NCII", int(other["id"])
+    )
+    await sandbox.wait_for_request("POST", CALLBACK, since=since, timeout=10)
+    [interaction] = sandbox.find_requests("POST", CALLBACK)[-1:]
+    assert "you can report again in 30 seconds" in interaction.json["data"]["content"]
+    assert len(await consentry.engine.storage.cases.list(world.guild_id)) == 1

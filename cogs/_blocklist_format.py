@@ -11,7 +11,7 @@ from bot.core import blocklist_io
 from bot.core.blocklist import Algorithm, BlocklistEntry
 from bot.core.blocklist_io import RowError
 from bot.storage import AddResult, Storage
-from cogs._common import clip
+from cogs._common import clip, name_of
 
 PAGE_SIZE = 15
 ERRORS_SHOWN = 10
@@ -41,11 +41,6 @@ def export_bytes(entries: Iterable[BlocklistEntry], fmt: str) -> bytes:
         writer.write(entry)
     writer.close()
     return stream.getvalue().encode("utf-8")
-
-
-def name_of(file: discord.Attachment) -> str:
-    """An attachment's name, quoted so that markdown in it shows as typed."""
-    return "`" + file.filename.replace("`", "'") + "`"
 
 
 def added_text(

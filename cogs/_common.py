@@ -20,6 +20,22 @@ def actor(member: discord.abc.User) -> str:
     return f"user:{member.id}"
 
 
+def name_of(file: discord.Attachment) -> str:
+    """An attachment's name, quoted so that markdown in it shows as typed."""
+    return "`" + file.filename.replace("`", "'") + "`"
+
+
+async def download(interaction: discord.Interaction, file: discord.Attachment) -> bytes | None:
+    """An attachment's bytes, or None after telling the caller Discord would not give them."""
+    try:
+        return await file.read()
+    except discord.HTTPException as exc:
+        await reply(
+            interaction, f"Could not download {name_of(file)} (Discord answered {exc.status})."
+        )
+        return None
+
+
 def clip(text: str, limit: int = DISCORD_LIMIT) -> str:
     """``text`` cut to ``limit`` characters, ending with an ellipsis when something was cut."""
     return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -28,10 +28,9 @@ from cogs._blocklist_format import (
     export_bytes,
     import_text,
     list_text,
-    name_of,
     server_entries,
 )
-from cogs._common import actor, audit, refuse_audited, reply
+from cogs._common import actor, audit, download, name_of, refuse_audited, reply
 
 if TYPE_CHECKING:
     from bot.runtime.client import ConsentryBot
@@ -68,7 +67,7 @@ class Blocklist(commands.Cog):
         config = self.bot.engine.config
         # Downloading and hashing a large animation can outlast Discord's 3-second window.
         await interaction.response.defer(ephemeral=True, thinking=True)
-        data = await _download(interaction, file)
+        data = await download(interaction, file)
         if data is None:
             return
         try:
@@ -175,7 +174,7 @@ class Blocklist(commands.Cog):
         if member is None or not await self._fits(interaction, file):
             return
         await interaction.response.defer(ephemeral=True, thinking=True)
-        data = await _download(interaction, file)
+        data = await download(interaction, file)
         if data is None:
             return
         try:
@@ -287,16 +286,6 @@ class Blocklist(commands.Cog):
             f"{name_of(file)} is {file.size:,} bytes, over the {limit:,}-byte limit: not read.",
         )
         return False
-
-
-async def _download(interaction: discord.Interaction, file: discord.Attachment) -> bytes | None:
-    try:
-        return await file.read()
-    except discord.HTTPException as exc:
-        await reply(
-            interaction, f"Could not download {name_of(file)} (Discord answered {exc.status})."
-        )
-        return None
 
 
 async def setup(bot: ConsentryBot) -> None:

@@ -18,7 +18,7 @@ from bot.core.faces.enrolment import MAX_FILE_BYTES, EnrolmentError
 from bot.core.policy import LIKENESS_OFF_KEY
 from bot.protection import EnrolmentCooldown, ProtectionUnavailable
 from bot.runtime.permissions import is_manager, is_moderator
-from cogs._common import actor, refuse_audited, reply
+from cogs._common import actor, download, refuse_audited, reply
 from cogs._protect_format import listing_text, outcome_text, status_text
 
 if TYPE_CHECKING:
@@ -193,14 +193,8 @@ class Protect(commands.Cog):
         if file.size > limit:
             await reply(interaction, f"{file.filename} is over the {limit:,}-byte limit.")
             return None
-        try:
-            data = await file.read()
-        except discord.HTTPException as exc:
-            await reply(
-                interaction, f"Could not download {file.filename} (Discord answered {exc.status})."
-            )
-            return None
-        if len(data) > limit:  # the declared size is the uploader's word
+        data = await download(interaction, file)
+        if data is not None and len(data) > limit:  # the declared size is the uploader's word
             await reply(interaction, f"{file.filename} is over the {limit:,}-byte limit.")
             return None
         return data

@@ -204,7 +204,7 @@ class Scanner:
             return exc
 
     def _faces_wanted(self) -> bool:
-        return self.faces is not None and self.protected is not None and self.protected.total > 0
+        return self.faces is not None and self.protected is not None and self.protected.anyone
 
     async def _near_duplicates(self, media: Media, vectors: npt.NDArray[np.float32]) -> Detection:
         """Match the frames' embeddings against ``clip`` entries (confirmed media)."""

@@ -113,8 +113,12 @@ class Watcher:
             return None
         reports = await asyncio.gather(*(self._scan(ref, message) for ref in refs))
         if self.likeness is not None and await self.likeness.departed(guild, reports):
-            # A matched member had left: decide again without them (the findings are cached).
-            reports = await asyncio.gather(*(self._scan(ref, message) for ref in refs))
+            # A matched member had left: decide again without them, from the bytes already
+            # downloaded (their findings are cached, so this is only the policy again).
+            reports = [
+                await self._judge(r.label, r.data, message) if r.data is not None else r
+                for r in reports
+            ]
         decision = _decide(reports, settings)
         if not decision.alert:
             return Incident(message, decision, tuple(reports), "Nothing to do.")
@@ -284,7 +288,6 @@ class Watcher:
 
     async def _scan(self, ref: MediaRef, message: discord.Message) -> MediaReport:
         guild_id = message.guild.id if message.guild else 0
-        restricted = _age_restricted(message.channel)
         # Held from download to verdict, so downloaded bytes waiting for a scan stay bounded.
         async with self._in_flight:
             try:
@@ -293,10 +296,17 @@ class Watcher:
                 log.info("guild %s: %s not scanned: %s", guild_id, ref.label, exc.message)
                 reason = Reason("download", Action.UNSCANNABLE, exc.message)
                 return MediaReport(ref.label, Verdict(Action.UNSCANNABLE, (reason,), "", ""))
-            verdict = await self.engine.scan(
-                data, guild_id, age_restricted=restricted, author_id=message.author.id
-            )
-            return MediaReport(ref.label, verdict, data)
+            return await self._judge(ref.label, data, message)
+
+    async def _judge(self, label: str, data: bytes, message: discord.Message) -> MediaReport:
+        """The verdict on downloaded media, under the policy of the message's server."""
+        verdict = await self.engine.scan(
+            data,
+            message.guild.id if message.guild else 0,
+            age_restricted=_age_restricted(message.channel),
+            author_id=message.author.id,
+        )
+        return MediaReport(label, verdict, data)
 
 
 def _preview(data: bytes, limits: MediaLimits, boxer: NudeNetDetector | None) -> bytes:

@@ -136,9 +136,10 @@ class ProtectedFaces:
         return enrolled is not None and enrolled.notify
 
     @property
-    def total(self) -> int:
-        """Members protected in all servers together."""
-        return sum(len(g) for g in self._galleries.values())
+    def anyone(self) -> bool:
+        """Whether any member of any server is protected (a server's last member removed also
+        removes its gallery, so this costs nothing per scan)."""
+        return bool(self._galleries)
 
     def count(self, guild_id: int) -> int:
         """How many members are protected in a server."""

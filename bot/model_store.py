@@ -54,7 +54,7 @@ def configured_manifests(config: Config) -> list[ModelManifest]:
 
 def fetch_missing(config: Config, say: Callable[[str], None]) -> list[ModelManifest]:
     """Fetch every configured model whose weights are missing, telling ``say`` what happens
-    (a first start downloads about 160 MB); returns what was fetched. ModelFetchError names the
+    (a first start downloads about 210 MB); returns what was fetched. ModelFetchError names the
     model that could not be had."""
     fetched = []
     for manifest in configured_manifests(config):

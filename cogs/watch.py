@@ -28,8 +28,7 @@ class Watch(commands.Cog):
         await self._handle(payload.message)
 
     async def _handle(self, message: discord.Message) -> None:
-        if self.bot.intake is not None:
-            self.bot.intake.put(message)
+        await self.bot.take(message)
 
 
 async def setup(bot: ConsentryBot) -> None:

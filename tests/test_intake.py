@@ -16,7 +16,7 @@ def _message(i: int) -> Any:
 async def test_a_cancellation_leaking_from_one_message_does_not_end_a_worker() -> None:
     handled: list[int] = []
 
-    async def handler(message: Any) -> None:
+    async def handler(message: Any, force: bool) -> None:
         if message.id == 1:
             raise asyncio.CancelledError  # e.g. an awaited task someone else cancelled
         if message.id == 2:
@@ -32,6 +32,6 @@ async def test_a_cancellation_leaking_from_one_message_does_not_end_a_worker() -
 
 
 async def test_a_full_queue_drops_and_counts() -> None:
-    queue = MessageQueue(lambda m: asyncio.sleep(0), maxsize=1, workers=1)
+    queue = MessageQueue(lambda m, f: asyncio.sleep(0), maxsize=1, workers=1)
     assert queue.put(_message(1)) and not queue.put(_message(2))
     assert queue.drops == 1

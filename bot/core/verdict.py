@@ -53,6 +53,19 @@ class Match:
             "frame": self.frame,
         }
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Match:
+        """The inverse of :meth:`to_dict` (a stored case's verdict read back)."""
+        scope = data.get("scope", "instance")
+        return cls(
+            entry_id=int(data["entry_id"]),
+            algorithm=str(data["algorithm"]),
+            distance=float(data["distance"]),
+            guild_id=None if scope == "instance" else int(scope),
+            allow=bool(data.get("allow", False)),
+            frame=int(data.get("frame", 0)),
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Reason:
@@ -82,6 +95,19 @@ class Reason:
         if self.member_id is not None:
             out["member_id"] = self.member_id
         return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Reason:
+        """The inverse of :meth:`to_dict`."""
+        return cls(
+            signal=str(data["signal"]),
+            action=Action(data["action"]),
+            message=str(data["message"]),
+            score=data.get("score"),
+            distance=data.get("distance"),
+            entry_id=data.get("entry_id"),
+            member_id=data.get("member_id"),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,3 +147,22 @@ class Verdict:
             "phash": list(self.phash),
             "cached": self.cached,
         }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Verdict:
+        """The inverse of :meth:`to_dict` (without the CLIP embeddings it leaves out)."""
+        return cls(
+            action=Action(data["action"]),
+            reasons=tuple(Reason.from_dict(r) for r in data.get("reasons", ())),
+            sha256=str(data.get("sha256", "")),
+            md5=str(data.get("md5", "")),
+            media_type=data.get("media_type"),
+            width=data.get("width"),
+            height=data.get("height"),
+            frames_scanned=int(data.get("frames_scanned", 0)),
+            pdq=tuple(data.get("pdq", ())),
+            phash=tuple(data.get("phash", ())),
+            matches=tuple(Match.from_dict(m) for m in data.get("matches", ())),
+            scores={str(k): float(v) for k, v in data.get("scores", {}).items()},
+            cached=bool(data.get("cached", False)),
+        )

@@ -6,11 +6,14 @@ or a message to moderators. Nothing here raises into the caller for a Discord-si
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 
+import aiohttp
 import discord
 
 from bot.guild_settings import GuildSettings
@@ -23,30 +26,59 @@ PREVIEW_NAME = "preview.jpg"
 RESTORE_WEBHOOK = "Consentry restore"
 
 
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What one action on Discord came to."""
+
+    done: bool
+    detail: str
+    """For moderators: "Message deleted.", or why it was not."""
+    retry: bool = False
+    """A passing fault (Discord 5xx or 429 after discord.py's own retries, a network error):
+    worth trying again later. False for a refusal that needs a person (a missing permission)."""
+    sent: discord.Message | None = None
+    """The alert message, when an alert was posted in a channel."""
+
+
+def _failure(exc: BaseException, what: str) -> Outcome:
+    """An Outcome for a failed call: Discord's refusal, a server fault, or the network."""
+    if isinstance(exc, discord.HTTPException):
+        passing = exc.status >= 500 or exc.status == 429
+        return Outcome(
+            False, f"{what}: Discord answered {exc.status} ({exc.text or 'no detail'}).", passing
+        )
+    return Outcome(
+        False, f"{what}: Discord could not be reached ({exc or type(exc).__name__}).", True
+    )
+
+
+_NETWORK = (aiohttp.ClientError, asyncio.TimeoutError, OSError)
+
+
 class Actioner:
     """Performs moderation actions on Discord for decided incidents."""
 
     def __init__(self, client: discord.Client) -> None:
         self._client = client
 
-    async def delete(self, channel_id: int, message_id: int, reason: str) -> str | None:
-        """Delete a message; returns None on success (or if it is already gone), else a
-        moderator-facing reason it failed."""
+    async def delete(self, channel_id: int, message_id: int, reason: str) -> Outcome:
+        """Delete a message (one already gone counts as deleted)."""
         try:
             # Message.delete() takes no reason; the HTTP call carries it to the audit log.
             await self._client.http.delete_message(
                 channel_id, message_id, reason=reason[:_AUDIT_REASON_LIMIT]
             )
         except discord.NotFound:
-            return None  # already gone (deleted by its author or another moderator)
+            pass  # already gone (deleted by its author or another moderator)
         except discord.Forbidden:
-            return (
+            detail = (
                 f"Not deleted: Consentry lacks the Manage Messages permission in <#{channel_id}>."
             )
-        except discord.HTTPException as exc:
+            return Outcome(False, detail)
+        except (discord.HTTPException, *_NETWORK) as exc:
             log.warning("delete of message %s failed: %s", message_id, exc)
-            return f"Not deleted: Discord answered {exc.status} ({exc.text or 'no detail'})."
-        return None
+            return _failure(exc, "Not deleted yet")
+        return Outcome(True, "Message deleted.")
 
     async def alert(
         self,
@@ -55,25 +87,48 @@ class Actioner:
         *,
         preview: bytes | None = None,
         view: discord.ui.View | None = None,
-    ) -> discord.Message | None:
+    ) -> Outcome:
         """Send the alert to the alert channel (with its blurred preview and review buttons), or
-        to the owner by DM while setup is incomplete. Returns the alert message if one was sent."""
+        to the owner by DM while setup is incomplete or the alert channel is gone."""
         embed = alert_embed(incident)
-        guild = incident.message.guild
+        guild = self._client.get_guild(incident.post.guild_id)
         if guild is None:
-            return None
-        if settings.alert_channel_id is not None:
-            channel = guild.get_channel_or_thread(settings.alert_channel_id)
-            if isinstance(channel, discord.abc.Messageable):
-                files = []
-                if preview is not None:
-                    files.append(discord.File(io.BytesIO(preview), filename=PREVIEW_NAME))
-                    embed.set_image(url=f"attachment://{PREVIEW_NAME}")
-                return await self._post(channel, embed=embed, files=files, view=view)
+            return Outcome(False, "Consentry is no longer in this server.")
+        if settings.alert_channel_id is None:
+            return await self._dm_owner(guild, embed)
+        channel = guild.get_channel_or_thread(settings.alert_channel_id)
+        if not isinstance(channel, discord.abc.Messageable):
             log.warning(
                 "guild %s: alert channel %s no longer exists", guild.id, settings.alert_channel_id
             )
-        return await self._dm_owner_message(guild, embed)
+            return await self.alert_owner(incident, "the alert channel no longer exists")
+        files = []
+        if preview is not None:
+            files.append(discord.File(io.BytesIO(preview), filename=PREVIEW_NAME))
+            embed.set_image(url=f"attachment://{PREVIEW_NAME}")
+        try:
+            sent = await channel.send(
+                embed=embed,
+                files=files,
+                view=view or discord.utils.MISSING,
+                allowed_mentions=discord.AllowedMentions.none(),
+            )
+        except (discord.HTTPException, *_NETWORK) as exc:
+            log.warning("guild %s: could not post alert: %s", guild.id, exc)
+            return _failure(exc, "Alert not posted")
+        return Outcome(True, "Alert posted.", sent=sent)
+
+    async def alert_owner(self, incident: Incident, why: str) -> Outcome:
+        """The fallback: the alert to the server owner by DM, saying why it is not in the alert
+        channel (DMs carry no review buttons: moderators decide with /cases)."""
+        guild = self._client.get_guild(incident.post.guild_id)
+        if guild is None:
+            return Outcome(False, "Consentry is no longer in this server.")
+        note = (
+            f"From **{guild.name}**: this alert could not be posted in the alert channel "
+            f"({why}). Review it with `/cases show {incident.case_id}`."
+        )
+        return await self._dm_owner(guild, alert_embed(incident), content=note)
 
     async def update_alert(
         self, channel_id: int, message_id: int, embed: discord.Embed, view: discord.ui.View | None
@@ -83,8 +138,10 @@ class Actioner:
         if not isinstance(channel, discord.abc.Messageable):
             return
         try:
-            message = await channel.fetch_message(message_id)
-            await message.edit(embed=embed, view=view, attachments=message.attachments)
+            # Edited by id, without an attachments list: Discord keeps the files it has, the
+            # preview included (an embed's file is not in message.attachments, so listing
+            # those would drop it).
+            await channel.get_partial_message(message_id).edit(embed=embed, view=view)
         except discord.HTTPException as exc:
             log.warning("could not update alert %s: %s", message_id, exc)
 
@@ -148,7 +205,7 @@ class Actioner:
         """Say once, in the system channel, what setup is missing (never mentioning content)."""
         channel = guild.system_channel
         if channel is None:
-            return await self._dm_owner(guild, None, content=SETUP_NOTICE)
+            return (await self._dm_owner(guild, None, content=SETUP_NOTICE)).done
         return await self._send(channel, content=SETUP_NOTICE)
 
     async def tell_alert_channel(
@@ -187,40 +244,24 @@ class Actioner:
 
     async def _dm_owner(
         self, guild: discord.Guild, embed: discord.Embed | None, content: str | None = None
-    ) -> bool:
+    ) -> Outcome:
         try:
             owner = guild.owner or await self._client.fetch_user(guild.owner_id or 0)
-        except discord.HTTPException as exc:
+        except (discord.HTTPException, *_NETWORK) as exc:
             log.warning("guild %s: cannot find the owner to alert: %s", guild.id, exc)
-            return False
-        if embed is not None:
+            return _failure(exc, "The owner could not be found")
+        if embed is not None and content is None:
             content = f"From **{guild.name}**, where Consentry is not fully set up yet:"
-        return await self._send(owner, content=content, embed=embed)
-
-    async def _dm_owner_message(
-        self, guild: discord.Guild, embed: discord.Embed
-    ) -> discord.Message | None:
-        await self._dm_owner(guild, embed)
-        return None  # DMs carry no review buttons: the server has no alert channel yet
-
-    async def _post(
-        self,
-        target: discord.abc.Messageable,
-        *,
-        embed: discord.Embed,
-        files: list[discord.File],
-        view: discord.ui.View | None,
-    ) -> discord.Message | None:
         try:
-            return await target.send(
-                embed=embed,
-                files=files,
-                view=view or discord.utils.MISSING,
+            await owner.send(
+                content=content,
+                embeds=[embed] if embed is not None else [],
                 allowed_mentions=discord.AllowedMentions.none(),
             )
-        except discord.HTTPException as exc:
-            log.warning("could not send alert to %s: %s", getattr(target, "id", target), exc)
-            return None
+        except (discord.HTTPException, *_NETWORK) as exc:
+            log.warning("guild %s: could not DM the owner: %s", guild.id, exc)
+            return _failure(exc, "The owner could not be told by DM")
+        return Outcome(True, "Sent to the server owner by DM.")
 
     async def _send(
         self,

@@ -8,6 +8,7 @@ import discord
 
 from bot.core.moderation import Decision, is_known_abuse, protects_member
 from bot.core.verdict import Action, Verdict
+from bot.storage import Case
 
 _COLOURS = {
     Action.QUARANTINE: discord.Colour.red(),
@@ -36,10 +37,36 @@ class MediaReport:
 
 
 @dataclass(frozen=True, slots=True)
+class Post:
+    """The message an incident is about, by id: it may be gone by the time its alert is sent."""
+
+    guild_id: int
+    channel_id: int
+    message_id: int
+    author_id: int
+    author_name: str = ""
+    """The author's user name, when known (shown beside the mention)."""
+
+    @classmethod
+    def of(cls, message: discord.Message) -> Post:
+        return cls(
+            message.guild.id if message.guild else 0,
+            message.channel.id,
+            message.id,
+            message.author.id,
+            str(message.author),
+        )
+
+    @property
+    def jump_url(self) -> str:
+        return f"https://discord.com/channels/{self.guild_id}/{self.channel_id}/{self.message_id}"
+
+
+@dataclass(frozen=True, slots=True)
 class Incident:
     """A scanned message: its media's verdicts, the decision, and what was done about it."""
 
-    message: discord.Message
+    post: Post
     decision: Decision
     media: tuple[MediaReport, ...]
     outcome: str
@@ -52,7 +79,7 @@ class Incident:
 def alert_embed(incident: Incident) -> discord.Embed:
     """The alert: who, where, a jump link, every reason with its score or distance. No image."""
     decision = incident.decision
-    message = incident.message
+    post = incident.post
     known = any(is_known_abuse(v) for v in decision.verdicts)
     likeness = any(protects_member(v) for v in decision.verdicts)
     quarantined = (
@@ -72,11 +99,14 @@ def alert_embed(incident: Incident) -> discord.Embed:
     embed = discord.Embed(title=title, colour=_COLOURS.get(decision.action))
     if incident.reported_by is not None:
         embed.add_field(name="Reported by", value=f"<@{incident.reported_by}>", inline=False)
-    author = message.author
-    embed.add_field(name="Author", value=f"{author.mention} `{author}` ({author.id})", inline=True)
-    channel = getattr(message.channel, "mention", str(message.channel.id))
-    embed.add_field(name="Channel", value=channel, inline=True)
-    embed.add_field(name="Message", value=f"[jump]({message.jump_url}) ({message.id})", inline=True)
+    name = f" `{post.author_name}`" if post.author_name else ""
+    embed.add_field(
+        name="Author", value=f"<@{post.author_id}>{name} ({post.author_id})", inline=True
+    )
+    embed.add_field(name="Channel", value=f"<#{post.channel_id}>", inline=True)
+    embed.add_field(
+        name="Message", value=f"[jump]({post.jump_url}) ({post.message_id})", inline=True
+    )
     embed.add_field(name="Outcome", value=incident.outcome[:_FIELD_LIMIT], inline=False)
     shown = [m for m in incident.media if m.verdict in decision.verdicts][:_MAX_MEDIA_FIELDS]
     for report in shown:
@@ -87,6 +117,18 @@ def alert_embed(incident: Incident) -> discord.Embed:
         embed.add_field(name="More media", value=f"{hidden} more not shown", inline=False)
     embed.set_footer(text="Consentry · the preview is blurred; the original only via Reveal")
     return embed
+
+
+def case_incident(case: Case, outcome: str) -> Incident:
+    """The incident a stored case records, for an alert sent after a restart (the message may
+    be gone, and its bytes with it: such an alert has no preview)."""
+    media = tuple(
+        MediaReport(str(m.get("label", "media")), Verdict.from_dict(m))
+        for m in case.verdict.get("media", [])
+    )
+    decision = Decision(Action(case.action), True, tuple(r.verdict for r in media))
+    post = Post(case.guild_id, case.channel_id, case.message_id, case.author_id)
+    return Incident(post, decision, media, outcome, case.id)
 
 
 def audit_reason(decision: Decision) -> str:

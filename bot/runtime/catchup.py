@@ -4,12 +4,12 @@ new gateway session scan what was posted meanwhile (within a bounded window)."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 import discord
 
-from bot.storage.base import CursorStore
+from bot.storage.base import CursorStore, WorkStore
 
 log = logging.getLogger(__name__)
 
@@ -27,11 +27,16 @@ class CursorBook:
             self._pending[key] = message_id
 
     async def flush(self) -> None:
-        """Write the pending cursors in one transaction."""
+        """Write the pending cursors in one transaction; if that fails they stay pending (merged
+        with any noted meanwhile) for the next flush."""
         if self._pending:
-            batch = [(g, c, m) for (g, c), m in self._pending.items()]
-            self._pending = {}
-            await self._store.advance_many(batch)
+            batch, self._pending = self._pending, {}
+            try:
+                await self._store.advance_many([(g, c, m) for (g, c), m in batch.items()])
+            except BaseException:
+                for (guild, channel), message_id in batch.items():
+                    self.note(guild, channel, message_id)
+                raise
 
     async def last_seen(self, guild_id: int) -> dict[int, int]:
         """Channel -> newest message id seen, stored or pending."""
@@ -45,28 +50,42 @@ class CursorBook:
 async def catch_up(
     guild: discord.Guild,
     book: CursorBook,
-    enqueue: Callable[[discord.Message], object],
+    work: WorkStore,
+    admit: Callable[[discord.Message], Awaitable[object]],
     *,
     per_channel: int,
     window: timedelta,
 ) -> int:
-    """Queue the messages posted since the last one seen in each channel; returns how many.
+    """Hand the messages posted while the bot was away to ``admit``; returns how many.
 
-    Only channels the bot has seen before are caught up (elsewhere it was never watching), each
-    with at most ``per_channel`` messages, none older than ``window``.
+    Every text channel and active thread the bot can read is caught up, those it never saw a
+    message in too, each from its oldest unfinished message or else the last one seen (never
+    older than ``window``), with at most ``per_channel`` messages.
     """
     floor = discord.utils.time_snowflake(datetime.now(UTC) - window)
+    starts = await book.last_seen(guild.id)
+    for channel_id, oldest in (await work.oldest_unfinished(guild.id)).items():
+        starts[channel_id] = min(starts.get(channel_id, oldest), oldest - 1)
+    readable: list[discord.TextChannel | discord.Thread] = [*guild.text_channels, *guild.threads]
+    channels = {c.id: c for c in readable if _readable(c)}
+    for channel_id in starts:
+        found = guild.get_channel_or_thread(channel_id)
+        if isinstance(found, discord.TextChannel | discord.Thread) and _readable(found):
+            channels[channel_id] = found
     queued = 0
-    for channel_id, last in (await book.last_seen(guild.id)).items():
-        channel = guild.get_channel_or_thread(channel_id)
-        if not isinstance(channel, discord.TextChannel | discord.Thread):
-            continue
+    for channel_id, channel in channels.items():
+        after = max(starts.get(channel_id, floor), floor)
         try:
             async for message in channel.history(
-                after=discord.Object(max(last, floor)), limit=per_channel, oldest_first=True
+                after=discord.Object(after), limit=per_channel, oldest_first=True
             ):
-                enqueue(message)
+                await admit(message)
                 queued += 1
         except discord.HTTPException as exc:
             log.warning("cannot catch up in channel %s: %s", channel_id, exc)
     return queued
+
+
+def _readable(channel: discord.TextChannel | discord.Thread) -> bool:
+    allowed = channel.permissions_for(channel.guild.me)
+    return allowed.view_channel and allowed.read_message_history

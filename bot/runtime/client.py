@@ -7,7 +7,7 @@ import importlib
 import logging
 import pkgutil
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import aiohttp
 import discord
@@ -22,7 +22,9 @@ from bot.engine import Engine
 from bot.guild_settings import GuildSettingsService
 from bot.protection import ProtectionService
 from bot.runtime.actions import Actioner
+from bot.runtime.backlog import Backlog
 from bot.runtime.catchup import CursorBook, catch_up
+from bot.runtime.effects import EffectRunner
 from bot.runtime.fetch import MediaFetcher
 from bot.runtime.intake import MessageQueue
 from bot.runtime.likeness import LikenessEffects
@@ -33,6 +35,8 @@ log = logging.getLogger(__name__)
 
 CURSOR_FLUSH_SECONDS = 5.0
 """How often the newest message seen per channel is written down (and at shutdown)."""
+QUEUE_FULL_RETRY_SECONDS = 5.0
+"""How soon the backlog queues again a message the full scan queue turned away."""
 PURGE_SECONDS = 3600.0
 """How often expired evidence is purged (and once at every start, so a restart never skips it)."""
 
@@ -112,10 +116,23 @@ class ConsentryBot(commands.Bot):
         )
         self.cursors = CursorBook(engine.storage.cursors)
         self.intake: MessageQueue | None = None
-        self.caught_up = asyncio.Event()
         self.review = Reviewer(self)
+        likeness = LikenessEffects(self.protection, self.actioner, self.cases)
+        self.effects = EffectRunner(
+            engine.storage,
+            self.cases,
+            self.actioner,
+            self.guild_settings,
+            self,
+            likeness=likeness,
+        )
+        self.backlog = Backlog(self, engine.storage, self.effects, self._queue)
+        self.caught_up = self.backlog.ready
+        """Set once caught up after a (re)connect and every message seen so far is scanned."""
+        self._likeness = likeness
         self._media_session: aiohttp.ClientSession | None = None
         self._background: list[asyncio.Task[None]] = []
+        self._backlog_task: asyncio.Task[None] | None = None
         self.watcher: Watcher | None = None
 
     async def setup_hook(self) -> None:
@@ -139,10 +156,12 @@ class ConsentryBot(commands.Bot):
             self.actioner,
             self.cases,
             self.cursors,
-            likeness=LikenessEffects(self.protection, self.actioner, self.cases),
+            self.effects,
+            likeness=self._likeness,
         )
+        watcher = self.watcher
         self.intake = MessageQueue(
-            self.watcher.handle,
+            lambda message, force: watcher.handle(message, force=force),
             maxsize=discord_config.queue_size,
             workers=discord_config.queue_workers,
         )
@@ -161,25 +180,48 @@ class ConsentryBot(commands.Bot):
             asyncio.create_task(self._every(CURSOR_FLUSH_SECONDS, self.cursors.flush)),
         ]
 
+    async def take(self, message: discord.Message) -> None:
+        """A message to watch (from the gateway or catch-up): recorded, then queued. If the
+        queue is full the record stays unfinished and the backlog queues it again shortly."""
+        if self.watcher is None or not await self.watcher.admit(message):
+            return
+        if not self._queue(message, False) and message.guild is not None:
+            await self.engine.storage.work.postpone(
+                message.guild.id,
+                message.id,
+                until=datetime.now(UTC) + timedelta(seconds=QUEUE_FULL_RETRY_SECONDS),
+                error="the scan queue was full",
+            )
+
+    def _queue(self, message: discord.Message, force: bool) -> bool:
+        return self.intake is not None and self.intake.put(message, force)
+
     async def on_ready(self) -> None:
-        """A new gateway session: scan what was missed, then report ready."""
+        """A new gateway session: scan what was missed; ready once all of it is scanned."""
         if self.watcher is not None and self.user is not None:
             self.watcher.own_user_id = self.user.id
         log.info("connected as %s to %d servers; catching up", self.user, len(self.guilds))
+        started = discord.utils.time_snowflake(datetime.now(UTC))
         self.caught_up.clear()
+        if self._backlog_task is None:
+            # Nothing from before this start is leased any more: resume all of it now.
+            resumed = await self.engine.storage.work.release()
+            if resumed:
+                log.info("resuming %d unfinished messages from before the restart", resumed)
+            self._backlog_task = asyncio.create_task(self.backlog.run(), name="consentry-backlog")
         config = self.engine.config.discord
         queued = 0
         for guild in self.guilds:
-            if self.intake is not None:
-                queued += await catch_up(
-                    guild,
-                    self.cursors,
-                    self.intake.put,
-                    per_channel=config.catch_up_messages,
-                    window=timedelta(hours=config.catch_up_hours),
-                )
-        self.caught_up.set()
-        log.info("ready: %d missed messages queued for scanning", queued)
+            queued += await catch_up(
+                guild,
+                self.cursors,
+                self.engine.storage.work,
+                self.take,
+                per_channel=config.catch_up_messages,
+                window=timedelta(hours=config.catch_up_hours),
+            )
+        self.backlog.caught_up_to(started)
+        log.info("caught up: %d missed messages looked at; ready once scanned", queued)
 
     async def on_guild_available(self, guild: discord.Guild) -> None:
         await self.check_permissions(guild)
@@ -233,9 +275,10 @@ class ConsentryBot(commands.Bot):
         if self.watcher is not None:
             await self.watcher.drain(seconds=10.0)
         await self.cursors.flush()
-        for task in self._background:
+        tasks = [*self._background, *([self._backlog_task] if self._backlog_task else [])]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._background, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         await super().close()
         if self._media_session is not None:
             await self._media_session.close()

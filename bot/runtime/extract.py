@@ -71,3 +71,9 @@ def _is_media(content_type: str | None, filename: str) -> bool:
     if content_type and content_type.split("/", 1)[0] in ("image", "video"):
         return True
     return PurePosixPath(filename.lower()).suffix in MEDIA_EXTENSIONS
+
+
+def media_key(ref: MediaRef) -> str:
+    """What identifies a piece of media across fetches of its message: the URL without its
+    query string (Discord signs attachment URLs with parameters that change)."""
+    return ref.url.partition("?")[0]

@@ -15,7 +15,8 @@ import discord
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[discord.Message], Awaitable[object]]
+Handler = Callable[[discord.Message, bool], Awaitable[object]]
+"""Handles one message; the flag asks for all its media to be scanned again (a retry)."""
 
 
 class MessageQueue:
@@ -23,7 +24,7 @@ class MessageQueue:
 
     def __init__(self, handler: Handler, *, maxsize: int, workers: int) -> None:
         self._handler = handler
-        self._queue: asyncio.Queue[discord.Message] = asyncio.Queue(maxsize=maxsize)
+        self._queue: asyncio.Queue[tuple[discord.Message, bool]] = asyncio.Queue(maxsize=maxsize)
         self._workers_wanted = workers
         self._workers: list[asyncio.Task[None]] = []
         self.maxsize = maxsize
@@ -35,14 +36,16 @@ class MessageQueue:
         """Messages waiting now."""
         return self._queue.qsize()
 
-    def put(self, message: discord.Message) -> bool:
-        """Queue ``message``; if the queue is full it is dropped, counted and logged."""
+    def put(self, message: discord.Message, force: bool = False) -> bool:
+        """Queue ``message``; if the queue is full it is dropped, counted and logged (its work
+        record stays unfinished, so the backlog queues it again later)."""
         try:
-            self._queue.put_nowait(message)
+            self._queue.put_nowait((message, force))
         except asyncio.QueueFull:
             self.drops += 1
             log.warning(
-                "scan queue full (%d waiting): dropped message %s in channel %s (%d so far)",
+                "scan queue full (%d waiting): message %s in channel %s deferred to the backlog"
+                " (%d so far)",
                 self.maxsize,
                 message.id,
                 message.channel.id,
@@ -60,9 +63,9 @@ class MessageQueue:
 
     async def _work(self) -> None:
         while True:
-            message = await self._queue.get()
+            message, force = await self._queue.get()
             try:
-                await self._handler(message)
+                await self._handler(message, force)
             except asyncio.CancelledError:
                 task = asyncio.current_task()
                 if task is not None and task.cancelling():

@@ -1,76 +1,25 @@
-"""Reviewing cases from an alert: persistent Confirm / Dismiss / Restore / Reveal buttons.
-
-The buttons are discord.py DynamicItems whose custom_id carries the action and the case id, so
-an alert posted before a restart keeps working after it.
-"""
+"""Reviewing cases from an alert's buttons (:mod:`bot.runtime.buttons`): checks the
+permission, decides through the case's checked transition, then carries out the effects."""
 
 from __future__ import annotations
 
 import io
 import logging
-import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import discord
 
 from bot.cases import CaseError
+from bot.runtime.alerts import case_incident
+from bot.runtime.buttons import review_view
+from bot.runtime.effects import Due
 from bot.runtime.permissions import is_moderator, refuse
-from bot.storage import Case, CaseStatus
+from bot.storage import Case
 
 if TYPE_CHECKING:
     from bot.runtime.client import ConsentryBot
 
 log = logging.getLogger(__name__)
-
-ACTIONS = {
-    "confirm": ("Confirm", discord.ButtonStyle.danger),
-    "dismiss": ("Dismiss (false positive)", discord.ButtonStyle.secondary),
-    "restore": ("Restore", discord.ButtonStyle.success),
-    "reveal": ("Reveal original", discord.ButtonStyle.secondary),
-}
-TEMPLATE = r"consentry:case:(?P<action>confirm|dismiss|restore|reveal):(?P<case_id>[0-9]+)"
-
-
-class CaseButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=TEMPLATE):
-    """One review button on an alert; survives restarts through its custom_id."""
-
-    def __init__(self, action: str, case_id: int) -> None:
-        label, style = ACTIONS[action]
-        super().__init__(
-            discord.ui.Button(
-                label=label, style=style, custom_id=f"consentry:case:{action}:{case_id}"
-            )
-        )
-        self.action = action
-        self.case_id = case_id
-
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str]
-    ) -> CaseButton:
-        return cls(match["action"], int(match["case_id"]))
-
-    async def callback(self, interaction: discord.Interaction) -> None:
-        client = interaction.client
-        review = getattr(client, "review", None)
-        if isinstance(review, Reviewer):
-            await review.handle(interaction, self.action, self.case_id)
-
-
-def review_view(case_id: int, status: CaseStatus, *, evidence: bool) -> discord.ui.View:
-    """The buttons an alert shows: all four while open; afterwards only Reveal (and Restore for
-    a dismissed case)."""
-    view = discord.ui.View(timeout=None)
-    wanted = ["confirm", "dismiss", "restore", "reveal"]
-    if status is CaseStatus.DISMISSED:
-        wanted = ["restore", "reveal"]
-    elif status is not CaseStatus.OPEN:
-        wanted = ["reveal"]
-    for action in wanted:
-        if action in ("restore", "reveal") and not evidence:
-            continue  # nothing to repost or show without kept evidence
-        view.add_item(CaseButton(action, case_id))
-    return view
 
 
 class Reviewer:
@@ -112,9 +61,11 @@ class Reviewer:
     async def confirm(self, case: Case, member: discord.Member) -> str:
         """Confirm ``case`` for ``member``: block its hashes here, apply the action ladder."""
         guild = member.guild
-        updated, count = await self.bot.cases.confirm(case, actor=_actor(member))
-        await self.bot.engine.reload_blocklist()
         settings = await self.bot.guild_settings.get(guild.id)
+        # A flagged message is still up: confirming it removes it (due from the same commit).
+        remove = case.action != "quarantine" and not settings.dry_run
+        updated, count = await self.bot.cases.confirm(case, actor=_actor(member), remove=remove)
+        await self.bot.engine.reload_blocklist()
         step = (
             settings.action_ladder[min(count, len(settings.action_ladder)) - 1]
             if settings.action_ladder
@@ -123,17 +74,10 @@ class Reviewer:
         if settings.dry_run:
             outcome = f"Dry run: the ladder would apply '{step}'."
         else:
-            if case.action != "quarantine":
-                # A flagged message is still up: confirming it removes it.
-                failure = await self.bot.actioner.delete(
-                    case.channel_id, case.message_id, f"Consentry case {case.id} confirmed"
-                )
-                await self.bot.cases.log(
-                    updated,
-                    "message.deleted" if failure is None else "message.kept",
-                    failure or "removed on confirm",
-                )
-
+            if remove:
+                reason = f"Consentry case {case.id} confirmed"
+                due = Due(updated, case.channel_id, case.message_id, True, False, reason=reason)
+                await self.bot.effects.run(due, case_incident(updated, "confirmed"))
             outcome = await self.bot.actioner.apply_step(
                 guild, case.author_id, step, f"Consentry case {case.id} confirmed"
             )

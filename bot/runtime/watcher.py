@@ -6,6 +6,8 @@ import asyncio
 import logging
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 import discord
 
@@ -19,14 +21,16 @@ from bot.core.verdict import Action, Reason, Verdict
 from bot.engine import Engine
 from bot.guild_settings import GuildSettings, GuildSettingsService
 from bot.runtime.actions import Actioner
-from bot.runtime.alerts import Incident, MediaReport, audit_reason
+from bot.runtime.alerts import Incident, MediaReport, Post, audit_reason
 from bot.runtime.bursts import Burst, BurstTracker
+from bot.runtime.buttons import review_view
 from bot.runtime.catchup import CursorBook
-from bot.runtime.extract import MediaRef, media_refs
+from bot.runtime.effects import Due, EffectRunner
+from bot.runtime.extract import MediaRef, media_key, media_refs
 from bot.runtime.fetch import FetchError, MediaFetcher
 from bot.runtime.likeness import LikenessEffects
-from bot.runtime.review import review_view
-from bot.storage import Case
+from bot.storage import Case, CopyWork, Effects, NewWork, StorageError, WorkState
+from bot.storage.retrying import retrying
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +39,9 @@ Observer = Callable[[discord.Message, "Incident | None", BaseException | None], 
 
 # Remembered (message id -> media URLs already scanned) so an edit scans only what it added.
 _SEEN_MESSAGES = 10_000
+SCAN_LEASE = timedelta(minutes=2)
+"""How long a message being scanned is left alone by the backlog: past it (the bot crashed, or
+the scan failed) the backlog takes the message up again."""
 
 
 class Watcher:
@@ -48,6 +55,7 @@ class Watcher:
         actioner: Actioner,
         cases: CaseService,
         book: CursorBook,
+        effects: EffectRunner,
         *,
         likeness: LikenessEffects | None = None,
         own_user_id: int | None = None,
@@ -58,10 +66,12 @@ class Watcher:
         self.actioner = actioner
         self.cases = cases
         self.book = book
+        self.effects = effects
         self.likeness = likeness
         self.own_user_id = own_user_id
         self._seen: OrderedDict[int, frozenset[str]] = OrderedDict()
         self._active: set[asyncio.Task[object]] = set()
+        self._queued: set[int] = set()
         self._in_flight = asyncio.Semaphore(engine.config.scanner.media_in_flight)
         self.bursts = BurstTracker()
         self.observers: list[Observer] = []
@@ -73,6 +83,51 @@ class Watcher:
         if pending:
             log.info("waiting for %d message(s) being scanned", len(pending))
             await asyncio.wait(pending, timeout=seconds)
+
+    async def admit(self, message: discord.Message) -> bool:
+        """A message arrived (or was found by catch-up): record it durably if it has media to
+        scan, before it is queued. Return whether it should be queued.
+
+        A record that cannot be written even after retrying (the database is unusable) is
+        logged, and the message is queued anyway: the scan and its removal still happen.
+        A message that is not queued counts as handled (skipped) for the observers.
+        """
+        if message.id in self._queued:
+            return False  # already waiting or being scanned (catch-up met a live message)
+        # Past the bound, messages are only recorded: the backlog takes them up.
+        tracked = len(self._queued) < _SEEN_MESSAGES
+        if tracked:
+            self._queued.add(message.id)
+        wanted = await self._admit(message)
+        if not wanted:
+            self._queued.discard(message.id)
+            for observe in self.observers:
+                observe(message, None, None)
+        return wanted and tracked
+
+    async def _admit(self, message: discord.Message) -> bool:
+        guild = message.guild
+        if guild is None or message.author.id == self.own_user_id:
+            return False
+        settings = await self.settings.get(guild.id)
+        if self._exempt(message, settings):
+            return False
+        refs = media_refs(message)
+        seen = self._seen.get(message.id, frozenset())
+        if not [r for r in refs if r.url not in seen]:
+            return False
+        new = NewWork(guild.id, message.channel.id, message.id, tuple(media_key(r) for r in refs))
+        lease = datetime.now(UTC) + SCAN_LEASE
+        try:
+            wanted = await retrying(
+                lambda: self.engine.storage.work.seen(new, lease_until=lease),
+                what=f"recording message {message.id}",
+            )
+        except StorageError as exc:
+            log.error("message %s not recorded (scanning it anyway): %s", message.id, exc)
+            wanted = True
+        self.book.note(guild.id, message.channel.id, message.id)
+        return wanted
 
     async def handle(self, message: discord.Message, *, force: bool = False) -> Incident | None:
         """Scan a new or edited message's media and act on it.
@@ -92,6 +147,7 @@ class Watcher:
             error = exc
             raise
         finally:
+            self._queued.discard(message.id)
             if task is not None:
                 self._active.discard(task)
             for observe in self.observers:
@@ -99,15 +155,13 @@ class Watcher:
 
     async def _handle(self, message: discord.Message, force: bool) -> Incident | None:
         guild = message.guild
-        if guild is None:
-            return None
-        self.book.note(guild.id, message.channel.id, message.id)
-        if message.author.id == self.own_user_id:
+        if guild is None or message.author.id == self.own_user_id:
             return None
         settings = await self.settings.get(guild.id)
         if self._exempt(message, settings):
+            await self.engine.storage.work.finish(guild.id, message.id, WorkState.DONE)
             return None
-        # A sweep (force) rescans media seen before: the blocklist may have grown since.
+        # A sweep or a retry (force) rescans media seen before: the blocklist may have grown.
         refs = media_refs(message) if force else self._new_refs(message)
         if not refs:
             return None
@@ -121,7 +175,11 @@ class Watcher:
             ]
         decision = _decide(reports, settings)
         if not decision.alert:
-            return Incident(message, decision, tuple(reports), "Nothing to do.")
+            await retrying(
+                lambda: self.engine.storage.work.finish(guild.id, message.id, WorkState.DONE),
+                what=f"recording message {message.id} as scanned",
+            )
+            return Incident(Post.of(message), decision, tuple(reports), "Nothing to do.")
         key = self.bursts.key(guild.id, decision)
         if key is None:
             return (await self._act(message, decision, reports, settings))[0]
@@ -130,7 +188,8 @@ class Watcher:
             if burst is not None:
                 return await self._join(burst, message, decision, reports, settings)
             incident, case, alert = await self._act(message, decision, reports, settings)
-            self.bursts.start(key, case, alert, message.author.id)
+            if case is not None:
+                self.bursts.start(key, case, alert, message.author.id)
             return incident
 
     async def report(self, message: discord.Message, reporter_id: int) -> Incident:
@@ -148,7 +207,7 @@ class Watcher:
             )
             decision = Decision(Action(existing.action), True, ())
             outcome = f"Already with the moderators as case {existing.id}: your report was added."
-            return Incident(message, decision, (), outcome, existing.id, reporter_id)
+            return Incident(Post.of(message), decision, (), outcome, existing.id, reporter_id)
         settings = await self.settings.get(guild.id)
         reports = await asyncio.gather(*(self._scan(r, message) for r in media_refs(message)))
         decision = _decide(reports, settings)
@@ -164,33 +223,38 @@ class Watcher:
         reports: Sequence[MediaReport],
         settings: GuildSettings,
         reported_by: int | None = None,
-    ) -> tuple[Incident, Case, discord.Message | None]:
-        """Open the case, remove the message if decided, and alert; returns all three."""
+    ) -> tuple[Incident, Case | None, discord.Message | None]:
+        """Store the case, then remove the message if decided and alert; returns all three."""
         guild = message.guild
         assert guild is not None
-        # The case, with its encrypted evidence, is stored before anything is deleted.
-        case = await self.cases.open(
-            guild_id=guild.id,
-            channel_id=message.channel.id,
-            message_id=message.id,
-            author_id=message.author.id,
-            decision=decision,
-            media=[CapturedMedia(r.label, r.verdict, r.data) for r in reports],
-            retention_days=settings.retention_days,
-            reported_by=reported_by,
+        post = Post.of(message)
+        incident = Incident(post, decision, tuple(reports), _planned(decision, settings))
+        existing = await self.engine.storage.cases.find_by_message(guild.id, message.id)
+        if existing is not None:  # an edit added media to a message that has a case
+            incident = await self._join_case(existing, message, incident, settings, "more media")
+            return incident, existing, None
+        remove = decision.remove and not settings.dry_run
+        # The case, with its encrypted evidence and the work record, is stored before anything
+        # is deleted; the effects then run from that record.
+        try:
+            case = await self.cases.open(
+                guild_id=guild.id,
+                channel_id=message.channel.id,
+                message_id=message.id,
+                author_id=message.author.id,
+                decision=decision,
+                media=[CapturedMedia(r.label, r.verdict, r.data) for r in reports],
+                retention_days=settings.retention_days,
+                reported_by=reported_by,
+                effects=Effects(delete=remove, alert=True),
+            )
+        except StorageError as exc:
+            return await self._unrecorded(incident, settings, exc), None, None
+        incident = replace(incident, case_id=case.id, reported_by=reported_by)
+        due = Due(case, message.channel.id, message.id, delete=remove, alert=True)
+        incident, sent = await self.effects.run(
+            due, incident, preview=await self._preview(decision, reports)
         )
-        outcome = await self._remove(message, decision, settings, case)
-        if decision.remove and not settings.dry_run and self.likeness is not None:
-            await self.likeness.notify(guild, message.channel.id, decision, case)
-        incident = Incident(message, decision, tuple(reports), outcome, case.id, reported_by)
-        view = None
-        if settings.setup_complete:
-            view = review_view(case.id, case.status, evidence=self.cases.keeps_evidence)
-        sent = await self.actioner.alert(
-            incident, settings, preview=await self._preview(decision, reports), view=view
-        )
-        if sent is not None:
-            await self.engine.storage.cases.attach_alert(case.id, sent.channel.id, sent.id)
         if (
             not settings.setup_complete
             and not settings.setup_notice_sent
@@ -199,19 +263,44 @@ class Watcher:
             await self.settings.set(guild.id, "setup_notice_sent", True)
         return incident, case, sent
 
-    async def _remove(
-        self, message: discord.Message, decision: Decision, settings: GuildSettings, case: Case
-    ) -> str:
-        """Delete the message if the decision says so (not in dry run); say what happened."""
-        if not decision.remove:
-            return "Alert only: nothing was removed."
-        if settings.dry_run:
-            return "Dry run: this message would have been deleted."
-        failure = await self.actioner.delete(message.channel.id, message.id, audit_reason(decision))
-        outcome = failure or "Message deleted."
-        detail = f"message {message.id} in channel {message.channel.id}: {outcome}"
-        await self.cases.log(case, "message.deleted" if failure is None else "message.kept", detail)
-        return outcome
+    async def _unrecorded(
+        self, incident: Incident, settings: GuildSettings, error: StorageError
+    ) -> Incident:
+        """Fail closed: the database refused the case even after retrying. Known abusive media
+        is removed all the same, and the alert (without buttons) says no case was stored."""
+        post = incident.post
+        log.error("case for message %s not stored: %s", post.message_id, error)
+        outcome = f"No case could be stored ({error})."
+        if incident.decision.remove and not settings.dry_run:
+            deleted = await self.actioner.delete(
+                post.channel_id, post.message_id, audit_reason(incident.decision)
+            )
+            outcome = f"{deleted.detail} {outcome}"
+        incident = replace(incident, outcome=outcome)
+        await self.actioner.alert(incident, settings)
+        return incident
+
+    async def _join_case(
+        self,
+        case: Case,
+        message: discord.Message,
+        incident: Incident,
+        settings: GuildSettings,
+        what: str,
+    ) -> Incident:
+        """Another message (a copy), or more media of the same one, joins an existing case:
+        noted on its timeline with the message's work record, then removed if decided."""
+        remove = incident.decision.remove and not settings.dry_run
+        note = f"{what}: message {message.id} in <#{message.channel.id}> by <@{message.author.id}>"
+        work = CopyWork(message.channel.id, message.id, Effects(delete=remove, alert=False))
+        await retrying(
+            lambda: self.engine.storage.cases.add_note(
+                case.id, actor="consentry", note=note, work=work
+            ),
+            what=f"recording message {message.id} on case {case.id}",
+        )
+        due = Due(case, message.channel.id, message.id, delete=remove, alert=False)
+        return (await self.effects.run(due, replace(incident, case_id=case.id)))[0]
 
     async def _join(
         self,
@@ -223,14 +312,15 @@ class Watcher:
     ) -> Incident:
         """Another copy of media that just triggered: act on it, and count it on the first
         case and alert instead of opening new ones."""
-        outcome = await self._remove(message, decision, settings, burst.case)
         burst.copies += 1
         burst.authors.add(message.author.id)
-        note = f"copy: message {message.id} in <#{message.channel.id}> by <@{message.author.id}>"
-        await self.engine.storage.cases.add_note(burst.case.id, actor="consentry", note=note)
+        incident = Incident(
+            Post.of(message), decision, tuple(reports), _planned(decision, settings)
+        )
+        incident = await self._join_case(burst.case, message, incident, settings, "copy")
         if burst.alert is not None and burst.refresh is None:
             burst.refresh = asyncio.create_task(self._refresh_burst_alert(burst))
-        return Incident(message, decision, tuple(reports), outcome, burst.case.id)
+        return incident
 
     async def _refresh_burst_alert(self, burst: Burst) -> None:
         # Debounced: one edit per second at most, however fast copies arrive.
@@ -324,6 +414,15 @@ def _age_restricted(channel: object) -> bool:
     target = parent if parent is not None else channel
     is_nsfw = getattr(target, "is_nsfw", None)
     return bool(is_nsfw()) if callable(is_nsfw) else False
+
+
+def _planned(decision: Decision, settings: GuildSettings) -> str:
+    """The outcome before any effect ran (what an alert says when nothing is removed)."""
+    if not decision.remove:
+        return "Alert only: nothing was removed."
+    if settings.dry_run:
+        return "Dry run: this message would have been deleted."
+    return "Not deleted yet."
 
 
 def _decide(reports: Sequence[MediaReport], settings: GuildSettings) -> Decision:

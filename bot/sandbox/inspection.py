@@ -59,6 +59,11 @@ class Inspection:
         found = self._ctx.world.messages.get(channel_id, {}).get(message_id)
         return copy.deepcopy(found.payload) if found is not None and not found.deleted else None
 
+    def embedded_files(self, channel_id: int, message_id: int) -> list[JSON]:
+        """The files a message's embeds show (kept by Discord, but not in ``attachments``)."""
+        stored = self._ctx.world.messages.get(channel_id, {}).get(message_id)
+        return [] if stored is None else list(stored.embedded)
+
     def ephemeral_messages(self) -> list[JSON]:
         """Ephemeral interaction responses (not part of any channel's history)."""
         return [copy.deepcopy(m.payload) for m in self._ctx.world.ephemeral.values()]

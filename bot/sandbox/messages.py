@@ -114,6 +114,7 @@ def create(
     if channel.is_thread:
         payload["position"] = channel.message_count
     stored = StoredMessage(payload=payload)
+    _hide_embedded(stored)
     if ephemeral:
         world.ephemeral[new_id] = stored
         return stored
@@ -123,6 +124,19 @@ def create(
         channel.message_count += 1
     ctx.gateway.dispatch("MESSAGE_CREATE", gateway_form(ctx, stored), guild_id=channel.guild_id)
     return stored
+
+
+def _hide_embedded(stored: StoredMessage) -> None:
+    """Move the files the embeds show out of ``attachments``, as Discord does."""
+    payload = stored.payload
+    shown = {
+        media["url"]
+        for embed in payload["embeds"]
+        for key in ("image", "thumbnail", "video")
+        if isinstance(media := embed.get(key), dict)
+    }
+    stored.embedded += [a for a in payload["attachments"] if a["url"] in shown]
+    payload["attachments"] = [a for a in payload["attachments"] if a["url"] not in shown]
 
 
 def resolve_embeds(embeds: Iterable[JSON], attachments: Sequence[JSON]) -> list[JSON]:
@@ -212,11 +226,15 @@ def update(
     if changes.get("flags") is not None:
         payload["flags"] = int(changes["flags"]) | (int(payload["flags"]) & EPHEMERAL)
     if "attachments" in changes and changes["attachments"] is not None:
+        # The array lists every file to keep: one an embed shows is dropped unless listed.
         kept_ids = {str(a.get("id")) for a in changes["attachments"]}
         payload["attachments"] = [a for a in payload["attachments"] if a["id"] in kept_ids]
-    payload["attachments"] = payload["attachments"] + list(new_attachments)
+        stored.embedded = [a for a in stored.embedded if a["id"] in kept_ids]
+    payload["attachments"] = payload["attachments"] + stored.embedded + list(new_attachments)
+    stored.embedded = []
     if "embeds" in changes and changes["embeds"] is not None:
         payload["embeds"] = resolve_embeds(changes["embeds"], payload["attachments"])
+    _hide_embedded(stored)
     if edited:
         payload["edited_timestamp"] = iso(datetime.now(UTC))
     if int(payload["flags"]) & EPHEMERAL:

@@ -172,6 +172,9 @@ class StoredMessage:
     payload: JSON
     deleted: bool = False
     interaction_id: int | None = None
+    embedded: list[JSON] = field(default_factory=list)
+    """Files an embed shows (``attachment://name``). Discord keeps them with the message but
+    leaves them out of its ``attachments`` array; an edit that lists attachments drops them."""
 
     @property
     def id(self) -> int:

@@ -1,5 +1,5 @@
 """Persistent state behind small async interfaces: settings overrides, blocklist, cases and
-their encrypted evidence, channel cursors, audit log.
+their encrypted evidence, channel cursors, the durable record of work per message, audit log.
 
 Open it with :func:`open_storage`; callers depend only on the interfaces in :mod:`bot.storage.base`.
 """
@@ -18,6 +18,7 @@ from bot.storage.base import (
     Storage,
     StorageError,
     TransitionRefused,
+    WorkStore,
 )
 from bot.storage.records import (
     ALL,
@@ -28,12 +29,17 @@ from bot.storage.records import (
     Case,
     CaseEvent,
     CaseStatus,
+    CopyWork,
+    Effects,
     Enrolment,
     Evidence,
     GuildScope,
     NewCase,
     NewEnrolment,
     NewEvidence,
+    NewWork,
+    WorkItem,
+    WorkState,
 )
 
 
@@ -64,7 +70,9 @@ __all__ = [
     "CaseEvent",
     "CaseStatus",
     "CaseStore",
+    "CopyWork",
     "CursorStore",
+    "Effects",
     "Enrolment",
     "EnrolmentStore",
     "Evidence",
@@ -73,9 +81,13 @@ __all__ = [
     "NewCase",
     "NewEnrolment",
     "NewEvidence",
+    "NewWork",
     "SettingsStore",
     "Storage",
     "StorageError",
     "TransitionRefused",
+    "WorkItem",
+    "WorkState",
+    "WorkStore",
     "open_storage",
 ]

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Self
 
 from bot.storage.base_cases import CaseStore, EvidenceStore, TransitionRefused
 from bot.storage.base_enrolments import EnrolmentStore
+from bot.storage.base_work import WorkStore
 from bot.storage.records import (
     ALL,
     AddResult,
@@ -37,7 +38,14 @@ if TYPE_CHECKING:
 
 
 class StorageError(Exception):
-    """A storage failure worth showing to a user: unreadable file, newer schema, locked database."""
+    """A storage failure worth showing to a user: unreadable file, newer schema, locked database.
+
+    ``busy``: another writer held the database past the busy timeout; the same write may well
+    succeed if tried again later (unlike a full disk or a corrupt file, which need a person)."""
+
+    def __init__(self, message: str, *, busy: bool = False) -> None:
+        super().__init__(message)
+        self.busy = busy
 
 
 class SettingsStore(ABC):
@@ -202,6 +210,11 @@ class Storage(ABC):
 
     @property
     @abstractmethod
+    def work(self) -> WorkStore:
+        """The durable record of work per message."""
+
+    @property
+    @abstractmethod
     def audit(self) -> AuditLog:
         """The tamper-evident audit log."""
 
@@ -245,4 +258,5 @@ __all__ = [
     "Storage",
     "StorageError",
     "TransitionRefused",
+    "WorkStore",
 ]

@@ -9,11 +9,20 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any
 
-from bot.storage.records import Case, CaseEvent, CaseStatus, Evidence, NewCase, NewEvidence
+from bot.storage.records import (
+    Case,
+    CaseEvent,
+    CaseStatus,
+    CopyWork,
+    Effects,
+    Evidence,
+    NewCase,
+    NewEvidence,
+)
 
 if TYPE_CHECKING:
     import builtins
-    from collections.abc import Collection, Sequence
+    from collections.abc import Callable, Collection, Sequence
     from datetime import datetime
 
     from bot.core.blocklist import NewEntry
@@ -32,10 +41,23 @@ class CaseStore(ABC):
     """Moderation cases (one per message the bot flagged or quarantined) and their timelines."""
 
     @abstractmethod
-    async def open(self, new: NewCase, *, actor: str = "consentry") -> Case:
+    async def open(
+        self,
+        new: NewCase,
+        *,
+        actor: str = "consentry",
+        seal: Callable[[int], Sequence[NewEvidence]] | None = None,
+        audit: tuple[str, dict[str, Any]] | None = None,
+        work: Effects | None = None,
+    ) -> Case:
         """Store a new case with status OPEN and record an "opened" event by ``actor`` (the bot
         itself, or the member who reported the message). ``verdict`` and ``media`` must be
-        JSON-serialisable (else TypeError or ValueError)."""
+        JSON-serialisable (else TypeError or ValueError).
+
+        In the same transaction: the evidence ``seal`` returns for the new case's id (sealed
+        by the caller, bound to that id), the ``audit`` record (action,
+        details; subject: the case) and, with ``work``, the message's work record moves to ACT
+        with these effects due. Either all of it is stored or none."""
 
     @abstractmethod
     async def get(self, case_id: int) -> Case | None:
@@ -78,11 +100,13 @@ class CaseStore(ABC):
         note: str = "",
         entries: Sequence[NewEntry] = (),
         audit: tuple[str, dict[str, Any]] | None = None,
+        work: CopyWork | None = None,
     ) -> Case | None:
         """The one checked change of a case's status, in one transaction: unless the case's
         status is one of ``expected`` nothing is written and TransitionRefused (carrying the
         current status) is raised; otherwise the status and its timeline event, the blocklist or
-        allow-list ``entries`` and the ``audit`` record (action, details) commit together.
+        allow-list ``entries``, the ``audit`` record (action, details) and the effects due on
+        the message (``work``: a confirmed flag is deleted) commit together.
         Return the updated case, or None if there is no such case."""
 
     async def set_status(
@@ -101,9 +125,12 @@ class CaseStore(ABC):
         Return the updated case, or None if there is none."""
 
     @abstractmethod
-    async def add_note(self, case_id: int, *, actor: str, note: str) -> CaseEvent | None:
+    async def add_note(
+        self, case_id: int, *, actor: str, note: str, work: CopyWork | None = None
+    ) -> CaseEvent | None:
         """Record a note in the timeline (an event keeping the current status); return it, or
-        None if there is no such case."""
+        None if there is no such case. With ``work``, another message joins the case: its work
+        record moves to ACT in the same transaction."""
 
     @abstractmethod
     async def attach_alert(self, case_id: int, channel_id: int, message_id: int) -> None:

@@ -207,3 +207,75 @@ class Enrolment:
     created_at: datetime
     """When the member first enrolled in this server (a re-enrolment keeps it)."""
     updated_at: datetime
+
+
+class WorkState(enum.StrEnum):
+    """Where the durable record of one message's work stands."""
+
+    SCAN = "scan"
+    """Media seen and not yet scanned and decided."""
+    ACT = "act"
+    """Decided and its case stored; a deletion or an alert is still due."""
+    DONE = "done"
+    """Nothing left to do: clean, or every effect carried out (or refused for good)."""
+    GONE = "gone"
+    """The message was deleted before it could be scanned: nothing left to do."""
+    FAILED = "failed"
+    """Given up, with the reason in ``error`` (no access to the channel, retries exhausted)."""
+
+    @property
+    def finished(self) -> bool:
+        return self not in (WorkState.SCAN, WorkState.ACT)
+
+
+@dataclass(frozen=True, slots=True)
+class NewWork:
+    """A message seen with media: recorded before anything else happens to it."""
+
+    guild_id: int
+    channel_id: int
+    message_id: int
+    media: tuple[str, ...]
+    """What identifies each piece of media (its URL without the query string)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Effects:
+    """What a decided message still needs on Discord once its case is stored."""
+
+    delete: bool
+    """Delete the message (a quarantine outside dry run)."""
+    alert: bool
+    """Post the moderators' alert (a copy in a raid is counted on the first alert instead)."""
+
+
+@dataclass(frozen=True, slots=True)
+class CopyWork:
+    """Another message joining an existing case (a copy in a raid, a report, an edit): the
+    message's record moves to ACT with the case's id and these effects."""
+
+    channel_id: int
+    message_id: int
+    effects: Effects
+
+
+@dataclass(frozen=True, slots=True)
+class WorkItem:
+    """The durable record of one message's work."""
+
+    guild_id: int
+    channel_id: int
+    message_id: int
+    state: WorkState
+    media: tuple[str, ...]
+    case_id: int | None
+    delete_due: bool
+    alert_due: bool
+    attempts: int
+    """How many times this work was taken up (the first try included)."""
+    next_at: datetime
+    """When it may be taken up again (a lease while someone works on it, or a backoff)."""
+    error: str
+    """Why the last attempt did not finish (empty when none failed)."""
+    created_at: datetime
+    updated_at: datetime

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from bot.sandbox import DemoWorld, Sandbox, demo_world
+from bot.storage import WorkState
 from tests.e2e.harness import running_bot, sandbox_config
 from tests.e2e.test_setup import _slash
 from tests.e2e.test_watch import ASTRONAUT, COPY
@@ -100,7 +101,10 @@ async def test_messages_posted_while_the_bot_was_away_are_scanned_on_return(
     async with running_bot(sandbox, world, config) as second:
         incident = await second.handled(int(missed["id"]))
         assert incident is not None and incident.outcome == "Message deleted."
-        assert second.bot.caught_up.is_set()
+        # Ready means caught up and scanned: the record of the missed message is finished.
+        await asyncio.wait_for(second.bot.caught_up.wait(), 10)
+        work = await second.engine.storage.work.get(world.guild_id, int(missed["id"]))
+        assert work is not None and work.state is WorkState.DONE
     assert sandbox.message(world.general_id, int(missed["id"])) is None
 
 

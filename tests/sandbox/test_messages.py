@@ -102,8 +102,26 @@ async def test_the_bot_sends_an_embed_and_a_file(
     stored = sandbox.messages(world.mod_alerts_id)[-1]
     assert int(stored["id"]) == sent.id and stored["author"]["id"] == str(sandbox.bot_user_id)
     image = stored["embeds"][0]["image"]
-    assert image["url"] == stored["attachments"][0]["url"]  # attachment:// resolved
+    # As on Discord, a file an embed shows is kept with the message but not listed in its
+    # attachments; attachment:// is resolved to the file's CDN URL.
+    assert stored["attachments"] == [] and sent.attachments == []
+    [shown] = sandbox.embedded_files(world.mod_alerts_id, sent.id)
+    assert image["url"] == shown["url"] and shown["filename"] == "preview.png"
     assert sent.embeds[0].image.width == 8
+
+
+async def test_an_edit_keeps_an_embeds_file_unless_it_lists_attachments_without_it(
+    bot: SandboxBot, sandbox: Sandbox, world: DemoWorld
+) -> None:
+    channel = bot.get_channel(world.mod_alerts_id)
+    assert isinstance(channel, discord.TextChannel)
+    embed = discord.Embed(title="Alert").set_image(url="attachment://preview.png")
+    sent = await channel.send(embed=embed, file=discord.File(io.BytesIO(png(8, 8)), "preview.png"))
+    edited = await sent.edit(embed=sent.embeds[0].copy().add_field(name="Review", value="done"))
+    assert len(sandbox.embedded_files(world.mod_alerts_id, sent.id)) == 1
+    assert edited.embeds[0].image.url == sent.embeds[0].image.url
+    await edited.edit(embed=edited.embeds[0], attachments=edited.attachments)  # lists none
+    assert sandbox.embedded_files(world.mod_alerts_id, sent.id) == []
 
 
 async def test_delete_with_an_audit_log_reason(

@@ -58,7 +58,9 @@ def translate_errors(path: str) -> Iterator[None]:
     except sqlite3.ProgrammingError:
         raise
     except sqlite3.DatabaseError as exc:
-        raise StorageError(f"database {path}: {exc}") from exc
+        code = getattr(exc, "sqlite_errorcode", None)
+        busy = code is not None and code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+        raise StorageError(f"database {path}: {exc}", busy=busy) from exc
 
 
 class Database:

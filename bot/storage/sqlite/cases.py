@@ -6,17 +6,20 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from bot.storage.base_cases import CaseStore, TransitionRefused
-from bot.storage.records import Case, CaseEvent, CaseStatus, NewCase
+from bot.storage.records import Case, CaseEvent, CaseStatus, CopyWork, Effects, NewCase
 from bot.storage.sqlite._db import Database, Params, Transaction, from_text, now, to_text
 from bot.storage.sqlite.audit import append_in
 from bot.storage.sqlite.blocklist import add_in
+from bot.storage.sqlite.evidence import put_in
+from bot.storage.sqlite.work import act_in
 
 if TYPE_CHECKING:
     import builtins
     import sqlite3
-    from collections.abc import Collection, Sequence
+    from collections.abc import Callable, Collection, Sequence
 
     from bot.core.blocklist import NewEntry
+    from bot.storage.records import NewEvidence
 
 _COLUMNS = (
     "id, guild_id, channel_id, message_id, author_id, sha256, action, verdict, status,"
@@ -84,7 +87,15 @@ class SQLiteCaseStore(CaseStore):
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def open(self, new: NewCase, *, actor: str = "consentry") -> Case:
+    async def open(
+        self,
+        new: NewCase,
+        *,
+        actor: str = "consentry",
+        seal: Callable[[int], Sequence[NewEvidence]] | None = None,
+        audit: tuple[str, dict[str, Any]] | None = None,
+        work: Effects | None = None,
+    ) -> Case:
         verdict, media = _json(new.verdict), _json(new.media)
         at = to_text(now())
         async with self._db.transaction() as tx:
@@ -107,6 +118,27 @@ class SQLiteCaseStore(CaseStore):
             )
             assert case_id is not None  # an INSERT into a rowid table always sets it
             await _record(tx, case_id, at, actor, CaseStatus.OPEN, None, "")
+            if seal is not None:
+                await put_in(tx, case_id, seal(case_id))
+            if audit is not None:
+                action, details = audit
+                await append_in(
+                    tx,
+                    guild_id=new.guild_id,
+                    actor="consentry",
+                    action=action,
+                    subject=f"case {case_id}",
+                    details=details,
+                )
+            if work is not None:
+                await act_in(
+                    tx,
+                    guild_id=new.guild_id,
+                    channel_id=new.channel_id,
+                    message_id=new.message_id,
+                    case_id=case_id,
+                    effects=work,
+                )
             row = await tx.fetchone(f"{_SELECT} WHERE id = ?", (case_id,))
         assert row is not None
         return _case(row)
@@ -164,6 +196,7 @@ class SQLiteCaseStore(CaseStore):
         note: str = "",
         entries: Sequence[NewEntry] = (),
         audit: tuple[str, dict[str, Any]] | None = None,
+        work: CopyWork | None = None,
     ) -> Case | None:
         at = to_text(now())
         async with self._db.transaction() as tx:
@@ -179,6 +212,15 @@ class SQLiteCaseStore(CaseStore):
             )
             await _record(tx, case_id, at, actor, status, previous, note)
             await add_in(tx, entries)
+            if work is not None:
+                await act_in(
+                    tx,
+                    guild_id=row["guild_id"],
+                    channel_id=work.channel_id,
+                    message_id=work.message_id,
+                    case_id=case_id,
+                    effects=work.effects,
+                )
             if audit is not None:
                 action, details = audit
                 await append_in(
@@ -210,13 +252,24 @@ class SQLiteCaseStore(CaseStore):
         assert updated is not None
         return _case(updated)
 
-    async def add_note(self, case_id: int, *, actor: str, note: str) -> CaseEvent | None:
+    async def add_note(
+        self, case_id: int, *, actor: str, note: str, work: CopyWork | None = None
+    ) -> CaseEvent | None:
         at = to_text(now())
         async with self._db.transaction() as tx:
-            row = await tx.fetchone("SELECT status FROM cases WHERE id = ?", (case_id,))
+            row = await tx.fetchone("SELECT guild_id, status FROM cases WHERE id = ?", (case_id,))
             if row is None:
                 return None
             status = CaseStatus(row["status"])
+            if work is not None:
+                await act_in(
+                    tx,
+                    guild_id=row["guild_id"],
+                    channel_id=work.channel_id,
+                    message_id=work.message_id,
+                    case_id=case_id,
+                    effects=work.effects,
+                )
             await tx.execute("UPDATE cases SET updated_at = ? WHERE id = ?", (at, case_id))
             event_id = await _record(tx, case_id, at, actor, status, status, note)
             event = await tx.fetchone(

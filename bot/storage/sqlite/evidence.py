@@ -55,52 +55,10 @@ class SQLiteEvidenceStore(EvidenceStore):
         self._db = db
 
     async def put(self, case_id: int, items: Sequence[NewEvidence]) -> builtins.list[Evidence]:
-        for item in items:
-            if item.size < 0:
-                raise ValueError(f"evidence size must not be negative, got {item.size}")
-        created_at = to_text(clock())
-        expiries = [to_text(item.expires_at) for item in items]  # refuses naive datetimes
         async with self._db.transaction() as tx:
             if await tx.fetchone("SELECT 1 FROM cases WHERE id = ?", (case_id,)) is None:
                 raise StorageError(f"cannot store evidence: there is no case {case_id}")
-            ids: list[int] = []
-            for item, expires_at in zip(items, expiries, strict=True):
-                _, evidence_id = await tx.execute(
-                    f"INSERT INTO evidence ({_COLUMNS})"
-                    " VALUES (NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)",
-                    (
-                        case_id,
-                        item.label,
-                        item.sha256,
-                        item.media_type,
-                        item.size,
-                        item.key_id,
-                        bytes(item.nonce),
-                        bytes(item.ciphertext),
-                        created_at,
-                        expires_at,
-                    ),
-                )
-                assert evidence_id is not None  # an INSERT into a rowid table always sets it
-                ids.append(evidence_id)
-        # Built from what was written rather than read back: the ciphertext may be large.
-        return [
-            Evidence(
-                id=evidence_id,
-                case_id=case_id,
-                label=item.label,
-                sha256=item.sha256,
-                media_type=item.media_type,
-                size=item.size,
-                key_id=item.key_id,
-                nonce=bytes(item.nonce),
-                ciphertext=bytes(item.ciphertext),
-                created_at=from_text(created_at),
-                expires_at=from_text(expires_at),
-                purged_at=None,
-            )
-            for evidence_id, item, expires_at in zip(ids, items, expiries, strict=True)
-        ]
+            return await put_in(tx, case_id, items)
 
     async def for_case(self, case_id: int) -> builtins.list[Evidence]:
         rows = await self._db.fetchall(
@@ -167,3 +125,51 @@ async def _purge_where(tx: Transaction, where: str, at: str, params: builtins.li
         (at, *params),
     )
     return changed
+
+
+async def put_in(
+    tx: Transaction, case_id: int, items: Sequence[NewEvidence]
+) -> builtins.list[Evidence]:
+    """Inside a transaction: store ``items`` for the existing case ``case_id``."""
+    for item in items:
+        if item.size < 0:
+            raise ValueError(f"evidence size must not be negative, got {item.size}")
+    created_at = to_text(clock())
+    expiries = [to_text(item.expires_at) for item in items]  # refuses naive datetimes
+    ids: list[int] = []
+    for item, expires_at in zip(items, expiries, strict=True):
+        _, evidence_id = await tx.execute(
+            f"INSERT INTO evidence ({_COLUMNS}) VALUES (NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)",
+            (
+                case_id,
+                item.label,
+                item.sha256,
+                item.media_type,
+                item.size,
+                item.key_id,
+                bytes(item.nonce),
+                bytes(item.ciphertext),
+                created_at,
+                expires_at,
+            ),
+        )
+        assert evidence_id is not None  # an INSERT into a rowid table always sets it
+        ids.append(evidence_id)
+    # Built from what was written rather than read back: the ciphertext may be large.
+    return [
+        Evidence(
+            id=evidence_id,
+            case_id=case_id,
+            label=item.label,
+            sha256=item.sha256,
+            media_type=item.media_type,
+            size=item.size,
+            key_id=item.key_id,
+            nonce=bytes(item.nonce),
+            ciphertext=bytes(item.ciphertext),
+            created_at=from_text(created_at),
+            expires_at=from_text(expires_at),
+            purged_at=None,
+        )
+        for evidence_id, item, expires_at in zip(ids, items, expiries, strict=True)
+    ]

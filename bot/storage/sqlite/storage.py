@@ -13,6 +13,7 @@ from bot.storage.base import (
     EvidenceStore,
     SettingsStore,
     Storage,
+    WorkStore,
 )
 from bot.storage.sqlite._schema import connect
 from bot.storage.sqlite.audit import SQLiteAuditLog
@@ -22,6 +23,7 @@ from bot.storage.sqlite.cursors import SQLiteCursorStore
 from bot.storage.sqlite.enrolments import SQLiteEnrolmentStore
 from bot.storage.sqlite.evidence import SQLiteEvidenceStore
 from bot.storage.sqlite.settings import SQLiteSettingsStore
+from bot.storage.sqlite.work import SQLiteWorkStore
 
 if TYPE_CHECKING:
     from bot.storage.sqlite._db import Database
@@ -39,6 +41,7 @@ class SQLiteStorage(Storage):
         self._cursors = SQLiteCursorStore(db)
         self._enrolments = SQLiteEnrolmentStore(db)
         self._audit = SQLiteAuditLog(db)
+        self._work = SQLiteWorkStore(db)
 
     @property
     def path(self) -> str:
@@ -68,6 +71,10 @@ class SQLiteStorage(Storage):
     @property
     def cursors(self) -> CursorStore:
         return self._cursors
+
+    @property
+    def work(self) -> WorkStore:
+        return self._work
 
     @property
     def audit(self) -> AuditLog:

@@ -1,0 +1,163 @@
+"""The backlog: unfinished work in the durable record, taken up again until it is done.
+
+A message whose scan never finished (the bot was killed, the queue was full, the scan failed) is
+fetched from Discord again and queued; one already deleted counts as done. A stored case whose
+deletion or alert is still due has it carried out again, with backoff (see
+:mod:`bot.runtime.effects`). The bot is ready once everything seen up to catch-up is scanned.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import aiohttp
+import discord
+
+from bot.runtime.alerts import case_incident
+from bot.runtime.effects import MAX_TRIES, Due, EffectRunner, backoff
+from bot.storage import Storage, StorageError, WorkItem, WorkState
+
+log = logging.getLogger(__name__)
+
+BACKLOG_SECONDS = 2.0
+"""How often the backlog looks for due work."""
+BATCH = 50
+"""Records taken up per look (a full batch is followed by another look at once)."""
+FETCH_TIMEOUT_SECONDS = 30.0
+"""Fetching one message (and its channel) from Discord again."""
+
+Enqueue = Callable[[discord.Message, bool], bool]
+"""Queue a message for scanning (``True``: rescan all its media); False if the queue is full."""
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Backlog:
+    """Takes up due unfinished work from the durable record and sees it through."""
+
+    def __init__(
+        self,
+        client: discord.Client,
+        storage: Storage,
+        effects: EffectRunner,
+        enqueue: Enqueue,
+        *,
+        clock: Callable[[], datetime] = _utcnow,
+    ) -> None:
+        self.client = client
+        self.storage = storage
+        self.effects = effects
+        self.enqueue = enqueue
+        self._clock = clock
+        self.ready = asyncio.Event()
+        """Set once every message seen up to :meth:`caught_up_to` has been scanned."""
+        self._ready_at: int | None = None
+
+    def caught_up_to(self, message_id: int) -> None:
+        """Catch-up has queued everything up to ``message_id`` (a snowflake): the bot becomes
+        ready once all of it is scanned."""
+        self.ready.clear()
+        self._ready_at = message_id
+
+    async def run(self) -> None:
+        """Look for due work every :data:`BACKLOG_SECONDS`, for ever (faults are logged)."""
+        while True:
+            try:
+                taken = await self.tick()
+            except StorageError as exc:
+                log.warning("backlog: the database is unavailable (%s); trying again", exc)
+                taken = 0
+            if taken < BATCH:
+                await asyncio.sleep(BACKLOG_SECONDS)
+
+    async def tick(self) -> int:
+        """Take up what is due now; return how many records were taken."""
+        now = self._clock()
+        items = await self.storage.work.claim(now, limit=BATCH, lease_until=now + backoff(1))
+        for item in items:
+            try:
+                await self._resume(item)
+            except (StorageError, discord.HTTPException) as exc:
+                log.warning("backlog: message %s: %s", item.message_id, exc)
+        waiting = self._ready_at is not None and not self.ready.is_set()
+        if waiting and await self.storage.work.unscanned(up_to_message=self._ready_at or 0) == 0:
+            log.info("ready: caught up, and every message seen so far is scanned")
+            self.ready.set()
+        return len(items)
+
+    async def _resume(self, item: WorkItem) -> None:
+        if item.state is WorkState.SCAN:
+            await self._rescan(item)
+        elif item.case_id is None:  # its case was deleted (a data-deletion request)
+            await self.storage.work.finish(item.guild_id, item.message_id, WorkState.DONE)
+        else:
+            await self._redo(item, item.case_id)
+
+    async def _rescan(self, item: WorkItem) -> None:
+        if item.attempts > MAX_TRIES:
+            why = f"not scanned after {item.attempts - 1} tries: {item.error or 'no detail'}"
+            log.error("message %s: %s", item.message_id, why)
+            await self.storage.work.finish(
+                item.guild_id, item.message_id, WorkState.FAILED, error=why
+            )
+            return
+        try:
+            message = await asyncio.wait_for(self._fetch(item), FETCH_TIMEOUT_SECONDS)
+        except discord.NotFound:
+            message = None
+        except discord.Forbidden:
+            why = "Consentry can no longer read this channel (View Channel, Read Message History)"
+            await self.storage.work.finish(
+                item.guild_id, item.message_id, WorkState.FAILED, error=why
+            )
+            return
+        except (discord.HTTPException, aiohttp.ClientError, TimeoutError, OSError) as exc:
+            await self._later(item, f"could not fetch the message again: {exc or 'timed out'}")
+            return
+        if message is None:
+            # Deleted meanwhile (by its author, a moderator, or this bot before a crash).
+            await self.storage.work.finish(item.guild_id, item.message_id, WorkState.GONE)
+            return
+        if not self.enqueue(message, True):
+            await self._later(item, "the scan queue was full")
+
+    async def _fetch(self, item: WorkItem) -> discord.Message | None:
+        """The message as Discord has it now; None if its channel is no longer one."""
+        channel = self.client.get_channel(item.channel_id)
+        if channel is None:
+            channel = await self.client.fetch_channel(item.channel_id)
+        if not isinstance(channel, discord.abc.Messageable):
+            return None
+        return await channel.fetch_message(item.message_id)
+
+    async def _redo(self, item: WorkItem, case_id: int) -> None:
+        case = await self.storage.cases.get(case_id)
+        if case is None:
+            await self.storage.work.finish(item.guild_id, item.message_id, WorkState.DONE)
+            return
+        if item.delete_due:
+            outcome = "Not deleted yet."
+        elif case.action == "quarantine":
+            outcome = "Removed (see the case's timeline)."
+        else:
+            outcome = "Alert only: nothing was removed."
+        due = Due(
+            case,
+            item.channel_id,
+            item.message_id,
+            delete=item.delete_due,
+            alert=item.alert_due,
+            attempts=item.attempts,
+        )
+        await self.effects.run(due, case_incident(case, outcome))
+
+    async def _later(self, item: WorkItem, why: str) -> None:
+        log.info("message %s: %s; trying again later", item.message_id, why)
+        await self.storage.work.postpone(
+            item.guild_id, item.message_id, until=self._clock() + backoff(item.attempts), error=why
+        )

@@ -1,0 +1,168 @@
+"""Carrying out a stored case's effects on Discord, each recorded as it completes.
+
+The case is committed first (with its work record in ACT); then the message is deleted and the
+moderators alerted. Each effect that succeeds, or is refused for good, is cleared from the work
+record in the same transaction as its audit record; one that meets a passing fault is retried
+with backoff, by the backlog (:mod:`bot.runtime.backlog`), from the stored record.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+
+import discord
+
+from bot.cases import CaseService
+from bot.guild_settings import GuildSettingsService
+from bot.runtime.actions import Actioner, Outcome
+from bot.runtime.alerts import Incident, audit_reason
+from bot.runtime.buttons import review_view
+from bot.runtime.likeness import LikenessEffects
+from bot.storage import Case, Storage, WorkState
+
+log = logging.getLogger(__name__)
+
+ALERT_TRIES = 4
+"""Tries at posting an alert in the alert channel before it goes to the owner by DM instead."""
+MAX_TRIES = 12
+"""Tries at any effect before the work is given up (FAILED, shown in /consentry status): with
+the backoff below, about an hour and a half of retrying."""
+FIRST_RETRY_SECONDS = 5.0
+MAX_RETRY_SECONDS = 600.0
+
+
+def backoff(attempts: int) -> timedelta:
+    """How long to wait after the ``attempts``-th failed try: 5 s, doubling, at most 10 min."""
+    return timedelta(
+        seconds=min(FIRST_RETRY_SECONDS * 2 ** max(attempts - 1, 0), MAX_RETRY_SECONDS)
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Due:
+    """The effects still due for one message of a stored case."""
+
+    case: Case
+    channel_id: int
+    message_id: int
+    delete: bool
+    alert: bool
+    attempts: int = 1
+    """Which try this is (1 for the first)."""
+    reason: str = ""
+    """For Discord's audit log (default: the strongest reason of the decision)."""
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class EffectRunner:
+    """Deletes, notifies and alerts for stored cases, recording each step."""
+
+    def __init__(
+        self,
+        storage: Storage,
+        cases: CaseService,
+        actioner: Actioner,
+        settings: GuildSettingsService,
+        client: discord.Client,
+        *,
+        likeness: LikenessEffects | None = None,
+        clock: Callable[[], datetime] = _utcnow,
+    ) -> None:
+        self.storage = storage
+        self.cases = cases
+        self.actioner = actioner
+        self.settings = settings
+        self.client = client
+        self.likeness = likeness
+        self._clock = clock
+
+    async def run(
+        self, due: Due, incident: Incident, *, preview: bytes | None = None
+    ) -> tuple[Incident, discord.Message | None]:
+        """Carry out what is due; return the incident with what happened (its ``outcome``) and
+        the alert message, if one was posted in a channel."""
+        case = due.case
+        outcome = incident.outcome
+        retry: str | None = None
+        sent: discord.Message | None = None
+        if due.delete:
+            deleted = await self.actioner.delete(
+                due.channel_id, due.message_id, due.reason or audit_reason(incident.decision)
+            )
+            outcome = deleted.detail
+            if deleted.retry and due.attempts < MAX_TRIES:
+                retry = deleted.detail
+                outcome = f"{deleted.detail} Retrying."
+            else:
+                await self._deleted(due, deleted, incident)
+        if due.alert:
+            sent, failure = await self._alert(due, replace(incident, outcome=outcome), preview)
+            retry = failure or retry
+        if retry is not None and due.attempts >= MAX_TRIES:
+            await self._give_up(due, retry)
+        elif retry is not None:
+            await self.storage.work.postpone(
+                case.guild_id,
+                due.message_id,
+                until=self._clock() + backoff(due.attempts),
+                error=retry,
+            )
+        return replace(incident, outcome=outcome), sent
+
+    async def _deleted(self, due: Due, deleted: Outcome, incident: Incident) -> None:
+        detail = f"message {due.message_id} in channel {due.channel_id}: {deleted.detail}"
+        action = "message.deleted" if deleted.done else "message.kept"
+        await self.storage.work.effect_done(
+            due.case.guild_id, due.message_id, "delete", audit=(action, {"detail": detail})
+        )
+        if due.attempts > 1:
+            await self.storage.cases.add_note(
+                due.case.id, actor="consentry", note=f"on try {due.attempts}: {deleted.detail}"
+            )
+        if deleted.done and self.likeness is not None:
+            guild = self.client.get_guild(due.case.guild_id)
+            if guild is not None:
+                await self.likeness.notify(guild, due.channel_id, incident.decision, due.case)
+
+    async def _alert(
+        self, due: Due, incident: Incident, preview: bytes | None
+    ) -> tuple[discord.Message | None, str | None]:
+        """Post the alert, or fall back to the owner's DMs; return the alert message, if posted
+        in a channel, and why to retry, if it should be."""
+        case = due.case
+        settings = await self.settings.get(case.guild_id)
+        view = None
+        if settings.setup_complete:
+            view = review_view(case.id, case.status, evidence=self.cases.keeps_evidence)
+        sent = await self.actioner.alert(incident, settings, preview=preview, view=view)
+        if sent.done:
+            alert = (sent.sent.channel.id, sent.sent.id) if sent.sent is not None else None
+            await self.storage.work.effect_done(case.guild_id, due.message_id, "alert", alert=alert)
+            return sent.sent, None
+        if sent.retry and due.attempts < ALERT_TRIES:
+            return None, sent.detail
+        fallback = await self.actioner.alert_owner(incident, sent.detail.rstrip("."))
+        if not fallback.done:
+            log.warning("case %s: alert and owner DM both failed: %s", case.id, fallback.detail)
+            return None, f"{sent.detail} {fallback.detail}"
+        await self.storage.work.effect_done(
+            case.guild_id,
+            due.message_id,
+            "alert",
+            audit=("alert.fallback", {"detail": sent.detail, "tries": due.attempts}),
+        )
+        return None, None
+
+    async def _give_up(self, due: Due, error: str) -> None:
+        why = f"given up after {due.attempts} tries: {error}"
+        log.error("case %s: %s", due.case.id, why)
+        await self.storage.work.finish(
+            due.case.guild_id, due.message_id, WorkState.FAILED, error=why
+        )
+        await self.storage.cases.add_note(due.case.id, actor="consentry", note=why)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import aiohttp
 import discord
@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 BACKLOG_SECONDS = 2.0
 """How often the backlog looks for due work."""
 BATCH = 50
-"""Records taken up per look (a full batch is followed by another look at once)."""
+"""Records taken up per look."""
 FETCH_TIMEOUT_SECONDS = 30.0
 """Fetching one message (and its channel) from Discord again."""
 
@@ -46,6 +46,7 @@ class Backlog:
         storage: Storage,
         effects: EffectRunner,
         enqueue: Enqueue,
+        room: Callable[[], int],
         *,
         clock: Callable[[], datetime] = _utcnow,
     ) -> None:
@@ -53,6 +54,8 @@ class Backlog:
         self.storage = storage
         self.effects = effects
         self.enqueue = enqueue
+        self.room = room
+        """How many more messages the scan queue takes now."""
         self._clock = clock
         self.ready = asyncio.Event()
         """Set once every message seen up to :meth:`caught_up_to` has been scanned."""
@@ -72,13 +75,20 @@ class Backlog:
             except StorageError as exc:
                 log.warning("backlog: the database is unavailable (%s); trying again", exc)
                 taken = 0
-            if taken < BATCH:
-                await asyncio.sleep(BACKLOG_SECONDS)
+            # After taking some, look again soon: more may be due, or the queue has room again
+            # (what is taken and fails is postponed, so this never spins on the same work).
+            await asyncio.sleep(BACKLOG_SECONDS if taken == 0 else 0.05)
 
     async def tick(self) -> int:
-        """Take up what is due now; return how many records were taken."""
+        """Take up what is due now; return how many records were taken. Messages to scan are
+        taken only as far as the scan queue has room (a busy queue is no failure)."""
         now = self._clock()
-        items = await self.storage.work.claim(now, limit=BATCH, lease_until=now + backoff(1))
+        lease = now + backoff(1)
+        work = self.storage.work
+        items = await work.claim(now, limit=BATCH, lease_until=lease, state=WorkState.ACT)
+        room = min(self.room(), BATCH)
+        if room > 0:
+            items += await work.claim(now, limit=room, lease_until=lease, state=WorkState.SCAN)
         for item in items:
             try:
                 await self._resume(item)
@@ -124,7 +134,7 @@ class Backlog:
             await self.storage.work.finish(item.guild_id, item.message_id, WorkState.GONE)
             return
         if not self.enqueue(message, True):
-            await self._later(item, "the scan queue was full")
+            await self._later(item, "the scan queue was full", backoff(1))
 
     async def _fetch(self, item: WorkItem) -> discord.Message | None:
         """The message as Discord has it now; None if its channel is no longer one."""
@@ -156,8 +166,7 @@ class Backlog:
         )
         await self.effects.run(due, case_incident(case, outcome))
 
-    async def _later(self, item: WorkItem, why: str) -> None:
+    async def _later(self, item: WorkItem, why: str, wait: timedelta | None = None) -> None:
         log.info("message %s: %s; trying again later", item.message_id, why)
-        await self.storage.work.postpone(
-            item.guild_id, item.message_id, until=self._clock() + backoff(item.attempts), error=why
-        )
+        until = self._clock() + (wait or backoff(item.attempts))
+        await self.storage.work.postpone(item.guild_id, item.message_id, until=until, error=why)

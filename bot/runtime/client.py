@@ -126,7 +126,13 @@ class ConsentryBot(commands.Bot):
             self,
             likeness=likeness,
         )
-        self.backlog = Backlog(self, engine.storage, self.effects, self._queue)
+        self.backlog = Backlog(
+            self,
+            engine.storage,
+            self.effects,
+            self._queue,
+            lambda: self.intake.room if self.intake is not None else 0,
+        )
         self.caught_up = self.backlog.ready
         """Set once caught up after a (re)connect and every message seen so far is scanned."""
         self._likeness = likeness

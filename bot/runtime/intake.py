@@ -36,6 +36,11 @@ class MessageQueue:
         """Messages waiting now."""
         return self._queue.qsize()
 
+    @property
+    def room(self) -> int:
+        """How many more messages fit now."""
+        return self.maxsize - self._queue.qsize()
+
     def put(self, message: discord.Message, force: bool = False) -> bool:
         """Queue ``message``; if the queue is full it is dropped, counted and logged (its work
         record stays unfinished, so the backlog queues it again later)."""

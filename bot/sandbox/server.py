@@ -279,6 +279,10 @@ class Sandbox(WorldBuilder, UserActions, InteractionActions, Inspection):
         failure = Failure(method, route, status, times, retry_after, code, global_, message)
         self._ctx.failures.add(failure)
 
+    def clear_failures(self) -> None:
+        """Drop every failure still queued by :meth:`fail_next` (Discord is back)."""
+        self._ctx.failures.clear()
+
     async def request_reconnect(self, *, wait: bool = True, timeout: float = 5.0) -> None:
         """Send op 7 RECONNECT; with ``wait``, return once the client is back (resumed)."""
         await self._reconnect_and_wait(self._ctx.gateway.request_reconnect, wait, timeout)

@@ -35,10 +35,11 @@ class WorkStore(ABC):
 
     @abstractmethod
     async def claim(
-        self, now: datetime, *, limit: int, lease_until: datetime
+        self, now: datetime, *, limit: int, lease_until: datetime, state: WorkState | None = None
     ) -> builtins.list[WorkItem]:
-        """Take up to ``limit`` unfinished records due at ``now`` (oldest message first): each
-        is leased until ``lease_until`` and its ``attempts`` counts one more."""
+        """Take up to ``limit`` unfinished records due at ``now`` (oldest message first), only
+        those in ``state`` if given: each is leased until ``lease_until`` and its ``attempts``
+        counts one more."""
 
     @abstractmethod
     async def postpone(

@@ -64,7 +64,7 @@ async def test_a_raid_of_one_image_is_scanned_once_deleted_everywhere_and_alerte
         assert fields["Copies"] == f"300 messages with this media by {len(posters)} members"
 
 
-async def test_a_full_queue_drops_and_says_so_in_logs_and_status(
+async def test_a_full_queue_defers_messages_to_the_backlog_which_scans_them_all(
     roomy_sandbox: Sandbox, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     sandbox = roomy_sandbox
@@ -73,10 +73,13 @@ async def test_a_full_queue_drops_and_says_so_in_logs_and_status(
     config = replace(config, discord=replace(config.discord, queue_size=2, queue_workers=1))
     async with running_bot(sandbox, world, config) as harness:
         await harness.configure(alert_channel_id=world.mod_alerts_id)
-        for _ in range(40):
+        await harness.blocklist(ASTRONAUT)
+        posted = [
             await sandbox.post_message(
                 world.general_id, world.member_ids[0], attachments=[("x.jpg", COPY)]
             )
+            for _ in range(40)
+        ]
         for _ in range(100):
             if harness.bot.intake is not None and harness.bot.intake.drops:
                 break
@@ -85,6 +88,15 @@ async def test_a_full_queue_drops_and_says_so_in_logs_and_status(
         assert "scan queue full" in caplog.text
         status = await _slash(harness, world.owner_id, "status")
         assert f"{harness.bot.intake.drops} dropped" in status
+        # Nothing is lost: the backlog queues each turned-away message again, shortly.
+        storage = harness.engine.storage
+        for _ in range(400):
+            items = [await storage.work.get(world.guild_id, int(m["id"])) for m in posted]
+            if all(i is not None and i.state is WorkState.DONE for i in items):
+                break
+            await asyncio.sleep(0.1)
+        assert all(sandbox.message(world.general_id, int(m["id"])) is None for m in posted)
+        assert await storage.cases.count(world.guild_id) == 1  # one raid, one case
 
 
 async def test_messages_posted_while_the_bot_was_away_are_scanned_on_return(

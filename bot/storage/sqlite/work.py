@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from bot.storage.base_work import WorkStore
@@ -23,6 +24,8 @@ _COLUMNS = (
 )
 _UNFINISHED = "state IN ('scan', 'act')"
 EFFECTS = ("delete", "alert")
+EFFECT_LEASE = timedelta(minutes=2)
+"""How long effects just stored are left to the caller before the backlog may take them up."""
 
 
 def _item(row: sqlite3.Row) -> WorkItem:
@@ -53,14 +56,17 @@ async def act_in(
     effects: Effects,
 ) -> None:
     """Inside a case transaction: the message is decided, its case is ``case_id``, and
-    ``effects`` are due (a record is created if the message was never recorded: a report)."""
+    ``effects`` are due (a record is created if the message was never recorded: a report).
+    The caller carries them out at once, which counts as their first try; the lease keeps the
+    backlog away meanwhile."""
     at = to_text(now())
     state = WorkState.ACT if effects.delete or effects.alert else WorkState.DONE
     await tx.execute(
-        f"INSERT INTO work ({_COLUMNS}) VALUES (?, ?, ?, ?, '[]', ?, ?, ?, 0, ?, '', ?, ?)"
+        f"INSERT INTO work ({_COLUMNS}) VALUES (?, ?, ?, ?, '[]', ?, ?, ?, 1, ?, '', ?, ?)"
         " ON CONFLICT (guild_id, message_id) DO UPDATE SET state = excluded.state,"
         " case_id = excluded.case_id, delete_due = excluded.delete_due,"
-        " alert_due = excluded.alert_due, error = '', updated_at = excluded.updated_at",
+        " alert_due = excluded.alert_due, attempts = 1, next_at = excluded.next_at, error = '',"
+        " updated_at = excluded.updated_at",
         (
             guild_id,
             channel_id,
@@ -69,7 +75,7 @@ async def act_in(
             case_id,
             int(effects.delete),
             int(effects.alert),
-            at,
+            to_text(now() + EFFECT_LEASE),
             at,
             at,
         ),
@@ -132,17 +138,18 @@ class SQLiteWorkStore(WorkStore):
         return None if row is None else _item(row)
 
     async def claim(
-        self, now: datetime, *, limit: int, lease_until: datetime
+        self, now: datetime, *, limit: int, lease_until: datetime, state: WorkState | None = None
     ) -> builtins.list[WorkItem]:
         if limit < 1:
             raise ValueError(f"limit must be at least 1, got {limit}")
+        wanted, params = (_UNFINISHED, ()) if state is None else ("state = ?", (state.value,))
         async with self._db.transaction() as tx:
             rows = await tx.fetchall(
                 f"UPDATE work SET attempts = attempts + 1, next_at = ?, updated_at = ?"
                 f" WHERE (guild_id, message_id) IN (SELECT guild_id, message_id FROM work"
-                f" WHERE {_UNFINISHED} AND next_at <= ?"
+                f" WHERE {wanted} AND next_at <= ?"
                 f" ORDER BY message_id LIMIT ?) RETURNING {_COLUMNS}",
-                (to_text(lease_until), to_text(now), to_text(now), limit),
+                (to_text(lease_until), to_text(now), *params, to_text(now), limit),
             )
         return sorted((_item(r) for r in rows), key=lambda w: w.message_id)
 

@@ -1,0 +1,212 @@
+"""End to end: faults on Discord's side and in the database. Each test ends with every message
+in a final state, no duplicate or orphan case, and the audit chain verified."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from bot.core.evidence import EvidenceKey
+from bot.runtime import backlog, effects
+from bot.sandbox import DemoWorld, Sandbox
+from bot.storage import WorkState
+from tests.e2e.harness import Harness, running_bot, sandbox_config
+from tests.e2e.test_watch import ASTRONAUT, COPY
+from tests.imagery import encode, photo
+
+DELETE = "/channels/{channel_id}/messages/{message_id}"
+POST = "/channels/{channel_id}/messages"
+
+
+@pytest.fixture(autouse=True)
+def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Retries within a test's patience: the first after 0.2 s, the backlog looking every 0.1 s."""
+    monkeypatch.setattr(effects, "FIRST_RETRY_SECONDS", 0.2)
+    monkeypatch.setattr(backlog, "BACKLOG_SECONDS", 0.1)
+
+
+async def eventually(check: Callable[[], object], timeout: float = 10.0) -> None:
+    """Wait until ``check()`` is true (it may be a coroutine function)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        result = check()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return
+        if loop.time() > deadline:
+            raise AssertionError(f"still not true after {timeout} s")
+        await asyncio.sleep(0.05)
+
+
+async def settled(harness: Harness, message_ids: list[int]) -> None:
+    """Every message's record finished, one case at most per message, and the chain intact."""
+    storage = harness.engine.storage
+
+    async def finished() -> bool:
+        items = [await storage.work.get(harness.world.guild_id, m) for m in message_ids]
+        return all(i is not None and i.state.finished for i in items)
+
+    await eventually(finished)
+    cases = await storage.cases.list(harness.world.guild_id, limit=100)
+    by_message = [c.message_id for c in cases]
+    assert len(by_message) == len(set(by_message)), "a message has two cases"
+    assert all(c.alert_message_id is not None or c.guild_id for c in cases)
+    verification = await storage.audit.verify()
+    assert verification.ok, verification
+
+
+async def test_a_delete_refused_with_5xx_is_retried_until_the_message_is_gone(
+    consentry: Harness,
+) -> None:
+    world, sandbox = consentry.world, consentry.sandbox
+    await consentry.blocklist(ASTRONAUT)
+    sandbox.fail_next("DELETE", DELETE, 503, times=2)
+    message, incident = await consentry.post(
+        world.general_id, world.member_ids[0], [("p.jpg", COPY)]
+    )
+    message_id = int(message["id"])
+    # The alert goes out at once and says so; the removal follows on a retry.
+    assert incident is not None and "Not deleted yet" in incident.outcome
+    assert "503" in incident.outcome
+    await eventually(lambda: sandbox.message(world.general_id, message_id) is None)
+    await settled(consentry, [message_id])
+    item = await consentry.engine.storage.work.get(world.guild_id, message_id)
+    assert item is not None and item.state is WorkState.DONE and item.attempts == 3
+    [case] = await consentry.engine.storage.cases.list(world.guild_id)
+    notes = [e.note for e in await consentry.engine.storage.cases.events(case.id)]
+    assert "on try 3: Message deleted." in notes
+    assert len(consentry.alerts()) == 1
+    deletes = sandbox.find_requests("DELETE", DELETE)
+    assert [r.status for r in deletes] == [503, 503, 204]
+
+
+async def test_an_alert_discord_keeps_refusing_goes_to_the_owner_by_dm(
+    consentry: Harness,
+) -> None:
+    world, sandbox = consentry.world, consentry.sandbox
+    await consentry.blocklist(ASTRONAUT)
+    since = len(sandbox.requests)
+    sandbox.fail_next("POST", POST, 503, times=effects.ALERT_TRIES)
+    message, _ = await consentry.post(world.general_id, world.member_ids[0], [("p.jpg", COPY)])
+    message_id = int(message["id"])
+    assert sandbox.message(world.general_id, message_id) is None  # removed at once regardless
+    await settled(consentry, [message_id])
+    posts = sandbox.find_requests("POST", POST)[-(effects.ALERT_TRIES + 1) :]
+    assert [r.status for r in posts] == [503] * effects.ALERT_TRIES + [200]
+    dm = posts[-1]
+    assert "could not be posted in the alert channel" in str(dm.json)
+    assert dm.path != f"/channels/{world.mod_alerts_id}/messages"
+    assert consentry.alerts() == []
+    records = await consentry.engine.storage.audit.list(guild_id=world.guild_id)
+    [fallback] = [r for r in records if r.action == "alert.fallback"]
+    assert "503" in fallback.details["detail"] and fallback.details["tries"] == effects.ALERT_TRIES
+    assert len(sandbox.requests) > since
+
+
+async def test_work_due_when_the_bot_stopped_is_finished_by_the_next_start(
+    sandbox: Sandbox, world: DemoWorld, tmp_path: Path
+) -> None:
+    config = sandbox_config(sandbox, tmp_path)
+    async with running_bot(sandbox, world, config) as first:
+        await first.configure(alert_channel_id=world.mod_alerts_id)
+        await first.blocklist(ASTRONAUT)
+        sandbox.fail_next("DELETE", DELETE, 503, times=1000)  # Discord down for deletes
+        message, incident = await first.post(
+            world.general_id, world.member_ids[0], [("p.jpg", COPY)]
+        )
+        assert incident is not None and "Not deleted yet" in incident.outcome
+    message_id = int(message["id"])
+    assert sandbox.message(world.general_id, message_id) is not None
+    sandbox.clear_failures()
+    async with running_bot(sandbox, world, config) as second:
+        await eventually(lambda: sandbox.message(world.general_id, message_id) is None)
+        await settled(second, [message_id])
+        assert len(second.alerts()) == 1  # the alert of the first run, not a second one
+        assert await second.engine.storage.cases.count(world.guild_id) == 1
+
+
+async def test_a_database_locked_past_the_busy_timeout_loses_nothing(
+    consentry: Harness, tmp_path: Path
+) -> None:
+    world, sandbox = consentry.world, consentry.sandbox
+    await consentry.blocklist(ASTRONAUT)
+    with _locked(tmp_path / "consentry.db", seconds=6.5):
+        message = await sandbox.post_message(
+            world.general_id, world.member_ids[0], attachments=[("p.jpg", COPY)]
+        )
+        await asyncio.sleep(0.5)
+        assert sandbox.message(world.general_id, int(message["id"])) is not None
+    message_id = int(message["id"])
+    await eventually(lambda: sandbox.message(world.general_id, message_id) is None, timeout=20)
+    await settled(consentry, [message_id])
+    assert await consentry.engine.storage.cases.count(world.guild_id) == 1
+    assert len(consentry.alerts()) == 1
+
+
+async def test_a_full_disk_removes_the_media_and_the_case_says_why_no_evidence_was_kept(
+    tmp_path: Path, sandbox: Sandbox, world: DemoWorld
+) -> None:
+    big = _png(photo("astronaut"))  # about 500 KB: more than the room left below
+    config = sandbox_config(sandbox, tmp_path)
+    async with running_bot(sandbox, world, config, EvidenceKey.generate()[0]) as harness:
+        await harness.configure(alert_channel_id=world.mod_alerts_id)
+        await harness.blocklist(big)
+        await _fill_disk(harness, room_pages=40)  # 160 KiB left
+        message, incident = await harness.post(
+            world.general_id, world.member_ids[0], [("b.png", big)]
+        )
+        message_id = int(message["id"])
+        assert incident is not None and incident.outcome == "Message deleted."
+        assert sandbox.message(world.general_id, message_id) is None
+        await settled(harness, [message_id])
+        [case] = await harness.engine.storage.cases.list(world.guild_id)
+        assert "full" in case.verdict["evidence_error"]
+        assert await harness.engine.storage.evidence.for_case(case.id) == []
+        records = await harness.engine.storage.audit.list(guild_id=world.guild_id)
+        [opened] = [r for r in records if r.action == "case.opened"]
+        assert opened.details["evidence_items"] == 0 and "full" in opened.details["evidence_error"]
+
+
+@contextmanager
+def _locked(path: Path, *, seconds: float) -> Iterator[None]:
+    """Another process's exclusive lock on the database for ``seconds`` (a large blocklist
+    import, say): longer than the bot's 5 s busy timeout."""
+    taken = threading.Event()
+
+    def hold() -> None:
+        conn = sqlite3.connect(path, isolation_level=None)
+        conn.execute("BEGIN EXCLUSIVE")
+        taken.set()
+        time.sleep(seconds)
+        conn.execute("COMMIT")
+        conn.close()
+
+    holder = threading.Thread(target=hold, daemon=True)
+    holder.start()
+    taken.wait(5)
+    try:
+        yield
+    finally:
+        pass  # the lock ends by itself; the test goes on while it holds
+
+
+async def _fill_disk(harness: Harness, *, room_pages: int) -> None:
+    """Leave the database only ``room_pages`` pages to grow by: SQLite then answers
+    SQLITE_FULL ("database or disk is full"), exactly as on a full disk."""
+    conn = harness.engine.storage._db._conn  # type: ignore[attr-defined]
+    [(pages,)] = await conn.execute_fetchall("PRAGMA page_count")
+    await conn.execute(f"PRAGMA max_page_count = {pages + room_pages}")
+
+
+def _png(image: Image.Image) -> bytes:
+    return encode(image, "PNG")

@@ -1,0 +1,174 @@
+"""Storage, every backend: the durable record of work per message, and the case transaction
+that moves it from "scan" to "act" together with the case, its evidence and its audit record."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from bot.storage import CopyWork, Effects, NewWork, Storage, StorageError, WorkState
+from tests.storage_support import GUILD, OTHER_GUILD, new_case, new_evidence
+
+SOON = datetime.now(UTC) + timedelta(minutes=2)
+
+
+def seen(message_id: int, *media: str, channel_id: int = 42) -> NewWork:
+    return NewWork(GUILD, channel_id, message_id, media or (f"https://cdn/{message_id}.png",))
+
+
+def later(seconds: float = 3600) -> datetime:
+    return datetime.now(UTC) + timedelta(seconds=seconds)
+
+
+async def test_a_seen_message_waits_for_its_scan_under_a_lease(storage: Storage) -> None:
+    assert await storage.work.seen(seen(1), lease_until=SOON)
+    item = await storage.work.get(GUILD, 1)
+    assert item is not None and item.state is WorkState.SCAN and item.attempts == 0
+    assert item.media == ("https://cdn/1.png",) and item.case_id is None
+    # Leased: not due until the lease ends; then claimed, with one more attempt counted.
+    assert await storage.work.claim(datetime.now(UTC), limit=10, lease_until=later()) == []
+    [claimed] = await storage.work.claim(SOON + timedelta(seconds=1), limit=10, lease_until=later())
+    assert claimed.message_id == 1 and claimed.attempts == 1
+    assert (
+        await storage.work.claim(SOON + timedelta(seconds=1), limit=10, lease_until=later()) == []
+    )
+
+
+async def test_one_record_per_server_and_message(storage: Storage) -> None:
+    assert await storage.work.seen(seen(1), lease_until=SOON)
+    assert await storage.work.seen(seen(1), lease_until=SOON)  # still waiting: scan it
+    await storage.work.finish(GUILD, 1, WorkState.DONE)
+    # Seen again (catch-up, a restart) with the same media: nothing to do, no second record.
+    assert not await storage.work.seen(seen(1), lease_until=SOON)
+    item = await storage.work.get(GUILD, 1)
+    assert item is not None and item.state is WorkState.DONE
+    assert (await storage.work.counts())[WorkState.DONE] == 1
+
+
+async def test_an_edit_that_adds_media_reopens_a_finished_record(storage: Storage) -> None:
+    await storage.work.seen(seen(1, "a"), lease_until=SOON)
+    await storage.work.finish(GUILD, 1, WorkState.DONE)
+    assert await storage.work.seen(seen(1, "a", "b"), lease_until=SOON)
+    item = await storage.work.get(GUILD, 1)
+    assert item is not None and item.state is WorkState.SCAN and item.media == ("a", "b")
+
+
+async def test_claims_take_the_oldest_due_messages_first_up_to_the_limit(storage: Storage) -> None:
+    for message_id in (30, 10, 20):
+        await storage.work.seen(seen(message_id), lease_until=datetime.now(UTC))
+    first = await storage.work.claim(later(1), limit=2, lease_until=later())
+    assert [w.message_id for w in first] == [10, 20]
+    with pytest.raises(ValueError, match="limit"):
+        await storage.work.claim(later(1), limit=0, lease_until=later())
+
+
+async def test_postpone_records_why_and_when(storage: Storage) -> None:
+    await storage.work.seen(seen(1), lease_until=datetime.now(UTC))
+    await storage.work.postpone(GUILD, 1, until=later(), error="Discord answered 503")
+    item = await storage.work.get(GUILD, 1)
+    assert item is not None and item.error == "Discord answered 503"
+    assert await storage.work.claim(later(10), limit=5, lease_until=later()) == []
+    assert [w.message_id for w in await storage.work.stuck(GUILD)] == [1]
+
+
+async def test_opening_a_case_stores_case_evidence_audit_and_due_effects_together(
+    storage: Storage,
+) -> None:
+    await storage.work.seen(seen(1), lease_until=SOON)
+    case = await storage.cases.open(
+        new_case(1),
+        seal=lambda case_id: [new_evidence(case_id)],
+        audit=("case.opened", {"evidence_items": 1}),
+        work=Effects(delete=True, alert=True),
+    )
+    item = await storage.work.get(GUILD, 1)
+    assert item is not None and item.state is WorkState.ACT and item.case_id == case.id
+    assert item.delete_due and item.alert_due
+    [evidence] = await storage.evidence.for_case(case.id)
+    assert evidence.sha256 == f"{case.id:064x}"  # sealed for the case's own id
+    [record] = await storage.audit.list(guild_id=GUILD)
+    assert record.action == "case.opened" and record.subject == f"case {case.id}"
+
+
+async def test_a_failing_case_transaction_leaves_nothing_behind(storage: Storage) -> None:
+    await storage.work.seen(seen(1), lease_until=SOON)
+
+    def broken(case_id: int) -> list[object]:
+        raise StorageError("disk full")
+
+    with pytest.raises(StorageError, match="disk full"):
+        await storage.cases.open(new_case(1), seal=broken, work=Effects(True, True))  # type: ignore[arg-type]
+    assert await storage.cases.count(GUILD) == 0
+    assert await storage.audit.list(guild_id=GUILD) == []
+    item = await storage.work.get(GUILD, 1)
+    assert item is not None and item.state is WorkState.SCAN  # resumed later, no orphan case
+
+
+async def test_effects_clear_one_by_one_with_their_audit_records(storage: Storage) -> None:
+    case = await storage.cases.open(new_case(1), work=Effects(delete=True, alert=True))
+    item = await storage.work.effect_done(
+        GUILD, 1, "delete", audit=("message.deleted", {"detail": "ok"})
+    )
+    assert item is not None and item.state is WorkState.ACT and not item.delete_due
+    item = await storage.work.effect_done(GUILD, 1, "alert", alert=(77, 88))
+    assert item is not None and item.state is WorkState.DONE
+    stored = await storage.cases.get(case.id)
+    assert stored is not None and (stored.alert_channel_id, stored.alert_message_id) == (77, 88)
+    assert [r.action for r in await storage.audit.list(guild_id=GUILD)] == ["message.deleted"]
+    with pytest.raises(ValueError, match="unknown effect"):
+        await storage.work.effect_done(GUILD, 1, "ban")
+
+
+async def test_a_copy_joins_a_case_with_its_own_record(storage: Storage) -> None:
+    case = await storage.cases.open(new_case(1), work=Effects(delete=True, alert=True))
+    copy = CopyWork(43, 2, Effects(delete=True, alert=False))
+    await storage.cases.add_note(case.id, actor="consentry", note="copy", work=copy)
+    item = await storage.work.get(GUILD, 2)
+    assert item is not None and item.case_id == case.id and item.channel_id == 43
+    assert item.delete_due and not item.alert_due
+
+
+async def test_a_case_with_no_effects_due_finishes_its_record(storage: Storage) -> None:
+    await storage.cases.open(new_case(1), work=Effects(delete=False, alert=False))
+    item = await storage.work.get(GUILD, 1)
+    assert item is not None and item.state is WorkState.DONE
+
+
+async def test_release_makes_every_unfinished_record_due_now(storage: Storage) -> None:
+    await storage.work.seen(seen(1), lease_until=later())
+    await storage.work.seen(seen(2), lease_until=later())
+    await storage.work.finish(GUILD, 2, WorkState.GONE)
+    assert await storage.work.release() == 1
+    [item] = await storage.work.claim(later(1), limit=5, lease_until=later())
+    assert item.message_id == 1
+
+
+async def test_finish_is_final_and_refuses_unfinished_states(storage: Storage) -> None:
+    await storage.work.seen(seen(1), lease_until=SOON)
+    await storage.work.finish(GUILD, 1, WorkState.FAILED, error="no access")
+    await storage.work.finish(GUILD, 1, WorkState.DONE)  # finished records stay as they are
+    item = await storage.work.get(GUILD, 1)
+    assert item is not None and item.state is WorkState.FAILED and item.error == "no access"
+    with pytest.raises(ValueError, match="not a finished state"):
+        await storage.work.finish(GUILD, 1, WorkState.SCAN)
+
+
+async def test_oldest_unfinished_and_unscanned_counts(storage: Storage) -> None:
+    await storage.work.seen(seen(5, channel_id=1), lease_until=SOON)
+    await storage.work.seen(seen(3, channel_id=1), lease_until=SOON)
+    await storage.work.seen(seen(9, channel_id=2), lease_until=SOON)
+    await storage.work.finish(GUILD, 3, WorkState.DONE)
+    await storage.work.seen(NewWork(OTHER_GUILD, 1, 4, ("x",)), lease_until=SOON)
+    assert await storage.work.oldest_unfinished(GUILD) == {1: 5, 2: 9}
+    assert await storage.work.unscanned(up_to_message=5) == 2  # 5 here, 4 in the other server
+    assert (await storage.work.counts(GUILD))[WorkState.SCAN] == 2
+
+
+async def test_finished_records_are_forgotten_after_a_while(storage: Storage) -> None:
+    await storage.work.seen(seen(1), lease_until=SOON)
+    await storage.work.seen(seen(2), lease_until=SOON)
+    await storage.work.finish(GUILD, 1, WorkState.DONE)
+    assert await storage.work.forget_finished(later()) == 1
+    assert await storage.work.get(GUILD, 1) is None
+    assert await storage.work.get(GUILD, 2) is not None

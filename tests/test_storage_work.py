@@ -10,8 +10,6 @@ import pytest
 from bot.storage import CopyWork, Effects, NewWork, Storage, StorageError, WorkState
 from tests.storage_support import GUILD, OTHER_GUILD, new_case, new_evidence
 
-SOON = datetime.now(UTC) + timedelta(minutes=2)
-
 
 def seen(message_id: int, *media: str, channel_id: int = 42) -> NewWork:
     return NewWork(GUILD, channel_id, message_id, media or (f"https://cdn/{message_id}.png",))
@@ -21,35 +19,42 @@ def later(seconds: float = 3600) -> datetime:
     return datetime.now(UTC) + timedelta(seconds=seconds)
 
 
+def soon() -> datetime:
+    """A scan's lease: two minutes from now."""
+    return later(120)
+
+
 async def test_a_seen_message_waits_for_its_scan_under_a_lease(storage: Storage) -> None:
-    assert await storage.work.seen(seen(1), lease_until=SOON)
+    lease = soon()
+    assert await storage.work.seen(seen(1), lease_until=lease)
     item = await storage.work.get(GUILD, 1)
     assert item is not None and item.state is WorkState.SCAN and item.attempts == 0
     assert item.media == ("https://cdn/1.png",) and item.case_id is None
     # Leased: not due until the lease ends; then claimed, with one more attempt counted.
     assert await storage.work.claim(datetime.now(UTC), limit=10, lease_until=later()) == []
-    [claimed] = await storage.work.claim(SOON + timedelta(seconds=1), limit=10, lease_until=later())
+    after = lease + timedelta(seconds=1)
+    [claimed] = await storage.work.claim(after, limit=10, lease_until=later())
     assert claimed.message_id == 1 and claimed.attempts == 1
     assert (
-        await storage.work.claim(SOON + timedelta(seconds=1), limit=10, lease_until=later()) == []
+        await storage.work.claim(lease + timedelta(seconds=1), limit=10, lease_until=later()) == []
     )
 
 
 async def test_one_record_per_server_and_message(storage: Storage) -> None:
-    assert await storage.work.seen(seen(1), lease_until=SOON)
-    assert await storage.work.seen(seen(1), lease_until=SOON)  # still waiting: scan it
+    assert await storage.work.seen(seen(1), lease_until=soon())
+    assert await storage.work.seen(seen(1), lease_until=soon())  # still waiting: scan it
     await storage.work.finish(GUILD, 1, WorkState.DONE)
     # Seen again (catch-up, a restart) with the same media: nothing to do, no second record.
-    assert not await storage.work.seen(seen(1), lease_until=SOON)
+    assert not await storage.work.seen(seen(1), lease_until=soon())
     item = await storage.work.get(GUILD, 1)
     assert item is not None and item.state is WorkState.DONE
     assert (await storage.work.counts())[WorkState.DONE] == 1
 
 
 async def test_an_edit_that_adds_media_reopens_a_finished_record(storage: Storage) -> None:
-    await storage.work.seen(seen(1, "a"), lease_until=SOON)
+    await storage.work.seen(seen(1, "a"), lease_until=soon())
     await storage.work.finish(GUILD, 1, WorkState.DONE)
-    assert await storage.work.seen(seen(1, "a", "b"), lease_until=SOON)
+    assert await storage.work.seen(seen(1, "a", "b"), lease_until=soon())
     item = await storage.work.get(GUILD, 1)
     assert item is not None and item.state is WorkState.SCAN and item.media == ("a", "b")
 
@@ -75,7 +80,7 @@ async def test_postpone_records_why_and_when(storage: Storage) -> None:
 async def test_opening_a_case_stores_case_evidence_audit_and_due_effects_together(
     storage: Storage,
 ) -> None:
-    await storage.work.seen(seen(1), lease_until=SOON)
+    await storage.work.seen(seen(1), lease_until=soon())
     case = await storage.cases.open(
         new_case(1),
         seal=lambda case_id: [new_evidence(case_id)],
@@ -92,7 +97,7 @@ async def test_opening_a_case_stores_case_evidence_audit_and_due_effects_togethe
 
 
 async def test_a_failing_case_transaction_leaves_nothing_behind(storage: Storage) -> None:
-    await storage.work.seen(seen(1), lease_until=SOON)
+    await storage.work.seen(seen(1), lease_until=soon())
 
     def broken(case_id: int) -> list[object]:
         raise StorageError("disk full")
@@ -145,7 +150,7 @@ async def test_release_makes_every_unfinished_record_due_now(storage: Storage) -
 
 
 async def test_finish_is_final_and_refuses_unfinished_states(storage: Storage) -> None:
-    await storage.work.seen(seen(1), lease_until=SOON)
+    await storage.work.seen(seen(1), lease_until=soon())
     await storage.work.finish(GUILD, 1, WorkState.FAILED, error="no access")
     await storage.work.finish(GUILD, 1, WorkState.DONE)  # finished records stay as they are
     item = await storage.work.get(GUILD, 1)
@@ -155,19 +160,19 @@ async def test_finish_is_final_and_refuses_unfinished_states(storage: Storage) -
 
 
 async def test_oldest_unfinished_and_unscanned_counts(storage: Storage) -> None:
-    await storage.work.seen(seen(5, channel_id=1), lease_until=SOON)
-    await storage.work.seen(seen(3, channel_id=1), lease_until=SOON)
-    await storage.work.seen(seen(9, channel_id=2), lease_until=SOON)
+    await storage.work.seen(seen(5, channel_id=1), lease_until=soon())
+    await storage.work.seen(seen(3, channel_id=1), lease_until=soon())
+    await storage.work.seen(seen(9, channel_id=2), lease_until=soon())
     await storage.work.finish(GUILD, 3, WorkState.DONE)
-    await storage.work.seen(NewWork(OTHER_GUILD, 1, 4, ("x",)), lease_until=SOON)
+    await storage.work.seen(NewWork(OTHER_GUILD, 1, 4, ("x",)), lease_until=soon())
     assert await storage.work.oldest_unfinished(GUILD) == {1: 5, 2: 9}
     assert await storage.work.unscanned(up_to_message=5) == 2  # 5 here, 4 in the other server
     assert (await storage.work.counts(GUILD))[WorkState.SCAN] == 2
 
 
 async def test_finished_records_are_forgotten_after_a_while(storage: Storage) -> None:
-    await storage.work.seen(seen(1), lease_until=SOON)
-    await storage.work.seen(seen(2), lease_until=SOON)
+    await storage.work.seen(seen(1), lease_until=soon())
+    await storage.work.seen(seen(2), lease_until=soon())
     await storage.work.finish(GUILD, 1, WorkState.DONE)
     assert await storage.work.forget_finished(later()) == 1
     assert await storage.work.get(GUILD, 1) is None

@@ -55,6 +55,14 @@ def _failure(exc: BaseException, what: str) -> Outcome:
 _NETWORK = (aiohttp.ClientError, asyncio.TimeoutError, OSError)
 
 
+def _alert_nonce(incident: Incident) -> str:
+    """Discord takes nonces of up to 25 characters and, with ``enforce_nonce`` (discord.py
+    sets it), answers a repeat within a few minutes with the message already created."""
+    if incident.case_id is not None:
+        return f"case-{incident.case_id}"
+    return f"msg-{incident.post.message_id}"
+
+
 class Actioner:
     """Performs moderation actions on Discord for decided incidents."""
 
@@ -112,6 +120,9 @@ class Actioner:
                 files=files,
                 view=view or discord.utils.MISSING,
                 allowed_mentions=discord.AllowedMentions.none(),
+                # The same nonce for every try: a retry after a crash between Discord's answer
+                # and its record returns the alert already posted instead of a second one.
+                nonce=_alert_nonce(incident),
             )
         except (discord.HTTPException, *_NETWORK) as exc:
             log.warning("guild %s: could not post alert: %s", guild.id, exc)

@@ -15,28 +15,51 @@ log = logging.getLogger(__name__)
 
 
 class CursorBook:
-    """The newest message id seen per channel, kept in memory and flushed in batches."""
+    """The newest message id seen per channel, kept in memory and flushed in batches.
+
+    A cursor never passes a message whose work record is still being written (see
+    :meth:`recording`): killed at that moment, the bot would otherwise skip it for good.
+    """
 
     def __init__(self, store: CursorStore) -> None:
         self._store = store
         self._pending: dict[tuple[int, int], int] = {}
+        self._recording: dict[tuple[int, int], set[int]] = {}
+
+    def recording(self, guild_id: int, channel_id: int, message_id: int) -> None:
+        """``message_id`` is seen and its record not yet written: hold the cursor before it
+        until :meth:`note`."""
+        self._recording.setdefault((guild_id, channel_id), set()).add(message_id)
 
     def note(self, guild_id: int, channel_id: int, message_id: int) -> None:
+        """``message_id`` is seen (and recorded, if it needs a record)."""
         key = (guild_id, channel_id)
+        held = self._recording.get(key)
+        if held is not None:
+            held.discard(message_id)
+            if not held:
+                del self._recording[key]
         if message_id > self._pending.get(key, 0):
             self._pending[key] = message_id
 
     async def flush(self) -> None:
         """Write the pending cursors in one transaction; if that fails they stay pending (merged
         with any noted meanwhile) for the next flush."""
-        if self._pending:
-            batch, self._pending = self._pending, {}
-            try:
-                await self._store.advance_many([(g, c, m) for (g, c), m in batch.items()])
-            except BaseException:
-                for (guild, channel), message_id in batch.items():
-                    self.note(guild, channel, message_id)
-                raise
+        if not self._pending:
+            return
+        batch, self._pending = self._pending, {}
+        safe = {}
+        for key, newest in batch.items():
+            held = self._recording.get(key)
+            safe[key] = min(newest, min(held) - 1) if held else newest
+            if safe[key] < newest:
+                self.note(*key, newest)  # the rest waits for the records being written
+        try:
+            await self._store.advance_many([(g, c, m) for (g, c), m in safe.items()])
+        except BaseException:
+            for (guild, channel), message_id in batch.items():
+                self.note(guild, channel, message_id)
+            raise
 
     async def last_seen(self, guild_id: int) -> dict[int, int]:
         """Channel -> newest message id seen, stored or pending."""
@@ -65,7 +88,7 @@ async def catch_up(
     floor = discord.utils.time_snowflake(datetime.now(UTC) - window)
     starts = await book.last_seen(guild.id)
     for channel_id, oldest in (await work.oldest_unfinished(guild.id)).items():
-        starts[channel_id] = min(starts.get(channel_id, oldest), oldest - 1)
+        starts[channel_id] = min(starts.get(channel_id, floor), oldest - 1)
     readable: list[discord.TextChannel | discord.Thread] = [*guild.text_channels, *guild.threads]
     channels = {c.id: c for c in readable if _readable(c)}
     for channel_id in starts:

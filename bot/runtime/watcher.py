@@ -107,27 +107,34 @@ class Watcher:
 
     async def _admit(self, message: discord.Message) -> bool:
         guild = message.guild
-        if guild is None or message.author.id == self.own_user_id:
+        if guild is None:
             return False
-        settings = await self.settings.get(guild.id)
+        self.book.recording(guild.id, message.channel.id, message.id)
+        try:
+            return await self._record(message, guild.id)
+        finally:
+            self.book.note(guild.id, message.channel.id, message.id)
+
+    async def _record(self, message: discord.Message, guild_id: int) -> bool:
+        if message.author.id == self.own_user_id:
+            return False
+        settings = await self.settings.get(guild_id)
         if self._exempt(message, settings):
             return False
         refs = media_refs(message)
         seen = self._seen.get(message.id, frozenset())
         if not [r for r in refs if r.url not in seen]:
             return False
-        new = NewWork(guild.id, message.channel.id, message.id, tuple(media_key(r) for r in refs))
+        new = NewWork(guild_id, message.channel.id, message.id, tuple(media_key(r) for r in refs))
         lease = datetime.now(UTC) + SCAN_LEASE
         try:
-            wanted = await retrying(
+            return await retrying(
                 lambda: self.engine.storage.work.seen(new, lease_until=lease),
                 what=f"recording message {message.id}",
             )
         except StorageError as exc:
             log.error("message %s not recorded (scanning it anyway): %s", message.id, exc)
-            wanted = True
-        self.book.note(guild.id, message.channel.id, message.id)
-        return wanted
+            return True
 
     async def handle(self, message: discord.Message, *, force: bool = False) -> Incident | None:
         """Scan a new or edited message's media and act on it.

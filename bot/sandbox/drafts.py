@@ -36,6 +36,7 @@ class Draft:
     flags: int | None = None
     tts: bool = False
     nonce: str | int | None = None
+    enforce_nonce: bool = False
     username: str | None = None
     avatar_url: str | None = None
     thread_name: str | None = None
@@ -99,6 +100,7 @@ def read(
     draft.allowed_mentions = body.get("allowed_mentions")
     draft.tts = bool(body.get("tts", False))
     draft.nonce = body.get("nonce")
+    draft.enforce_nonce = bool(body.get("enforce_nonce", False))
     draft.username = body.get("username")
     draft.avatar_url = body.get("avatar_url")
     draft.thread_name = body.get("thread_name")

@@ -110,3 +110,8 @@ class Inspection:
     async def wait_until_connected(self, timeout: float = 5.0) -> None:
         """Return once a client has identified (or resumed) and received its initial events."""
         await self._ctx.gateway.wait_until(self._ctx.gateway.online, timeout)
+
+    async def wait_until_disconnected(self, timeout: float = 5.0) -> None:
+        """Return once no client is connected (a killed process's socket has closed)."""
+        gateway = self._ctx.gateway
+        await gateway.wait_until(lambda: not gateway.online(), timeout)

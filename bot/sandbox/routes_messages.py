@@ -5,7 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from bot.sandbox import audit, drafts, errors, intents, messages, payloads
-from bot.sandbox.objects import GUILD_CATEGORY, GUILD_FORUM, GUILD_VOICE, JSON, Channel
+from bot.sandbox.objects import (
+    GUILD_CATEGORY,
+    GUILD_FORUM,
+    GUILD_VOICE,
+    JSON,
+    Channel,
+    StoredMessage,
+)
 from bot.sandbox.permissions import P
 from bot.sandbox.routing import NO_CONTENT, Call, Reply, Routes
 from bot.sandbox.snowflake import snowflake_time
@@ -63,6 +70,9 @@ async def create_message(call: Call) -> Reply:
             raise errors.forbidden(50083, "Thread is archived")
     if draft.is_empty():
         raise errors.empty_message()
+    repeated = _same_nonce(call, channel.id, draft)
+    if repeated is not None:
+        return 200, repeated.payload
     if draft.reference is not None and draft.reference.get("fail_if_not_exists", True):
         target = world.messages.get(int(draft.reference.get("channel_id") or channel.id), {})
         found = target.get(int(draft.reference.get("message_id") or 0))
@@ -86,6 +96,24 @@ async def create_message(call: Call) -> Reply:
         nonce=draft.nonce,
     )
     return 200, stored.payload
+
+
+NONCE_WINDOW_SECONDS = 300
+"""Discord: with ``enforce_nonce``, a message with the same nonce by the same author "in the
+past few minutes" is returned instead of creating another."""
+
+
+def _same_nonce(call: Call, channel_id: int, draft: drafts.Draft) -> StoredMessage | None:
+    if not draft.enforce_nonce or draft.nonce is None:
+        return None
+    floor = datetime.now(UTC) - timedelta(seconds=NONCE_WINDOW_SECONDS)
+    for stored in reversed(call.ctx.world.live_messages(channel_id)):
+        if snowflake_time(stored.id) < floor:
+            break
+        payload = stored.payload
+        if payload.get("nonce") == draft.nonce and stored.author_id == call.bot_id:
+            return stored
+    return None
 
 
 @routes.route("GET", "/channels/{channel_id}/messages/{message_id}")

@@ -203,3 +203,15 @@ async def test_forum_posts_threads_stickers_and_dms(
     arrived = expect(bot, "message", lambda m: m.guild is None)
     await sandbox.post_message(dm, world.member_ids[0], "please remove my photo")
     assert isinstance((await arrived).channel, discord.DMChannel)
+
+
+async def test_a_repeated_nonce_returns_the_message_already_sent(
+    bot: SandboxBot, sandbox: Sandbox, world: DemoWorld
+) -> None:
+    channel = bot.get_channel(world.mod_alerts_id)
+    assert isinstance(channel, discord.TextChannel)
+    first = await channel.send("alert", nonce="case-7")
+    again = await channel.send("alert", nonce="case-7")  # discord.py sets enforce_nonce
+    other = await channel.send("alert", nonce="case-8")
+    assert again.id == first.id and other.id != first.id
+    assert [m["nonce"] for m in sandbox.messages(world.mod_alerts_id)[-2:]] == ["case-7", "case-8"]

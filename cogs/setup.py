@@ -9,6 +9,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.runtime.permissions import is_manager, refuse
+from bot.storage import WorkState
 
 if TYPE_CHECKING:
     from bot.runtime.client import ConsentryBot
@@ -70,11 +71,16 @@ class Setup(commands.Cog):
             protection_text(self.bot, interaction.guild.id),
             f"State: {'ready' if self.bot.caught_up.is_set() else 'catching up'}",
             f"Messages waiting to be scanned: {_queue(self.bot)}",
+            *await work_lines(self.bot, interaction.guild.id),
             f"CPU tasks waiting or running: {engine.executor.pending}",
             f"Files remembered: {len(engine.scanner.cache)}",
         ]
         await interaction.response.send_message("\n".join(lines), ephemeral=True)
 
+
+STUCK_SHOWN = 5
+"""Failed or retrying messages listed by /consentry status (newest first)."""
+STUCK_TEXT = 200
 
 ALERT_PERMISSIONS = (
     ("view_channel", "View Channel"),
@@ -111,6 +117,24 @@ def protection_text(bot: ConsentryBot, guild_id: int) -> str:
         return f"Likeness protection: **unavailable**. {reason}"
     count = bot.engine.protected.count(guild_id)
     return f"Likeness protection: on; {count} member(s) protected (members enrol with /protect me)."
+
+
+async def work_lines(bot: ConsentryBot, guild_id: int) -> list[str]:
+    """The durable record of work in this server: what is due, and what has failed."""
+    work = bot.engine.storage.work
+    counts = await work.counts(guild_id)
+    lines = [
+        f"Work: {counts[WorkState.SCAN]} message(s) to scan, {counts[WorkState.ACT]} with a "
+        f"deletion or alert still due, {counts[WorkState.FAILED]} given up"
+    ]
+    for item in await work.stuck(guild_id, limit=STUCK_SHOWN):
+        verb = "given up" if item.state is WorkState.FAILED else "retrying"
+        case = f" (case {item.case_id})" if item.case_id else ""
+        lines.append(
+            f"• message {item.message_id} in <#{item.channel_id}>{case}, {verb}: "
+            f"{item.error[:STUCK_TEXT]}"
+        )
+    return lines
 
 
 def _queue(bot: ConsentryBot) -> str:

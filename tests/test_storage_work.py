@@ -177,3 +177,11 @@ async def test_finished_records_are_forgotten_after_a_while(storage: Storage) ->
     assert await storage.work.forget_finished(later()) == 1
     assert await storage.work.get(GUILD, 1) is None
     assert await storage.work.get(GUILD, 2) is not None
+
+
+async def test_evidence_key_ids_count_unpurged_items_per_key(storage: Storage) -> None:
+    case = await storage.cases.open(new_case(1), seal=lambda c: [new_evidence(1), new_evidence(2)])
+    assert await storage.evidence.key_ids() == {"key-2030": 2}
+    [first, _] = await storage.evidence.for_case(case.id)
+    await storage.evidence.purge([first.id], now=datetime.now(UTC))
+    assert await storage.evidence.key_ids() == {"key-2030": 1}

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import logging
 import pkgutil
+import struct
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
@@ -37,6 +39,8 @@ CURSOR_FLUSH_SECONDS = 5.0
 """How often the newest message seen per channel is written down (and at shutdown)."""
 QUEUE_FULL_RETRY_SECONDS = 5.0
 """How soon the backlog queues again a message the full scan queue turned away."""
+WORK_KEPT_DAYS = 7
+"""How long a finished message's work record is kept (longer than any catch-up window)."""
 PURGE_SECONDS = 3600.0
 """How often expired evidence is purged (and once at every start, so a restart never skips it)."""
 
@@ -143,6 +147,7 @@ class ConsentryBot(commands.Bot):
 
     async def setup_hook(self) -> None:
         discord_config = self.engine.config.discord
+        await self._check_evidence_key()
         loaded = await self.protection.load()
         if self.protection.unavailable_reason:
             log.warning("likeness protection: %s", self.protection.unavailable_reason)
@@ -202,6 +207,23 @@ class ConsentryBot(commands.Bot):
     def _queue(self, message: discord.Message, force: bool) -> bool:
         return self.intake is not None and self.intake.put(message, force)
 
+    async def _check_evidence_key(self) -> None:
+        """Warn when stored evidence was sealed with a key other than this start's: Reveal and
+        Restore cannot open it (a new CONSENTRY_EVIDENCE_KEY, or none, was given)."""
+        current = self.cases.key.key_id if self.cases.key is not None else None
+        foreign = {
+            k: n for k, n in (await self.engine.storage.evidence.key_ids()).items() if k != current
+        }
+        for key_id, count in sorted(foreign.items()):
+            log.warning(
+                "%d stored evidence items are sealed with key %s, not %s: Reveal and Restore "
+                "cannot open them. Start with the key they were sealed with to use them "
+                "(they are purged as usual at the end of their retention).",
+                count,
+                key_id,
+                f"this start's key {current}" if current else "any key (none is set)",
+            )
+
     async def on_ready(self) -> None:
         """A new gateway session: scan what was missed; ready once all of it is scanned."""
         if self.watcher is not None and self.user is not None:
@@ -251,6 +273,18 @@ class ConsentryBot(commands.Bot):
             return missing
         return []
 
+    async def _close_gateway_cleanly(self) -> None:
+        """Send the gateway close frame with code 1000 first, so Discord ends the session and
+        shows the bot offline at once. discord.py's own close(1000) wakes its reader, which
+        closes with 4000 before the 1000 goes out (discord.py issues 6134, 6719); a session
+        closed with 4000 stays resumable, shown online for minutes."""
+        ws = self.ws
+        if ws is None or not ws.open:
+            return
+        frame = struct.pack("!H", 1000)  # a close frame's payload: the status code
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(ws.socket.send_frame(frame, aiohttp.WSMsgType.CLOSE), 5)
+
     async def _every(
         self, seconds: float, job: Callable[[], Awaitable[None]], *, at_start: bool = False
     ) -> None:
@@ -268,6 +302,13 @@ class ConsentryBot(commands.Bot):
         purged = await self.cases.purge_expired()
         if purged:
             log.info("purged %d evidence items past their retention", purged)
+        # Finished work records only stop a restart rescanning old messages; keep a while.
+        before = datetime.now(UTC) - timedelta(days=WORK_KEPT_DAYS)
+        forgotten = await self.engine.storage.work.forget_finished(before)
+        if forgotten:
+            log.info(
+                "forgot %d finished work records older than %d days", forgotten, WORK_KEPT_DAYS
+            )
 
     async def _refresh_blocklist(self) -> None:
         if await self.engine.refresh_blocklist():
@@ -285,6 +326,7 @@ class ConsentryBot(commands.Bot):
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await self._close_gateway_cleanly()
         await super().close()
         if self._media_session is not None:
             await self._media_session.close()

@@ -44,6 +44,9 @@ class GatewayStats:
     drops: int = 0
     # (path, opcode) of each handshake: shows whether RESUMEs used resume_gateway_url.
     handshakes: deque[tuple[str, int]] = field(default_factory=lambda: deque(maxlen=1000))
+    # The code of each close frame a client sent: 1000 or 1001 ends the session (the bot shows
+    # offline at once); any other code keeps it resumable, shown online until it times out.
+    close_codes: deque[int] = field(default_factory=lambda: deque(maxlen=1000))
 
 
 class Gateway:
@@ -201,6 +204,7 @@ class Gateway:
                 return
             if message.type is WSMsgType.CLOSE:
                 connection.client_close_code = int(message.data)
+                self.stats.close_codes.append(connection.client_close_code)
                 await ws.close()
                 return
             if message.type is not WSMsgType.TEXT:

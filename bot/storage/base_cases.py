@@ -180,5 +180,9 @@ class EvidenceStore(ABC):
         """One server's evidence: ``"stored"`` items still holding bytes, ``"purged"`` items,
         and ``"bytes"``, the ciphertext bytes stored."""
 
+    @abstractmethod
+    async def key_ids(self) -> dict[str, int]:
+        """Every key id that unpurged evidence is sealed with, and how many items each."""
+
 
 __all__ = ["CaseStore", "EvidenceStore"]

@@ -19,6 +19,7 @@ from bot.runtime import backlog, effects
 from bot.sandbox import DemoWorld, Sandbox
 from bot.storage import WorkState
 from tests.e2e.harness import Harness, running_bot, sandbox_config
+from tests.e2e.test_setup import _slash
 from tests.e2e.test_watch import ASTRONAUT, COPY
 from tests.imagery import encode, photo
 
@@ -109,6 +110,8 @@ async def test_an_alert_discord_keeps_refusing_goes_to_the_owner_by_dm(
     assert consentry.alerts() == []
     records = await consentry.engine.storage.audit.list(guild_id=world.guild_id)
     [fallback] = [r for r in records if r.action == "alert.fallback"]
+    status = await _slash(consentry, world.owner_id, "status")
+    assert "0 message(s) to scan, 0 with a deletion or alert still due, 0 given up" in status
     assert "503" in fallback.details["detail"] and fallback.details["tries"] == effects.ALERT_TRIES
     assert len(sandbox.requests) > since
 
@@ -210,3 +213,21 @@ async def _fill_disk(harness: Harness, *, room_pages: int) -> None:
 
 def _png(image: Image.Image) -> bytes:
     return encode(image, "PNG")
+
+
+async def test_start_up_warns_when_stored_evidence_was_sealed_with_another_key(
+    sandbox: Sandbox, world: DemoWorld, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = sandbox_config(sandbox, tmp_path)
+    old_key = EvidenceKey.generate()[0]
+    async with running_bot(sandbox, world, config, old_key) as first:
+        await first.configure(alert_channel_id=world.mod_alerts_id)
+        await first.blocklist(ASTRONAUT)
+        message, _ = await first.post(world.general_id, world.member_ids[0], [("p.jpg", COPY)])
+        await settled(first, [int(message["id"])])
+    caplog.clear()
+    new_key = EvidenceKey.generate()[0]
+    async with running_bot(sandbox, world, config, new_key):
+        pass
+    assert f"1 stored evidence items are sealed with key {old_key.key_id}" in caplog.text
+    assert f"this start's key {new_key.key_id}" in caplog.text

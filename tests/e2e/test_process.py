@@ -68,6 +68,8 @@ async def test_the_bot_process_acts_on_cli_blocklist_edits_and_stops_on_sigterm(
     assert bot.returncode == 0, stderr.decode()
     assert "consentry: stopped" in stderr.decode()
     assert "Traceback" not in stderr.decode()
+    # A clean close (1000) ends the gateway session: Discord shows the bot offline at once.
+    assert list(sandbox.gateway_stats.close_codes)[-1:] == [1000]
 
 
 async def _posted_copy_is_deleted(sandbox: Sandbox, world: DemoWorld) -> bool:

@@ -116,6 +116,12 @@ class SQLiteEvidenceStore(EvidenceStore):
             return {"stored": 0, "purged": 0, "bytes": 0}
         return {key: int(row[key]) for key in ("stored", "purged", "bytes")}
 
+    async def key_ids(self) -> dict[str, int]:
+        rows = await self._db.fetchall(
+            "SELECT key_id, count(*) AS n FROM evidence WHERE purged_at IS NULL GROUP BY key_id"
+        )
+        return {str(r["key_id"]): int(r["n"]) for r in rows}
+
 
 async def _purge_where(tx: Transaction, where: str, at: str, params: builtins.list[int]) -> int:
     """Drop the bytes of the unpurged items matching ``where``; return how many there were."""

@@ -73,6 +73,9 @@ class DiscordConfig:
     """The only hosts media is downloaded from (host or host:port). Discord serves uploads from
     the first two and link-preview images through its external-media proxies, the last two."""
     download_timeout_seconds: float = 20.0
+    """The whole download of one file, at most."""
+    download_min_kib_per_second: float = 32.0
+    """After its first 2 s, a download averaging slower than this is abandoned (0: no minimum)."""
     blocklist_refresh_seconds: float = 30.0
     """How often the bot checks storage for blocklist changes made elsewhere (e.g. the CLI)."""
     message_content_intent: bool = True
@@ -103,6 +106,8 @@ class DiscordConfig:
             raise ValueError("catch_up_messages, queue_size and queue_workers must be >= 1")
         if self.catch_up_hours <= 0:
             raise ValueError("catch_up_hours must be > 0")
+        if self.download_min_kib_per_second < 0:
+            raise ValueError("download_min_kib_per_second must be >= 0")
         if self.download_timeout_seconds <= 0 or self.blocklist_refresh_seconds <= 0:
             raise ValueError("download_timeout_seconds and blocklist_refresh_seconds must be > 0")
 

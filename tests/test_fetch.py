@@ -91,3 +91,48 @@ async def test_redirects_and_errors_are_not_followed(cdn: str, session) -> None:
     for path, status in (("moved.png", "302"), ("missing.png", "404")):
         with pytest.raises(FetchError, match=status):
             await _fetcher(session, cdn).fetch(f"http://{cdn}/{path}")
+
+
+@pytest.fixture
+async def drip() -> AsyncIterator[str]:
+    """A host that sends a few bytes, then a byte a second: a slow-drip download."""
+
+    async def dripping(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse()
+        await response.prepare(request)
+        await response.write(b"x" * 100)
+        for _ in range(60):
+            await asyncio.sleep(1)
+            await response.write(b"x")
+        return response
+
+    app = web.Application()
+    app.add_routes([web.get("/drip.png", dripping)])
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    yield f"127.0.0.1:{runner.addresses[0][1]}"
+    await runner.cleanup()
+
+
+async def test_a_slow_drip_is_cut_off_at_the_minimum_rate_long_before_the_deadline(
+    drip: str, session: aiohttp.ClientSession
+) -> None:
+    fetcher = _fetcher(session, drip, timeout_seconds=30.0, min_bytes_per_second=1024)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    with pytest.raises(FetchError) as caught:
+        await fetcher.fetch(f"http://{drip}/drip.png")
+    assert caught.value.code == "too_slow" and "slower than 1 KiB/s" in caught.value.message
+    # 2 s of grace, then 100 bytes at 1 KiB/s last another 0.1 s: far from the 30 s deadline.
+    assert loop.time() - started < 5
+
+
+async def test_without_a_minimum_rate_only_the_deadline_applies(
+    drip: str, session: aiohttp.ClientSession
+) -> None:
+    fetcher = _fetcher(session, drip, timeout_seconds=1.0)
+    with pytest.raises(FetchError) as caught:
+        await fetcher.fetch(f"http://{drip}/drip.png")
+    assert caught.value.code == "timeout"

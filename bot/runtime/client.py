@@ -159,6 +159,7 @@ class ConsentryBot(commands.Bot):
             allowed_hosts=discord_config.media_hosts,
             max_bytes=self.engine.config.limits.max_bytes,
             timeout_seconds=discord_config.download_timeout_seconds,
+            min_bytes_per_second=discord_config.download_min_kib_per_second * 1024,
         )
         self.watcher = Watcher(
             self.engine,

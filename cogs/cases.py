@@ -18,6 +18,7 @@ from discord.ext import commands
 
 from bot.cases import CaseError
 from bot.runtime.permissions import is_moderator
+from bot.runtime.review import Answer, send_answer
 from bot.storage import Case, CaseStatus
 from cogs._case_format import PAGE_SIZE, case_embed, forget_text, list_text, verify_text
 from cogs._common import actor, audit, refuse_audited, reply
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 
 StatusChoice = Literal["open", "confirmed", "dismissed", "restored", "all"]
 CaseId = app_commands.Range[int, 1]
-Decide = Callable[[Case, discord.Member], Awaitable[str]]
+Decide = Callable[[Case, discord.Member], Awaitable[str | Answer]]
 
 
 class Cases(commands.Cog):
@@ -199,10 +200,10 @@ class Cases(commands.Cog):
         await interaction.response.defer(ephemeral=True, thinking=True)
         try:
             case = await self.bot.cases.get(case_id, member.guild.id)
-            text = await decide(case, member)
+            answer = await decide(case, member)
         except CaseError as exc:
-            text = str(exc)
-        await reply(interaction, text)
+            answer = str(exc)
+        await send_answer(interaction, answer if isinstance(answer, Answer) else Answer(answer))
 
     async def _moderator_case(
         self, interaction: discord.Interaction, case_id: int

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from bot.runtime.buttons import CaseButton
+from bot.runtime.buttons import BanButton, CaseButton
 
 if TYPE_CHECKING:
     from bot.runtime.client import ConsentryBot
 
 
 async def setup(bot: ConsentryBot) -> None:
-    bot.add_dynamic_items(CaseButton)
+    bot.add_dynamic_items(CaseButton, BanButton)

@@ -70,3 +70,39 @@ def review_view(case_id: int, status: CaseStatus, *, evidence: bool) -> discord.
             continue  # nothing to repost or show without kept evidence
         view.add_item(CaseButton(action, case_id))
     return view
+
+
+BAN_TEMPLATE = r"consentry:ban:(?P<case_id>[0-9]+)"
+
+
+class BanButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=BAN_TEMPLATE):
+    """The confirmation a ban asks for: shown to the moderator who confirmed a case when the
+    server's ladder says ban. Nothing happens unless it is pressed."""
+
+    def __init__(self, case_id: int) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label="Ban the author",
+                style=discord.ButtonStyle.danger,
+                custom_id=f"consentry:ban:{case_id}",
+            )
+        )
+        self.case_id = case_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str]
+    ) -> BanButton:
+        return cls(int(match["case_id"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        review = getattr(interaction.client, "review", None)
+        if isinstance(review, ReviewHandler):
+            await review.handle(interaction, "ban", self.case_id)
+
+
+def ban_view(case_id: int) -> discord.ui.View:
+    """The one-button view that confirms a ban."""
+    view = discord.ui.View(timeout=None)
+    view.add_item(BanButton(case_id))
+    return view

@@ -5,21 +5,39 @@ from __future__ import annotations
 
 import io
 import logging
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import discord
 
 from bot.cases import CaseError
 from bot.runtime.alerts import case_incident
-from bot.runtime.buttons import review_view
+from bot.runtime.buttons import ban_view, review_view
 from bot.runtime.effects import Due
 from bot.runtime.permissions import is_moderator, refuse
-from bot.storage import Case
+from bot.storage import Case, CaseStatus
 
 if TYPE_CHECKING:
     from bot.runtime.client import ConsentryBot
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What a review action tells the moderator, with buttons if it asks for more."""
+
+    text: str
+    view: discord.ui.View | None = None
+
+
+async def send_answer(interaction: discord.Interaction, answer: Answer) -> None:
+    """The answer, only to the moderator, as the follow-up to a deferral or the response."""
+    view = answer.view or discord.utils.MISSING
+    if interaction.response.is_done():
+        await interaction.followup.send(answer.text[:2000], ephemeral=True, view=view)
+    else:
+        await interaction.response.send_message(answer.text[:2000], ephemeral=True, view=view)
 
 
 class Reviewer:
@@ -49,17 +67,18 @@ class Reviewer:
             if action == "reveal":
                 await self.reveal(interaction, case, member)
                 return
-            # Confirm, dismiss and restore call Discord (ladder, webhook, alert edit): answer
-            # "thinking" now so the interaction outlives Discord's 3-second deadline.
+            # Confirm, dismiss, restore and ban call Discord (ladder, webhook, alert edit):
+            # answer "thinking" now so the interaction outlives Discord's 3-second deadline.
             await interaction.response.defer(ephemeral=True, thinking=True)
-            text = await getattr(self, action)(case, member)
+            answer = await getattr(self, action)(case, member)
         except CaseError as exc:
             await refuse(interaction, str(exc))
             return
-        await refuse(interaction, text)
+        await send_answer(interaction, answer if isinstance(answer, Answer) else Answer(answer))
 
-    async def confirm(self, case: Case, member: discord.Member) -> str:
-        """Confirm ``case`` for ``member``: block its hashes here, apply the action ladder."""
+    async def confirm(self, case: Case, member: discord.Member) -> Answer:
+        """Confirm ``case`` for ``member``: block its hashes here, apply the action ladder. A ban
+        is not applied: the moderator is asked to confirm it with a button."""
         guild = member.guild
         settings = await self.bot.guild_settings.get(guild.id)
         # A flagged message is still up: confirming it removes it (due from the same commit).
@@ -71,18 +90,41 @@ class Reviewer:
             if settings.action_ladder
             else "none"
         )
+        reason = f"Consentry case {case.id} confirmed"
+        if remove:
+            due = Due(updated, case.channel_id, case.message_id, True, False, reason=reason)
+            await self.bot.effects.run(due, case_incident(updated, "confirmed"))
+        view = None
         if settings.dry_run:
             outcome = f"Dry run: the ladder would apply '{step}'."
-        else:
-            if remove:
-                reason = f"Consentry case {case.id} confirmed"
-                due = Due(updated, case.channel_id, case.message_id, True, False, reason=reason)
-                await self.bot.effects.run(due, case_incident(updated, "confirmed"))
-            outcome = await self.bot.actioner.apply_step(
-                guild, case.author_id, step, f"Consentry case {case.id} confirmed"
+        elif step == "ban":
+            outcome = (
+                f"The server's ladder says **ban** for <@{case.author_id}> ({count} confirmed "
+                "cases). Press **Ban the author** to ban them; nothing happens otherwise."
             )
-        await self._refresh_alert(updated, f"Confirmed by {member.mention}. {outcome}")
-        return f"Case {case.id} confirmed: its hashes now block this media here. {outcome}"
+            view = ban_view(case.id)
+        else:
+            outcome = await self.bot.actioner.apply_step(guild, case.author_id, step, reason)
+        shown = "A ban was proposed." if view is not None else outcome
+        await self._refresh_alert(updated, f"Confirmed by {member.mention}. {shown}")
+        text = f"Case {case.id} confirmed: its hashes now block this media here. {outcome}"
+        return Answer(text, view)
+
+    async def ban(self, case: Case, member: discord.Member) -> str:
+        """The confirmed ban: only for a confirmed case, by a moderator who may ban, logged."""
+        if case.status is not CaseStatus.CONFIRMED:
+            raise CaseError(f"Case {case.id} is {case.status.value}: a ban needs it confirmed.")
+        if not (member.guild_permissions.ban_members or member.guild_permissions.administrator):
+            raise CaseError("Banning needs the Ban Members permission.")
+        reason = f"Consentry case {case.id} confirmed; ban confirmed by {member}"
+        outcome = await self.bot.actioner.apply_step(member.guild, case.author_id, "ban", reason)
+        banned = outcome == "Author banned."
+        await self.bot.cases.log(case, "member.banned" if banned else "member.ban_failed", outcome)
+        await self.bot.engine.storage.cases.add_note(
+            case.id, actor=_actor(member), note=f"ban confirmed: {outcome}"
+        )
+        await self._refresh_alert(case, f"Ban confirmed by {member.mention}. {outcome}")
+        return f"Case {case.id}: {outcome}"
 
     async def dismiss(self, case: Case, member: discord.Member) -> str:
         """Dismiss ``case`` as a false positive: allow-list its hashes here."""

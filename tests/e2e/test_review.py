@@ -35,6 +35,8 @@ async def test_an_alert_offers_every_review_action_for_an_open_case(reviewing: H
     assert case.status is CaseStatus.OPEN and case.alert_message_id == int(alert["id"])
     assert case.media[0]["sha256"] == hashlib.sha256(COPY).hexdigest()
 
+BAN = "/guilds/{guild_id}/bans/{user_id}"
+
 
 async def test_confirm_blocks_the_media_in_the_server_and_applies_the_ladder(
     reviewing: Harness,
@@ -64,6 +66,35 @@ async def test_confirm_blocks_the_media_in_the_server_and_applies_the_ladder(
     audit = [r.action for r in await reviewing.engine.storage.audit.list()]
     assert audit == ["case.opened", "message.deleted", "case.confirmed"]
     assert (await reviewing.engine.storage.audit.verify()).ok
+
+
+async def test_a_ban_on_the_ladder_waits_for_the_moderator_to_confirm_it(
+    reviewing: Harness,
+) -> None:
+    world, sandbox = reviewing.world, reviewing.sandbox
+    await reviewing.configure(action_ladder=("ban",))
+    _, alert = await _removed(reviewing)
+    reply = await reviewing.click(alert, "confirm", world.moderator_id)
+    assert "ladder says **ban**" in reply and "Press **Ban the author**" in reply
+    assert sandbox.find_requests("PUT", BAN) == []  # nothing yet
+    [case] = await reviewing.engine.storage.cases.list(world.guild_id)
+    assert case.status is CaseStatus.CONFIRMED
+    [asking] = [m for m in sandbox.ephemeral_messages() if m.get("components")]
+    custom_id = asking["components"][0]["components"][0]["custom_id"]
+    assert custom_id == f"consentry:ban:{case.id}"
+    since = len(sandbox.requests)
+    await sandbox.click_button(
+        int(asking["channel_id"]), int(asking["id"]), world.moderator_id, custom_id
+    )
+    await sandbox.wait_for_request("PUT", BAN, since=since, timeout=10)
+    await sandbox.wait_for_request(  # the moderator's answer, sent after the ban is logged
+        "POST", "/webhooks/{webhook_id}/{webhook_token}", since=since, timeout=10
+    )
+    assert case.author_id in sandbox.banned(world.guild_id)
+    audit = [r.action for r in await reviewing.engine.storage.audit.list()]
+    assert audit[-1] == "member.banned"
+    notes = [e.note for e in await reviewing.engine.storage.cases.events(case.id)]
+    assert "ban confirmed: Author banned." in notes
 
 
 async def test_dismiss_allow_lists_the_media_so_it_never_triggers_again(reviewing: Harness) -> None:

@@ -1,8 +1,10 @@
-"""`/sweep`: scan a channel's (or every channel's) recent history, e.g. after adding a hash."""
+"""`/sweep`: scan a channel's (or every channel's) recent history, e.g. after adding a hash.
+
+The sweep runs in the background (:mod:`bot.runtime.sweeps`); this cog only starts it.
+"""
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING
 
 import discord
@@ -10,17 +12,14 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.runtime.permissions import is_moderator, refuse
+from bot.runtime.sweeps import MAX_PER_CHANNEL, MAX_TOTAL, SweepRefused
 
 if TYPE_CHECKING:
     from bot.runtime.client import ConsentryBot
 
-MAX_PER_CHANNEL = 1000
-MAX_TOTAL = 5000
-PROGRESS_SECONDS = 2.0
-
 
 class Sweep(commands.Cog):
-    """History sweeps, with a progress message that updates as it goes."""
+    """Starts history sweeps."""
 
     def __init__(self, bot: ConsentryBot) -> None:
         self.bot = bot
@@ -38,35 +37,31 @@ class Sweep(commands.Cog):
         channel: discord.TextChannel | None = None,
         messages: app_commands.Range[int, 1, MAX_PER_CHANNEL] = 100,
     ) -> None:
-        guild, member, watcher = interaction.guild, interaction.user, self.bot.watcher
-        if guild is None or not isinstance(member, discord.Member) or watcher is None:
+        guild, member, sweeper = interaction.guild, interaction.user, self.bot.sweeper
+        if guild is None or not isinstance(member, discord.Member) or sweeper is None:
             return
-        if not is_moderator(member, await self.bot.guild_settings.get(guild.id)):
+        settings = await self.bot.guild_settings.get(guild.id)
+        if not is_moderator(member, settings):
             await refuse(interaction, "Only moderators can run a sweep.")
             return
-        targets = [channel] if channel else [c for c in guild.text_channels if _readable(c)]
-        await interaction.response.send_message(
-            f"Sweeping {len(targets)} channel(s), up to {messages} messages each…", ephemeral=True
+        targets: list[discord.TextChannel | discord.Thread] = (
+            [channel] if channel else [c for c in guild.text_channels if _readable(c)]
         )
-        scanned = acted = 0
-        last = time.monotonic()
-        for target in targets:
-            async for message in target.history(limit=messages):
-                if scanned >= MAX_TOTAL:
-                    break
-                scanned += 1
-                incident = await watcher.handle(message, force=True)
-                if incident is not None and incident.case_id is not None:
-                    acted += 1
-                if time.monotonic() - last >= PROGRESS_SECONDS:
-                    last = time.monotonic()
-                    await interaction.edit_original_response(
-                        content=f"Sweeping… {scanned} messages scanned, {acted} cases opened."
-                    )
-        capped = f" (stopped at the {MAX_TOTAL}-message limit)" if scanned >= MAX_TOTAL else ""
-        await interaction.edit_original_response(
-            content=f"Sweep done: {scanned} messages scanned in {len(targets)} channel(s), "
-            f"{acted} cases opened{capped}."
+        alerts = guild.get_channel_or_thread(settings.alert_channel_id or 0)
+        report_to = alerts if isinstance(alerts, discord.abc.Messageable) else interaction.channel
+        if not isinstance(report_to, discord.abc.Messageable):
+            await refuse(interaction, "There is no channel to report the sweep's progress in.")
+            return
+        try:
+            await sweeper.start(member, targets, messages, report_to)
+        except SweepRefused as exc:
+            await refuse(interaction, str(exc))
+            return
+        where = getattr(report_to, "mention", "here")
+        await interaction.response.send_message(
+            f"Sweep started: {len(targets)} channel(s), up to {messages} messages each "
+            f"({MAX_TOTAL} in all). Its progress is shown in {where}.",
+            ephemeral=True,
         )
 
 

@@ -230,6 +230,25 @@ class Actioner:
             channel, content=text
         )
 
+    async def post_notice(
+        self, target: discord.abc.Messageable, text: str
+    ) -> discord.Message | None:
+        """Post a notice that will be edited later (a sweep's progress); None if it failed."""
+        try:
+            return await target.send(content=text, allowed_mentions=discord.AllowedMentions.none())
+        except (discord.HTTPException, *_NETWORK) as exc:
+            log.warning("could not post to %s: %s", getattr(target, "id", target), exc)
+            return None
+
+    async def edit_notice(self, message: discord.Message | None, text: str) -> None:
+        """Replace a notice's text (a failed edit is logged: the next one may succeed)."""
+        if message is None:
+            return
+        try:
+            await message.edit(content=text, allowed_mentions=discord.AllowedMentions.none())
+        except (discord.HTTPException, *_NETWORK) as exc:
+            log.warning("could not edit notice %s: %s", message.id, exc)
+
     async def is_member(self, guild: discord.Guild, user_id: int) -> bool:
         """Whether ``user_id`` is still in ``guild``: the cache, else Discord. Any answer but
         "unknown member" counts as yes, so a Discord fault never ends a protection."""

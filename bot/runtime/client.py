@@ -31,6 +31,7 @@ from bot.runtime.fetch import MediaFetcher
 from bot.runtime.intake import MessageQueue
 from bot.runtime.likeness import LikenessEffects
 from bot.runtime.review import Reviewer
+from bot.runtime.sweeps import Sweeper
 from bot.runtime.watcher import Watcher
 
 log = logging.getLogger(__name__)
@@ -144,6 +145,7 @@ class ConsentryBot(commands.Bot):
         self._background: list[asyncio.Task[None]] = []
         self._backlog_task: asyncio.Task[None] | None = None
         self.watcher: Watcher | None = None
+        self.sweeper: Sweeper | None = None
 
     async def setup_hook(self) -> None:
         discord_config = self.engine.config.discord
@@ -172,6 +174,7 @@ class ConsentryBot(commands.Bot):
             likeness=self._likeness,
         )
         watcher = self.watcher
+        self.sweeper = Sweeper(watcher, self.actioner, self.engine.storage)
         self.intake = MessageQueue(
             lambda message, force: watcher.handle(message, force=force),
             maxsize=discord_config.queue_size,
@@ -320,6 +323,8 @@ class ConsentryBot(commands.Bot):
         # Let scans already queued or under way finish acting (and recording) before resources go.
         if self.intake is not None:
             await self.intake.stop(seconds=10.0)
+        if self.sweeper is not None:
+            await self.sweeper.stop_all()
         if self.watcher is not None:
             await self.watcher.drain(seconds=10.0)
         await self.cursors.flush()

@@ -9,7 +9,7 @@ with backoff, by the backlog (:mod:`bot.runtime.backlog`), from the stored recor
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
@@ -32,6 +32,10 @@ MAX_TRIES = 12
 the backoff below, about an hour and a half of retrying."""
 FIRST_RETRY_SECONDS = 5.0
 MAX_RETRY_SECONDS = 600.0
+
+
+Preview = Callable[[], Awaitable[bytes | None]]
+"""Makes an alert's blurred preview (CPU work in the executor), when it is about to be sent."""
 
 
 def backoff(attempts: int) -> timedelta:
@@ -83,10 +87,11 @@ class EffectRunner:
         self._clock = clock
 
     async def run(
-        self, due: Due, incident: Incident, *, preview: bytes | None = None
+        self, due: Due, incident: Incident, *, preview: Preview | None = None
     ) -> tuple[Incident, discord.Message | None]:
         """Carry out what is due; return the incident with what happened (its ``outcome``) and
-        the alert message, if one was posted in a channel."""
+        the alert message, if one was posted in a channel. ``preview`` makes the alert's
+        blurred preview; it is called after the deletion, so it never delays one."""
         case = due.case
         outcome = incident.outcome
         retry: str | None = None
@@ -131,7 +136,7 @@ class EffectRunner:
                 await self.likeness.notify(guild, due.channel_id, incident.decision, due.case)
 
     async def _alert(
-        self, due: Due, incident: Incident, preview: bytes | None
+        self, due: Due, incident: Incident, preview: Preview | None
     ) -> tuple[discord.Message | None, str | None]:
         """Post the alert, or fall back to the owner's DMs; return the alert message, if posted
         in a channel, and why to retry, if it should be."""
@@ -140,7 +145,8 @@ class EffectRunner:
         view = None
         if settings.setup_complete:
             view = review_view(case.id, case.status, evidence=self.cases.keeps_evidence)
-        sent = await self.actioner.alert(incident, settings, preview=preview, view=view)
+        image = await preview() if preview is not None else None
+        sent = await self.actioner.alert(incident, settings, preview=image, view=view)
         if sent.done:
             alert = (sent.sent.channel.id, sent.sent.id) if sent.sent is not None else None
             await self.storage.work.effect_done(case.guild_id, due.message_id, "alert", alert=alert)

@@ -7,7 +7,6 @@ import logging
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
 
 import discord
 
@@ -29,6 +28,7 @@ from bot.runtime.effects import Due, EffectRunner
 from bot.runtime.extract import MediaRef, media_key, media_refs
 from bot.runtime.fetch import FetchError, MediaFetcher
 from bot.runtime.likeness import LikenessEffects
+from bot.runtime.recorder import WorkRecorder
 from bot.storage import Case, CopyWork, Effects, NewWork, StorageError, WorkState
 from bot.storage.retrying import retrying
 
@@ -39,9 +39,6 @@ Observer = Callable[[discord.Message, "Incident | None", BaseException | None], 
 
 # Remembered (message id -> media URLs already scanned) so an edit scans only what it added.
 _SEEN_MESSAGES = 10_000
-SCAN_LEASE = timedelta(minutes=2)
-"""How long a message being scanned is left alone by the backlog: past it (the bot crashed, or
-the scan failed) the backlog takes the message up again."""
 
 
 class Watcher:
@@ -67,6 +64,7 @@ class Watcher:
         self.cases = cases
         self.book = book
         self.effects = effects
+        self.recorder = WorkRecorder(engine.storage.work)
         self.likeness = likeness
         self.own_user_id = own_user_id
         self._seen: OrderedDict[int, frozenset[str]] = OrderedDict()
@@ -126,12 +124,8 @@ class Watcher:
         if not [r for r in refs if r.url not in seen]:
             return False
         new = NewWork(guild_id, message.channel.id, message.id, tuple(media_key(r) for r in refs))
-        lease = datetime.now(UTC) + SCAN_LEASE
         try:
-            return await retrying(
-                lambda: self.engine.storage.work.seen(new, lease_until=lease),
-                what=f"recording message {message.id}",
-            )
+            return await self.recorder.seen(new)
         except StorageError as exc:
             log.error("message %s not recorded (scanning it anyway): %s", message.id, exc)
             return True
@@ -260,7 +254,7 @@ class Watcher:
         incident = replace(incident, case_id=case.id, reported_by=reported_by)
         due = Due(case, message.channel.id, message.id, delete=remove, alert=True)
         incident, sent = await self.effects.run(
-            due, incident, preview=await self._preview(decision, reports)
+            due, incident, preview=lambda: self._preview(decision, reports)
         )
         if (
             not settings.setup_complete

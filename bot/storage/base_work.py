@@ -15,6 +15,7 @@ from bot.storage.records import NewWork, WorkItem, WorkState
 
 if TYPE_CHECKING:
     import builtins
+    from collections.abc import Sequence
     from datetime import datetime
 
 
@@ -22,12 +23,19 @@ class WorkStore(ABC):
     """One record per (server, message) with media, from the moment it is seen until nothing is
     left to do. Unfinished records are what a restarted or recovering bot resumes."""
 
-    @abstractmethod
     async def seen(self, new: NewWork, *, lease_until: datetime) -> bool:
         """Record a message with media. A new record starts in SCAN, leased until
         ``lease_until`` (whoever saw it is about to scan it). A finished record whose message now
         carries media it did not have (an edit added an embed) goes back to SCAN with the union
         of both. Return whether there is scanning to do."""
+        return (await self.seen_many([new], lease_until=lease_until))[0]
+
+    @abstractmethod
+    async def seen_many(
+        self, news: Sequence[NewWork], *, lease_until: datetime
+    ) -> builtins.list[bool]:
+        """:meth:`seen` for each message, in one transaction (a raid's messages are recorded
+        together); the answers in order."""
 
     @abstractmethod
     async def get(self, guild_id: int, message_id: int) -> WorkItem | None:

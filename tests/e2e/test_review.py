@@ -35,6 +35,7 @@ async def test_an_alert_offers_every_review_action_for_an_open_case(reviewing: H
     assert case.status is CaseStatus.OPEN and case.alert_message_id == int(alert["id"])
     assert case.media[0]["sha256"] == hashlib.sha256(COPY).hexdigest()
 
+
 BAN = "/guilds/{guild_id}/bans/{user_id}"
 
 

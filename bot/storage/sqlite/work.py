@@ -14,6 +14,7 @@ from bot.storage.sqlite.audit import append_in
 if TYPE_CHECKING:
     import builtins
     import sqlite3
+    from collections.abc import Sequence
     from datetime import datetime
 
     from bot.storage.records import NewWork
@@ -88,47 +89,12 @@ class SQLiteWorkStore(WorkStore):
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def seen(self, new: NewWork, *, lease_until: datetime) -> bool:
-        at = to_text(now())
+    async def seen_many(
+        self, news: Sequence[NewWork], *, lease_until: datetime
+    ) -> builtins.list[bool]:
+        at, lease = to_text(now()), to_text(lease_until)
         async with self._db.transaction() as tx:
-            row = await tx.fetchone(
-                "SELECT state, media FROM work WHERE guild_id = ? AND message_id = ?",
-                (new.guild_id, new.message_id),
-            )
-            if row is None:
-                await tx.execute(
-                    f"INSERT INTO work ({_COLUMNS})"
-                    " VALUES (?, ?, ?, 'scan', ?, NULL, 0, 0, 0, ?, '', ?, ?)",
-                    (
-                        new.guild_id,
-                        new.channel_id,
-                        new.message_id,
-                        json.dumps(list(new.media)),
-                        to_text(lease_until),
-                        at,
-                        at,
-                    ),
-                )
-                return True
-            known = json.loads(row["media"])
-            added = [m for m in new.media if m not in known]
-            if row["state"] == WorkState.SCAN.value:
-                return True  # already waiting (a retry or a catch-up found it again)
-            if not added or row["state"] == WorkState.ACT.value:
-                # Nothing new, or effects are still due: the live scan of an edit needs no record.
-                return bool(added)
-            await tx.execute(
-                "UPDATE work SET state = 'scan', media = ?, attempts = 0, next_at = ?, error = '',"
-                " updated_at = ? WHERE guild_id = ? AND message_id = ?",
-                (
-                    json.dumps([*known, *added]),
-                    to_text(lease_until),
-                    at,
-                    new.guild_id,
-                    new.message_id,
-                ),
-            )
-            return True
+            return [await _seen(tx, new, at, lease) for new in news]
 
     async def get(self, guild_id: int, message_id: int) -> WorkItem | None:
         row = await self._db.fetchone(
@@ -261,3 +227,31 @@ class SQLiteWorkStore(WorkStore):
                 (to_text(before),),
             )
         return changed
+
+
+async def _seen(tx: Transaction, new: NewWork, at: str, lease: str) -> bool:
+    inserted, _ = await tx.execute(
+        f"INSERT INTO work ({_COLUMNS}) VALUES (?, ?, ?, 'scan', ?, NULL, 0, 0, 0, ?, '', ?, ?)"
+        " ON CONFLICT (guild_id, message_id) DO NOTHING",
+        (new.guild_id, new.channel_id, new.message_id, json.dumps(list(new.media)), lease, at, at),
+    )
+    if inserted:
+        return True
+    row = await tx.fetchone(
+        "SELECT state, media FROM work WHERE guild_id = ? AND message_id = ?",
+        (new.guild_id, new.message_id),
+    )
+    assert row is not None  # the conflict was with this row, in this transaction
+    known = json.loads(row["media"])
+    added = [m for m in new.media if m not in known]
+    if row["state"] == WorkState.SCAN.value:
+        return True  # already waiting (a retry or a catch-up found it again)
+    if not added or row["state"] == WorkState.ACT.value:
+        # Nothing new, or effects are still due: the live scan of an edit needs no record.
+        return bool(added)
+    await tx.execute(
+        "UPDATE work SET state = 'scan', media = ?, attempts = 0, next_at = ?, error = '',"
+        " updated_at = ? WHERE guild_id = ? AND message_id = ?",
+        (json.dumps([*known, *added]), lease, at, new.guild_id, new.message_id),
+    )
+    return True

@@ -5,10 +5,11 @@ The CLI and the Discord runtime both start one; closing it releases everything i
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Protocol
@@ -26,7 +27,7 @@ from bot.core.faces.likeness import ProtectedFaces
 from bot.core.faces.stage import FaceStage, Trigger
 from bot.core.findings import Findings
 from bot.core.index import IndexBuilder
-from bot.core.matcher import BlocklistMatcher
+from bot.core.matcher import COMPACT_ROWS, BlocklistMatcher
 from bot.core.policy import Policy
 from bot.core.provenance import ProvenanceDetector
 from bot.core.scanner import Scanner
@@ -54,11 +55,16 @@ class Engine:
     """The face model, when likeness protection is on."""
     blocklist_revision: int | None = None
     """The storage revision the live index was built from (None: not loaded yet)."""
+    _blocklist_lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
 
     async def reload_blocklist(self) -> int:
         """Rebuild the match index from storage and swap it in; returns the entry count."""
+        async with self._blocklist_lock:
+            return await self._reload_blocklist()
+
+    async def _reload_blocklist(self) -> int:
         # Read the revision first: a change landing during the read then shows as a newer
-        # revision on the next refresh, never as a missed one.
+        # revision on the next refresh (applied again on top: harmless), never as a missed one.
         revision = await self.storage.blocklist.revision()
         builder = IndexBuilder()
         async for rows in self.storage.blocklist.match_rows():
@@ -68,11 +74,28 @@ class Engine:
         return size
 
     async def refresh_blocklist(self) -> bool:
-        """Rebuild the index if entries changed since it was built (by any process); say if so."""
-        if await self.storage.blocklist.revision() == self.blocklist_revision:
-            return False
-        await self.reload_blocklist()
-        return True
+        """Bring the index up to the stored entries (changed by this process or any other);
+        say if anything changed. Changes are applied incrementally from the blocklist's change
+        feed; a big import (or a feed that cannot say) rebuilds, as does a delta grown past
+        :data:`COMPACT_ROWS`. Concurrent calls are serialised: the later one finds nothing to do
+        (merged)."""
+        async with self._blocklist_lock:
+            blocklist = self.storage.blocklist
+            if await blocklist.revision() == self.blocklist_revision:
+                return False
+            changes = (
+                None
+                if self.blocklist_revision is None
+                else await blocklist.changes_since(self.blocklist_revision)
+            )
+            if changes is None:
+                await self._reload_blocklist()
+                return True
+            await self.matcher.apply(changes.added, changes.removed, self.executor)
+            self.blocklist_revision = changes.revision
+            if self.matcher.delta_size > COMPACT_ROWS:
+                await self._reload_blocklist()
+            return True
 
     async def policy_for(self, guild_id: int | None) -> Policy:
         """The instance policy with server ``guild_id``'s stored overrides applied."""

@@ -87,7 +87,7 @@ class Blocklist(commands.Cog):
         ]
         result = await self.bot.engine.storage.blocklist.add(entries)
         if result.added:
-            await self.bot.engine.reload_blocklist()
+            await self.bot.engine.refresh_blocklist()
         await audit(
             self.bot,
             interaction,
@@ -129,7 +129,7 @@ class Blocklist(commands.Cog):
         if removed is None:  # removed by someone else since the lookup
             await reply(interaction, f"This server's blocklist has no entry #{entry_id}.")
             return
-        await self.bot.engine.reload_blocklist()
+        await self.bot.engine.refresh_blocklist()
         await audit(
             self.bot,
             interaction,
@@ -201,7 +201,7 @@ class Blocklist(commands.Cog):
         entries = [replace(e, guild_id=guild_id) for e in parsed.entries]
         result = await self.bot.engine.storage.blocklist.add(entries)  # one transaction
         if result.added:
-            await self.bot.engine.reload_blocklist()
+            await self.bot.engine.refresh_blocklist()
         await audit(
             self.bot,
             interaction,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -40,6 +41,38 @@ async def test_entries_added_by_another_process_take_effect_on_refresh(tmp_path:
         assert await engine.refresh_blocklist()
         assert engine.matcher.generation == generation + 1
         assert (await engine.scan(COFFEE)).action is Action.QUARANTINE
+
+
+async def test_a_change_is_applied_incrementally_without_rebuilding_the_base(
+    tmp_path: Path,
+) -> None:
+    config = _config(tmp_path)
+    async with open_engine(config) as engine:
+        base = engine.matcher.snapshot.base
+        hashes = fingerprint(COFFEE, MediaLimits(), 50).hashes
+        added = await engine.storage.blocklist.add([NewEntry(a, v) for a, v in hashes])
+        assert await engine.refresh_blocklist()
+        assert engine.matcher.snapshot.base is base  # only the delta was built
+        assert (await engine.scan(COFFEE)).action is Action.QUARANTINE
+        for item in added.added:
+            await engine.storage.blocklist.remove(item.id)
+        assert await engine.refresh_blocklist()
+        assert engine.matcher.snapshot.base is base
+        assert (await engine.scan(COFFEE)).action is Action.ALLOW
+        assert len(engine.matcher.snapshot) == 0
+
+
+async def test_concurrent_refreshes_are_merged_and_generations_only_rise(tmp_path: Path) -> None:
+    config = _config(tmp_path)
+    async with open_engine(config) as engine:
+        hashes = fingerprint(COFFEE, MediaLimits(), 50).hashes
+        await engine.storage.blocklist.add([NewEntry(a, v) for a, v in hashes])
+        before = engine.matcher.generation
+        results = await asyncio.gather(*(engine.refresh_blocklist() for _ in range(5)))
+        assert results.count(True) == 1  # the others found the change already applied
+        assert engine.matcher.generation == before + 1
+        await asyncio.gather(engine.reload_blocklist(), engine.reload_blocklist())
+        assert engine.matcher.generation == before + 3  # two rebuilds, two generations
 
 
 async def test_server_overrides_apply_only_to_that_server(tmp_path: Path) -> None:

@@ -188,13 +188,41 @@ async def test_sqlite_iter_all_fetches_one_batch_at_a_time(
 
 
 async def test_sqlite_add_is_all_or_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
-    async def fail(*args: object) -> None:
+    async def fail(*args: object, **kwargs: object) -> None:
         raise sqlite3.OperationalError("disk I/O error")
 
     async with await open_storage(":memory:") as storage:
-        monkeypatch.setattr("bot.storage.sqlite.blocklist._bump_revision", fail)
+        monkeypatch.setattr("bot.storage.sqlite.blocklist._record_change", fail)
         with pytest.raises(StorageError, match="disk I/O error"):
             await storage.blocklist.add([entry(1), entry(2)])
         monkeypatch.undo()
         assert await storage.blocklist.list() == []
         assert len((await storage.blocklist.add([entry(1)])).added) == 1  # still usable
+
+
+async def test_the_change_feed_says_what_was_added_and_removed_since_a_revision(
+    storage: Storage,
+) -> None:
+    start = await storage.blocklist.revision()
+    first = await storage.blocklist.add([entry(1), entry(2)])
+    middle = await storage.blocklist.revision()
+    await storage.blocklist.add([entry(3)])
+    await storage.blocklist.remove(first.added[0].id)
+    changes = await storage.blocklist.changes_since(start)
+    assert changes is not None and changes.revision == await storage.blocklist.revision()
+    # The removed entry is gone from the rows and listed as removed.
+    assert [r.value for r in changes.added] == [md5(2), md5(3)]
+    assert changes.removed == (first.added[0].id,)
+    later = await storage.blocklist.changes_since(middle)
+    assert later is not None and [r.value for r in later.added] == [md5(3)]
+    nothing = await storage.blocklist.changes_since(changes.revision)
+    assert nothing is not None and nothing.added == () and nothing.removed == ()
+
+
+async def test_the_change_feed_declines_a_big_import_and_an_unknown_revision(
+    storage: Storage,
+) -> None:
+    start = await storage.blocklist.revision()
+    await storage.blocklist.add([entry(n) for n in range(10)])
+    assert await storage.blocklist.changes_since(start, limit=5) is None  # rebuild instead
+    assert await storage.blocklist.changes_since(start + 100) is None

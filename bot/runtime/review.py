@@ -84,7 +84,7 @@ class Reviewer:
         # A flagged message is still up: confirming it removes it (due from the same commit).
         remove = case.action != "quarantine" and not settings.dry_run
         updated, count = await self.bot.cases.confirm(case, actor=_actor(member), remove=remove)
-        await self.bot.engine.reload_blocklist()
+        await self.bot.engine.refresh_blocklist()
         step = (
             settings.action_ladder[min(count, len(settings.action_ladder)) - 1]
             if settings.action_ladder
@@ -129,7 +129,7 @@ class Reviewer:
     async def dismiss(self, case: Case, member: discord.Member) -> str:
         """Dismiss ``case`` as a false positive: allow-list its hashes here."""
         updated = await self.bot.cases.dismiss(case, actor=_actor(member))
-        await self.bot.engine.reload_blocklist()
+        await self.bot.engine.refresh_blocklist()
         await self._refresh_alert(updated, f"Dismissed by {member.mention} as a false positive.")
         return f"Case {case.id} dismissed: this media is allow-listed and will not trigger again."
 
@@ -144,7 +144,7 @@ class Reviewer:
         # Decided first (allow-listing an open case in the same transaction), then reposted:
         # a concurrent Confirm either wins and nothing is reposted, or is refused.
         updated = await self.bot.cases.restore(case, actor=_actor(member))
-        await self.bot.engine.reload_blocklist()
+        await self.bot.engine.refresh_blocklist()
         author = await self.bot.fetch_user(case.author_id)
         note = f"*Restored by the moderators after review (case {case.id}).*"
         failure = await self.bot.actioner.restore(channel, author, originals, note)

@@ -18,6 +18,7 @@ from bot.storage.records import (
     AddResult,
     AuditRecord,
     AuditVerification,
+    BlocklistChanges,
     Case,
     CaseEvent,
     CaseStatus,
@@ -119,6 +120,14 @@ class BlocklistStore(ABC):
         """A counter bumped in the same transaction as every add or remove that changed something.
 
         A running bot polls it to notice changes made by the CLI in another process."""
+
+    @abstractmethod
+    async def changes_since(
+        self, revision: int, *, limit: int = 100_000
+    ) -> BlocklistChanges | None:
+        """The entries added and removed after ``revision``, read together with the current
+        revision. None when the feed cannot say (``revision`` predates it, or more than
+        ``limit`` entries were added: a big import): the reader rebuilds from all entries."""
 
 
 class AuditLog(ABC):

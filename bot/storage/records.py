@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 if TYPE_CHECKING:
     from datetime import datetime
 
-    from bot.core.blocklist import BlocklistEntry, NewEntry
+    from bot.core.blocklist import BlocklistEntry, MatchRow, NewEntry
 
 
 class AllGuilds(enum.Enum):
@@ -33,6 +33,18 @@ class AddResult:
     duplicates: list[NewEntry] = field(default_factory=list)
     """Entries whose (algorithm, value, scope, allow) was stored already, or came earlier in the
     same call."""
+
+
+@dataclass(frozen=True, slots=True)
+class BlocklistChanges:
+    """What changed in the blocklist after some revision, for an incremental index update."""
+
+    revision: int
+    """The revision these changes bring the reader to."""
+    added: tuple[MatchRow, ...]
+    """Entries added since (and still there), oldest first."""
+    removed: tuple[int, ...]
+    """Ids of entries removed since."""
 
 
 class CaseStatus(enum.StrEnum):

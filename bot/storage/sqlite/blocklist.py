@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from bot.core.blocklist import Algorithm, BlocklistEntry, MatchRow, NewEntry
 from bot.storage.base import BlocklistStore
-from bot.storage.records import ALL, AddResult, GuildScope
+from bot.storage.records import ALL, AddResult, BlocklistChanges, GuildScope
 from bot.storage.sqlite._db import (
     Database,
     Transaction,
@@ -70,7 +70,7 @@ class SQLiteBlocklistStore(BlocklistStore):
             if row is None:
                 return None
             await tx.execute("DELETE FROM blocklist WHERE id = ?", (entry_id,))
-            await _bump_revision(tx)
+            await _record_change(tx, entry_id, entry_id, removed=True)
         return _entry(row)
 
     async def get(self, entry_id: int) -> BlocklistEntry | None:
@@ -129,13 +129,55 @@ class SQLiteBlocklistStore(BlocklistStore):
             counts[key] = counts.get(key, 0) + int(row["n"])
         return counts
 
+    async def changes_since(
+        self, revision: int, *, limit: int = 100_000
+    ) -> BlocklistChanges | None:
+        async with self._db.transaction() as tx:  # one snapshot: feed, rows and revision agree
+            found = await tx.fetchone(
+                "SELECT (SELECT value FROM counters WHERE name = ?),"
+                " (SELECT value FROM counters WHERE name = 'blocklist_feed_from')",
+                (_REVISION,),
+            )
+            assert found is not None
+            latest, feed_from = int(found[0]), int(found[1] or 0)
+            if revision < feed_from or revision > latest:
+                return None
+            changes = await tx.fetchall(
+                "SELECT first_id, last_id, removed FROM blocklist_changes WHERE revision > ?"
+                " ORDER BY revision",
+                (revision,),
+            )
+            added = sum(c["last_id"] - c["first_id"] + 1 for c in changes if not c["removed"])
+            if added > limit:
+                return None
+            removed = [int(c["first_id"]) for c in changes if c["removed"]]
+            rows: builtins.list[MatchRow] = []
+            for change in changes:
+                if change["removed"]:
+                    continue
+                found_rows = await tx.fetchall(
+                    "SELECT id, algorithm, value, guild_id, allow FROM blocklist"
+                    " WHERE id BETWEEN ? AND ? ORDER BY id",
+                    (change["first_id"], change["last_id"]),
+                )
+                rows += [MatchRow(r[0], r[1], r[2], r[3], bool(r[4])) for r in found_rows]
+        return BlocklistChanges(latest, tuple(rows), tuple(removed))
+
     async def revision(self) -> int:
         row = await self._db.fetchone("SELECT value FROM counters WHERE name = ?", (_REVISION,))
         return int(row["value"]) if row is not None else 0
 
 
-async def _bump_revision(tx: Transaction) -> None:
-    await tx.execute("UPDATE counters SET value = value + 1 WHERE name = ?", (_REVISION,))
+async def _record_change(tx: Transaction, first_id: int, last_id: int, *, removed: bool) -> None:
+    """Bump the revision and record in the change feed what it changed."""
+    row = await tx.fetchone(
+        "UPDATE counters SET value = value + 1 WHERE name = ? RETURNING value", (_REVISION,)
+    )
+    assert row is not None  # the counter is created with the schema
+    await tx.execute(
+        "INSERT INTO blocklist_changes (revision, first_id, last_id, removed) VALUES (?, ?, ?, ?)",
+        (int(row[0]), first_id, last_id, int(removed)),
+    )
 
 
 async def add_in(tx: Transaction, entries: Sequence[NewEntry]) -> AddResult:
@@ -169,7 +211,7 @@ async def add_in(tx: Transaction, entries: Sequence[NewEntry]) -> AddResult:
         f"SELECT {_COLUMNS} FROM blocklist WHERE id > ? ORDER BY id", (before,)
     )
     if rows:
-        await _bump_revision(tx)
+        await _record_change(tx, rows[0]["id"], rows[-1]["id"], removed=False)
     added = [_entry(r) for r in rows]
     # Rows were inserted in input order, so the first occurrence of each identity is the one
     # that went in; any other occurrence is a duplicate.

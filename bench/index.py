@@ -5,9 +5,11 @@ Run alone with ``python -m bench.index [sizes...]``; ``python -m bench`` include
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import json
 import os
+import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -18,8 +20,11 @@ import faiss
 import numpy as np
 import numpy.typing as npt
 
+from bot.core.blocklist import Algorithm, MatchRow
+from bot.core.executor import BoundedExecutor
 from bot.core.hashes import FrameHashes, MediaHashes
 from bot.core.index import BlocklistIndex, MatchThresholds
+from bot.core.matcher import BlocklistMatcher
 
 SEED = 20240601
 BUDGET_S = 20.0
@@ -89,7 +94,30 @@ def _measure_index(
         else rss_after - rss_before,
         "query_single_ms": _latencies(lambda i: built.search_pdq(singles[i : i + 1], 31), queries),
         "query_frame_ms": _latencies(lambda i: built.query(frames[i], thresholds), queries),
+        "time_to_live_ms": asyncio.run(_time_to_live(built, n)),
     }
+
+
+async def _time_to_live(base: BlocklistIndex, n: int, samples: int = 20) -> dict[str, float]:
+    """One new entry, from its row in the change feed to the first scan that matches it: the
+    owner applies it on top of the ``n``-entry base (no rebuild), then a frame is queried."""
+    rng = np.random.default_rng(SEED)
+    matcher = BlocklistMatcher(base)
+    executor = BoundedExecutor(workers=1)
+    times = []
+    try:
+        for k in range(samples):
+            code = rng.integers(0, 256, 32, dtype=np.uint8)
+            row = MatchRow(n + k, Algorithm.PDQ.value, code.tobytes().hex(), None, False)
+            started = time.perf_counter()
+            await matcher.apply([row], (), executor)
+            matches = matcher.snapshot.query(_frame(code, rng), MatchThresholds())
+            times.append((time.perf_counter() - started) * 1000)
+            assert any(m.entry_id == row.id for m in matches), "the new entry is live"
+    finally:
+        executor.shutdown()
+    ordered = sorted(times)
+    return {"p50": round(statistics.median(ordered), 2), "max": round(ordered[-1], 2)}
 
 
 def _measure_baseline(

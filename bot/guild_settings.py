@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -56,37 +57,47 @@ class GuildSettings:
 
 
 class GuildSettingsService:
-    """Reads settings through a cache that every write through this service invalidates.
+    """Reads settings through a cache that every write through this service writes through.
 
-    Each server's writes bump its version; a read caches what it loaded only if no write
-    happened meanwhile, so a read racing a write can never leave the old value cached.
+    Each server has a lock, held by a write (store, then reload into the cache) and by a read
+    that loads a missing entry, so a read racing a write can never cache the old value.
     """
 
     def __init__(self, store: SettingsStore) -> None:
         self._store = store
         self._cache: dict[int, GuildSettings] = {}
-        self._versions: dict[int, int] = {}
+        # One per server the bot has settings for: bounded by the servers it is in.
+        self._locks: dict[int, asyncio.Lock] = {}
 
     async def get(self, guild_id: int) -> GuildSettings:
         cached = self._cache.get(guild_id)
-        if cached is None:
-            version = self._versions.get(guild_id, 0)
-            cached = GuildSettings.from_overrides(await self._store.get_overrides(guild_id))
-            if self._versions.get(guild_id, 0) == version:
-                self._cache[guild_id] = cached
-        return cached
+        if cached is not None:
+            return cached
+        async with self._lock(guild_id):
+            cached = self._cache.get(guild_id)
+            if cached is None:
+                cached = await self._load(guild_id)
+            return cached
 
     async def set(self, guild_id: int, key: str, value: Any) -> GuildSettings:
-        """Store ``key`` (a GuildSettings field); storing the default removes the override."""
+        """Store ``key`` (a GuildSettings field); storing the default removes the override.
+        Returns the server's settings as now stored (and cached)."""
         default = getattr(GuildSettings(), key)  # AttributeError names a mistyped key
-        try:
-            await self._write(guild_id, key, value, default)
-        finally:
-            # Even a failed write may have landed: forget what was cached, and make any read
-            # already under way drop what it loaded.
-            self._versions[guild_id] = self._versions.get(guild_id, 0) + 1
-            self._cache.pop(guild_id, None)
-        return await self.get(guild_id)
+        async with self._lock(guild_id):
+            try:
+                await self._write(guild_id, key, value, default)
+            finally:
+                # Even a failed write may have landed: never keep serving the old value.
+                self._cache.pop(guild_id, None)
+            return await self._load(guild_id)
+
+    def _lock(self, guild_id: int) -> asyncio.Lock:
+        return self._locks.setdefault(guild_id, asyncio.Lock())
+
+    async def _load(self, guild_id: int) -> GuildSettings:
+        loaded = GuildSettings.from_overrides(await self._store.get_overrides(guild_id))
+        self._cache[guild_id] = loaded
+        return loaded
 
     async def _write(self, guild_id: int, key: str, value: Any, default: Any) -> None:
         if value == default:

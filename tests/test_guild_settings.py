@@ -56,7 +56,11 @@ async def test_a_read_racing_a_write_never_leaves_the_old_value_cached() -> None
         reader = asyncio.create_task(service.get(1))
         await loaded.wait()
         storage.settings.get_overrides = real  # type: ignore[method-assign]
-        await service.set(1, "dry_run", True)
+        # The write waits for the server's lock, held by the read under way...
+        writer = asyncio.create_task(service.set(1, "dry_run", True))
+        await asyncio.sleep(0.01)
+        assert not writer.done()
         release.set()
         assert not (await reader).dry_run  # that read saw the old value...
-        assert (await service.get(1)).dry_run  # ...but did not cache it
+        assert (await writer).dry_run  # ...then the write went through, and the cache with it
+        assert (await service.get(1)).dry_run

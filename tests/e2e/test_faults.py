@@ -61,7 +61,6 @@ async def settled(harness: Harness, message_ids: list[int]) -> None:
     cases = await storage.cases.list(harness.world.guild_id, limit=100)
     by_message = [c.message_id for c in cases]
     assert len(by_message) == len(set(by_message)), "a message has two cases"
-    assert all(c.alert_message_id is not None or c.guild_id for c in cases)
     verification = await storage.audit.verify()
     assert verification.ok, verification
 
@@ -231,3 +230,21 @@ async def test_start_up_warns_when_stored_evidence_was_sealed_with_another_key(
         pass
     assert f"1 stored evidence items are sealed with key {old_key.key_id}" in caplog.text
     assert f"this start's key {new_key.key_id}" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("method", "route"), [("DELETE", DELETE), ("POST", POST)], ids=["delete", "alert"]
+)
+async def test_a_429_on_a_write_is_waited_out_and_the_message_ends_final(
+    consentry: Harness, method: str, route: str
+) -> None:
+    world, sandbox = consentry.world, consentry.sandbox
+    await consentry.blocklist(ASTRONAUT)
+    sandbox.fail_next(method, route, 429, times=2, retry_after=0.3)
+    message, _ = await consentry.post(world.general_id, world.member_ids[0], [("p.jpg", COPY)])
+    message_id = int(message["id"])
+    await eventually(lambda: sandbox.message(world.general_id, message_id) is None)
+    await settled(consentry, [message_id])
+    assert len(consentry.alerts()) == 1
+    statuses = [r.status for r in sandbox.find_requests(method, route)]
+    assert statuses.count(429) == 2

@@ -9,10 +9,8 @@ audit chain verifies.
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import signal
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +19,10 @@ from bot.core.blocklist import NewEntry
 from bot.core.fingerprint import fingerprint
 from bot.sandbox import DemoWorld, Sandbox
 from bot.storage import WorkState, open_storage
+from tests.e2e.process_support import bot_env, start_bot
 from tests.e2e.test_watch import ASTRONAUT, COPY
 from tests.imagery import encode, photo
 
-REPO = Path(__file__).resolve().parents[2]
 ROUNDS = 20
 PER_ROUND = 6
 CLEAN = encode(photo("coffee").resize((320, 240)))
@@ -40,20 +38,6 @@ def _config(sandbox: Sandbox, tmp_path: Path) -> Path:
     return path
 
 
-async def _start(config: Path, env: dict[str, str]) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        "run",
-        "--config",
-        str(config),
-        env=env,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
-
-
 async def test_kill_9_at_random_points_of_a_raid_loses_nothing_and_repeats_nothing(
     sandbox: Sandbox, world: DemoWorld, tmp_path: Path
 ) -> None:
@@ -63,13 +47,13 @@ async def test_kill_9_at_random_points_of_a_raid_loses_nothing_and_repeats_nothi
         await storage.settings.set_override(world.guild_id, "alert_channel_id", world.mod_alerts_id)
         hashes = fingerprint(ASTRONAUT, Config().limits, 50).hashes
         await storage.blocklist.add([NewEntry(a, v, None, "test", "known") for a, v in hashes])
-    env = {**os.environ, "DISCORD_TOKEN": sandbox.token, "PYTHONPATH": str(REPO)}
+    env = bot_env(sandbox)
     rng = random.Random(20261202)
     known: list[dict[str, Any]] = []
     clean: list[dict[str, Any]] = []
     posters = [*world.member_ids, world.moderator_id]
     for round_ in range(ROUNDS):
-        bot = await _start(config, env)
+        bot = await start_bot(config, env)
         try:
             await sandbox.wait_until_connected(timeout=30)
             for i in range(PER_ROUND):
@@ -86,7 +70,7 @@ async def test_kill_9_at_random_points_of_a_raid_loses_nothing_and_repeats_nothi
             await bot.wait()
         await sandbox.wait_until_disconnected(timeout=10)
     # One last start, left to finish everything, then stopped cleanly.
-    bot = await _start(config, env)
+    bot = await start_bot(config, env)
     try:
         await sandbox.wait_until_connected(timeout=30)
         ids = [int(m["id"]) for m in known + clean]

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import sys
 from pathlib import Path
 
 from bot.sandbox import DemoWorld, Sandbox
 from bot.storage import open_storage
+from tests.e2e.process_support import bot_env, start_bot
 from tests.e2e.test_watch import ASTRONAUT, COPY
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 def _config(sandbox: Sandbox, tmp_path: Path) -> Path:
@@ -29,18 +27,8 @@ async def test_the_bot_process_acts_on_cli_blocklist_edits_and_stops_on_sigterm(
     (tmp_path / "known.jpg").write_bytes(ASTRONAUT)
     async with await open_storage(f"sqlite:///{tmp_path / 'consentry.db'}") as storage:
         await storage.settings.set_override(world.guild_id, "alert_channel_id", world.mod_alerts_id)
-    env = {**os.environ, "DISCORD_TOKEN": sandbox.token, "PYTHONPATH": str(REPO)}
-    bot = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        "run",
-        "--config",
-        str(config),
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    env = bot_env(sandbox)
+    bot = await start_bot(config, env, stdout=asyncio.subprocess.PIPE)
     try:
         await sandbox.wait_until_connected(timeout=30)
         await sandbox.wait_for_request("PUT", "/applications/{application_id}/commands", timeout=30)

@@ -213,14 +213,7 @@ class SQLiteCaseStore(CaseStore):
             await _record(tx, case_id, at, actor, status, previous, note)
             await add_in(tx, entries)
             if work is not None:
-                await act_in(
-                    tx,
-                    guild_id=row["guild_id"],
-                    channel_id=work.channel_id,
-                    message_id=work.message_id,
-                    case_id=case_id,
-                    effects=work.effects,
-                )
+                await _join_in(tx, row["guild_id"], case_id, work)
             if audit is not None:
                 action, details = audit
                 await append_in(
@@ -262,14 +255,7 @@ class SQLiteCaseStore(CaseStore):
                 return None
             status = CaseStatus(row["status"])
             if work is not None:
-                await act_in(
-                    tx,
-                    guild_id=row["guild_id"],
-                    channel_id=work.channel_id,
-                    message_id=work.message_id,
-                    case_id=case_id,
-                    effects=work.effects,
-                )
+                await _join_in(tx, row["guild_id"], case_id, work)
             await tx.execute("UPDATE cases SET updated_at = ? WHERE id = ?", (at, case_id))
             event_id = await _record(tx, case_id, at, actor, status, status, note)
             event = await tx.fetchone(
@@ -308,3 +294,15 @@ async def _record(
     )
     assert event_id is not None
     return event_id
+
+
+async def _join_in(tx: Transaction, guild_id: int, case_id: int, work: CopyWork) -> None:
+    """Another message's work record joins case ``case_id`` with the effects due on it."""
+    await act_in(
+        tx,
+        guild_id=guild_id,
+        channel_id=work.channel_id,
+        message_id=work.message_id,
+        case_id=case_id,
+        effects=work.effects,
+    )

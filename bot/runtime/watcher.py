@@ -11,14 +11,16 @@ from dataclasses import replace
 import discord
 
 from bot.cases import CapturedMedia, CaseService
-from bot.core.detectors.nudenet import EXPLICIT_CLASSES, NudeNetDetector
-from bot.core.limits import MediaLimits
-from bot.core.media import UnscannableMedia, load_media
-from bot.core.moderation import Decision, decide
-from bot.core.preview import blurred_preview
+from bot.core.moderation import Decision
 from bot.core.verdict import Action, Reason, Verdict
 from bot.engine import Engine
 from bot.guild_settings import GuildSettings, GuildSettingsService
+from bot.runtime._deciding import (
+    age_restricted,
+    blurred_alert_preview,
+    decide_message,
+    planned_outcome,
+)
 from bot.runtime.actions import Actioner
 from bot.runtime.alerts import Incident, MediaReport, Post, audit_reason
 from bot.runtime.bursts import Burst, BurstTracker
@@ -174,7 +176,7 @@ class Watcher:
                 await self._judge(r.label, r.data, message) if r.data is not None else r
                 for r in reports
             ]
-        decision = _decide(reports, settings)
+        decision = decide_message(reports, settings)
         if not decision.alert:
             await retrying(
                 lambda: self.engine.storage.work.finish(guild.id, message.id, WorkState.DONE),
@@ -211,7 +213,7 @@ class Watcher:
             return Incident(Post.of(message), decision, (), outcome, existing.id, reporter_id)
         settings = await self.settings.get(guild.id)
         reports = await asyncio.gather(*(self._scan(r, message) for r in media_refs(message)))
-        decision = _decide(reports, settings)
+        decision = decide_message(reports, settings)
         if not decision.alert:
             decision = Decision(Action.FLAG, True, tuple(r.verdict for r in reports))
         incident, _, _ = await self._act(message, decision, reports, settings, reporter_id)
@@ -229,7 +231,7 @@ class Watcher:
         guild = message.guild
         assert guild is not None
         post = Post.of(message)
-        incident = Incident(post, decision, tuple(reports), _planned(decision, settings))
+        incident = Incident(post, decision, tuple(reports), planned_outcome(decision, settings))
         existing = await self.engine.storage.cases.find_by_message(guild.id, message.id)
         if existing is not None:  # an edit added media to a message that has a case
             incident = await self._join_case(existing, message, incident, settings, "more media")
@@ -254,7 +256,7 @@ class Watcher:
         incident = replace(incident, case_id=case.id, reported_by=reported_by)
         due = Due(case, message.channel.id, message.id, delete=remove, alert=True)
         incident, sent = await self.effects.run(
-            due, incident, preview=lambda: self._preview(decision, reports)
+            due, incident, preview=lambda: blurred_alert_preview(self.engine, decision, reports)
         )
         if (
             not settings.setup_complete
@@ -316,7 +318,7 @@ class Watcher:
         burst.copies += 1
         burst.authors.add(message.author.id)
         incident = Incident(
-            Post.of(message), decision, tuple(reports), _planned(decision, settings)
+            Post.of(message), decision, tuple(reports), planned_outcome(decision, settings)
         )
         incident = await self._join_case(burst.case, message, incident, settings, "copy")
         if burst.alert is not None and burst.refresh is None:
@@ -340,20 +342,6 @@ class Watcher:
             embed.add_field(name="Copies", value=text, inline=False)
         view = review_view(burst.case.id, burst.case.status, evidence=self.cases.keeps_evidence)
         await self.actioner.update_alert(alert.channel.id, alert.id, embed, view)
-
-    async def _preview(self, decision: Decision, reports: Sequence[MediaReport]) -> bytes | None:
-        """A blurred preview of the first flagged media that can be decoded, or None."""
-        detectors = self.engine.scanner.detectors
-        boxer = next((d for d in detectors if isinstance(d, NudeNetDetector)), None)
-        for report in reports:
-            if report.data is not None and report.verdict in decision.verdicts:
-                try:
-                    return await self.engine.executor.run(
-                        _preview, report.data, self.engine.config.limits, boxer
-                    )
-                except UnscannableMedia:
-                    continue
-        return None
 
     def _exempt(self, message: discord.Message, settings: GuildSettings) -> bool:
         if message.webhook_id is not None:
@@ -394,41 +382,7 @@ class Watcher:
         verdict = await self.engine.scan(
             data,
             message.guild.id if message.guild else 0,
-            age_restricted=_age_restricted(message.channel),
+            age_restricted=age_restricted(message.channel),
             author_id=message.author.id,
         )
         return MediaReport(label, verdict, data)
-
-
-def _preview(data: bytes, limits: MediaLimits, boxer: NudeNetDetector | None) -> bytes:
-    pixels = load_media(data, limits).frames[0].pixels
-    regions = []
-    if boxer is not None:  # black out exposed body parts before the overall blur
-        found = boxer.boxes([pixels])[0]
-        regions = [(b.x, b.y, b.width, b.height) for b in found if b.label in EXPLICIT_CLASSES]
-    return blurred_preview(pixels, regions)
-
-
-def _age_restricted(channel: object) -> bool:
-    """Discord's age-restricted ("NSFW") flag; a thread follows its parent channel."""
-    parent = getattr(channel, "parent", None)
-    target = parent if parent is not None else channel
-    is_nsfw = getattr(target, "is_nsfw", None)
-    return bool(is_nsfw()) if callable(is_nsfw) else False
-
-
-def _planned(decision: Decision, settings: GuildSettings) -> str:
-    """The outcome before any effect ran (what an alert says when nothing is removed)."""
-    if not decision.remove:
-        return "Alert only: nothing was removed."
-    if settings.dry_run:
-        return "Dry run: this message would have been deleted."
-    return "Not deleted yet."
-
-
-def _decide(reports: Sequence[MediaReport], settings: GuildSettings) -> Decision:
-    return decide(
-        [r.verdict for r in reports],
-        setup_complete=settings.setup_complete,
-        alert_unscannable=settings.alert_unscannable,
-    )

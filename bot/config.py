@@ -89,8 +89,8 @@ class DiscordConfig:
     catch_up_hours: float = 24.0
     """...and none older than this."""
     queue_size: int = 5000
-    """Messages waiting to be scanned; beyond it new ones are dropped (and counted in logs
-    and /consentry status)."""
+    """Messages waiting to be scanned; beyond it new ones wait in the work record, and the
+    backlog queues them as room frees up (counted in logs and /consentry status)."""
     queue_workers: int = 16
 
     def __post_init__(self) -> None:

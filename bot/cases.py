@@ -208,26 +208,30 @@ class CaseService:
         )
         return originals
 
-    async def confirm(self, case: Case, *, actor: str, remove: bool = False) -> tuple[Case, int]:
+    async def confirmed_before(self, case: Case) -> int:
+        """How many confirmed cases the author of ``case`` has in its server so far (confirming
+        it makes one more: the action ladder's step is chosen with that)."""
+        return await self.storage.cases.count_by_author(
+            case.guild_id, case.author_id, status=CaseStatus.CONFIRMED
+        )
+
+    async def confirm(
+        self, case: Case, *, actor: str, remove: bool = False, ladder: str = ""
+    ) -> Case:
         """Confirm the removal and add the media's hashes to the server's blocklist, with its
         CLIP embeddings when CLIP scanned it (look-alikes are then flagged: near-duplicates).
-        ``remove``: the message is still up (it was only flagged) and must now be deleted: that
-        deletion is due on the message's work record from the same transaction.
-
-        Returns the updated case and how many confirmed cases the author now has in the server
-        (the caller applies the server's action ladder with it).
+        ``remove``: the message is still up (it was only flagged) and must now be deleted;
+        ``ladder``: the action-ladder step due on the author. Both become due on the message's
+        work record in the same transaction, and run from it.
         """
         entries = _entries(case, allow=False, actor=actor)
         work = None
-        if remove:
-            work = CopyWork(case.channel_id, case.message_id, Effects(delete=True, alert=False))
-        updated = await self._decide(
+        if remove or ladder:
+            effects = Effects(delete=remove, alert=False, ladder=ladder)
+            work = CopyWork(case.channel_id, case.message_id, effects)
+        return await self._decide(
             case, CaseStatus.CONFIRMED, actor, f"{len(entries)} hashes blocked", entries, work
         )
-        count = await self.storage.cases.count_by_author(
-            case.guild_id, case.author_id, status=CaseStatus.CONFIRMED
-        )
-        return updated, count
 
     async def dismiss(self, case: Case, *, actor: str) -> Case:
         """A false positive: allow-list the media's hashes in this server so it never triggers."""

@@ -75,6 +75,9 @@ class Backlog:
             except StorageError as exc:
                 log.warning("backlog: the database is unavailable (%s); trying again", exc)
                 taken = 0
+            except Exception:  # a bug must not end the backlog: log it, look again later
+                log.exception("backlog: looking for due work failed; trying again")
+                taken = 0
             # After taking some, look again soon: more may be due, or the queue has room again
             # (what is taken and fails is postponed, so this never spins on the same work).
             await asyncio.sleep(BACKLOG_SECONDS if taken == 0 else 0.05)
@@ -163,6 +166,7 @@ class Backlog:
             delete=item.delete_due,
             alert=item.alert_due,
             attempts=item.attempts,
+            ladder=item.ladder_due,
         )
         await self.effects.run(due, case_incident(case, outcome))
 

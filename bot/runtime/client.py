@@ -144,6 +144,7 @@ class ConsentryBot(commands.Bot):
         self._media_session: aiohttp.ClientSession | None = None
         self._background: list[asyncio.Task[None]] = []
         self._backlog_task: asyncio.Task[None] | None = None
+        self._stopping = False
         self.watcher: Watcher | None = None
         self.sweeper: Sweeper | None = None
 
@@ -235,7 +236,7 @@ class ConsentryBot(commands.Bot):
         log.info("connected as %s to %d servers; catching up", self.user, len(self.guilds))
         started = discord.utils.time_snowflake(datetime.now(UTC))
         self.caught_up.clear()
-        if self._backlog_task is None:
+        if self._backlog_task is None and not self._stopping:
             # Nothing from before this start is leased any more: resume all of it now.
             resumed = await self.engine.storage.work.release()
             if resumed:
@@ -320,6 +321,7 @@ class ConsentryBot(commands.Bot):
             log.info("blocklist changed: index rebuilt (%d entries)", size)
 
     async def close(self) -> None:
+        self._stopping = True  # no background work starts from here on
         # Let scans already queued or under way finish acting (and recording) before resources go.
         if self.intake is not None:
             await self.intake.stop(seconds=10.0)

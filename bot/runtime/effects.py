@@ -58,6 +58,8 @@ class Due:
     """Which try this is (1 for the first)."""
     reason: str = ""
     """For Discord's audit log (default: the strongest reason of the decision)."""
+    ladder: str = ""
+    """The action-ladder step due on the case's author (``timeout:<minutes>``, ``kick``)."""
 
 
 def _utcnow() -> datetime:
@@ -106,6 +108,8 @@ class EffectRunner:
                 outcome = f"{deleted.detail} Retrying."
             else:
                 await self._deleted(due, deleted, incident)
+        if due.ladder:
+            outcome = f"{outcome} {await self._ladder(due)}".strip()
         if due.alert:
             sent, failure = await self._alert(due, replace(incident, outcome=outcome), preview)
             retry = failure or retry
@@ -134,6 +138,22 @@ class EffectRunner:
             guild = self.client.get_guild(due.case.guild_id)
             if guild is not None:
                 await self.likeness.notify(guild, due.channel_id, incident.decision, due.case)
+
+    async def _ladder(self, due: Due) -> str:
+        """Apply the ladder step to the author, once: whatever Discord answers (a missing
+        permission, a member who left) is final, recorded with it."""
+        case = due.case
+        guild = self.client.get_guild(case.guild_id)
+        if guild is None:
+            text = "No action against the author: Consentry is no longer in this server."
+        else:
+            reason = due.reason or f"Consentry case {case.id} confirmed"
+            text = await self.actioner.apply_step(guild, case.author_id, due.ladder, reason)
+        details = {"step": due.ladder, "outcome": text, "author_id": case.author_id}
+        await self.storage.work.effect_done(
+            case.guild_id, due.message_id, "ladder", audit=("member.ladder", details)
+        )
+        return text
 
     async def _alert(
         self, due: Due, incident: Incident, preview: Preview | None

@@ -81,30 +81,44 @@ class Reviewer:
         is not applied: the moderator is asked to confirm it with a button."""
         guild = member.guild
         settings = await self.bot.guild_settings.get(guild.id)
-        # A flagged message is still up: confirming it removes it (due from the same commit).
+        # A flagged message is still up: confirming it removes it.
         remove = case.action != "quarantine" and not settings.dry_run
-        updated, count = await self.bot.cases.confirm(case, actor=_actor(member), remove=remove)
-        await self.bot.engine.refresh_blocklist()
-        step = (
-            settings.action_ladder[min(count, len(settings.action_ladder)) - 1]
-            if settings.action_ladder
-            else "none"
+        count = await self.bot.cases.confirmed_before(case) + 1
+        ladder = settings.action_ladder
+        step = ladder[min(count, len(ladder)) - 1] if ladder else "none"
+        # The deletion and the ladder step (never a ban: that is asked for) are due from the
+        # confirmation's own transaction, then carried out from the work record.
+        due_step = step if step not in ("none", "ban") and not settings.dry_run else ""
+        updated = await self.bot.cases.confirm(
+            case, actor=_actor(member), remove=remove, ladder=due_step
         )
+        await self.bot.engine.refresh_blocklist()
         reason = f"Consentry case {case.id} confirmed"
-        if remove:
-            due = Due(updated, case.channel_id, case.message_id, True, False, reason=reason)
-            await self.bot.effects.run(due, case_incident(updated, "confirmed"))
+        outcome = ""
+        if remove or due_step:
+            due = Due(
+                updated,
+                case.channel_id,
+                case.message_id,
+                remove,
+                False,
+                reason=reason,
+                ladder=due_step,
+            )
+            done, _ = await self.bot.effects.run(due, case_incident(updated, ""))
+            outcome = done.outcome  # the deletion's, then the ladder step's
         view = None
         if settings.dry_run:
             outcome = f"Dry run: the ladder would apply '{step}'."
         elif step == "ban":
-            outcome = (
-                f"The server's ladder says **ban** for <@{case.author_id}> ({count} confirmed "
+            outcome += (
+                f" The server's ladder says **ban** for <@{case.author_id}> ({count} confirmed "
                 "cases). Press **Ban the author** to ban them; nothing happens otherwise."
             )
             view = ban_view(case.id)
-        else:
-            outcome = await self.bot.actioner.apply_step(guild, case.author_id, step, reason)
+        elif step == "none":
+            outcome += " No action against the author (the server's ladder says none)."
+        outcome = outcome.strip()
         shown = "A ban was proposed." if view is not None else outcome
         await self._refresh_alert(updated, f"Confirmed by {member.mention}. {shown}")
         text = f"Case {case.id} confirmed: its hashes now block this media here. {outcome}"

@@ -259,6 +259,9 @@ class Effects:
     """Delete the message (a quarantine outside dry run)."""
     alert: bool
     """Post the moderators' alert (a copy in a raid is counted on the first alert instead)."""
+    ladder: str = ""
+    """The action-ladder step due on the author of a confirmed case (``timeout:<minutes>`` or
+    ``kick``; a ban is asked for, never due by itself); empty when none is."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,6 +286,8 @@ class WorkItem:
     case_id: int | None
     delete_due: bool
     alert_due: bool
+    ladder_due: str
+    """The action-ladder step still due on the author (empty: none)."""
     attempts: int
     """How many times this work was taken up (the first try included)."""
     next_at: datetime

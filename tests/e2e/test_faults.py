@@ -248,3 +248,29 @@ async def test_a_429_on_a_write_is_waited_out_and_the_message_ends_final(
     assert len(consentry.alerts()) == 1
     statuses = [r.status for r in sandbox.find_requests(method, route)]
     assert statuses.count(429) == 2
+
+
+async def test_a_ladder_step_due_when_the_bot_stopped_is_applied_by_the_next_start(
+    sandbox: Sandbox, world: DemoWorld, tmp_path: Path
+) -> None:
+    config = sandbox_config(sandbox, tmp_path)
+    async with running_bot(sandbox, world, config) as first:
+        await first.configure(alert_channel_id=world.mod_alerts_id)
+        await first.blocklist(ASTRONAUT)
+        message, _ = await first.post(world.general_id, world.member_ids[0], [("p.jpg", COPY)])
+        await settled(first, [int(message["id"])])
+        [case] = await first.engine.storage.cases.list(world.guild_id)
+        # Committed with its ladder step due, then the bot stops before carrying it out.
+        await first.bot.cases.confirm(case, actor="user:1", ladder="timeout:60")
+    assert sandbox.find_requests("PATCH", MEMBER) == []
+    async with running_bot(sandbox, world, config) as second:
+        await sandbox.wait_for_request("PATCH", MEMBER, timeout=10)
+        await settled(second, [int(message["id"])])
+        records = await second.engine.storage.audit.list(guild_id=world.guild_id)
+        [step] = [r for r in records if r.action == "member.ladder"]
+        assert step.details["step"] == "timeout:60"
+        assert step.details["outcome"] == "Author timed out for 60 minutes."
+    assert len(sandbox.find_requests("PATCH", MEMBER)) == 1  # once, not again
+
+
+MEMBER = "/guilds/{guild_id}/members/{user_id}"

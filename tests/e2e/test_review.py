@@ -65,7 +65,7 @@ async def test_confirm_blocks_the_media_in_the_server_and_applies_the_ladder(
         for f in edited["embeds"][0]["fields"]
     )
     audit = [r.action for r in await reviewing.engine.storage.audit.list()]
-    assert audit == ["case.opened", "message.deleted", "case.confirmed"]
+    assert audit == ["case.opened", "message.deleted", "case.confirmed", "member.ladder"]
     assert (await reviewing.engine.storage.audit.verify()).ok
 
 

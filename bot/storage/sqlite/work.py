@@ -21,10 +21,10 @@ if TYPE_CHECKING:
 
 _COLUMNS = (
     "guild_id, channel_id, message_id, state, media, case_id, delete_due, alert_due, attempts,"
-    " next_at, error, created_at, updated_at"
+    " next_at, error, created_at, updated_at, ladder"
 )
 _UNFINISHED = "state IN ('scan', 'act')"
-EFFECTS = ("delete", "alert")
+EFFECTS = ("delete", "alert", "ladder")
 EFFECT_LEASE = timedelta(minutes=2)
 """How long effects just stored are left to the caller before the backlog may take them up."""
 
@@ -39,6 +39,7 @@ def _item(row: sqlite3.Row) -> WorkItem:
         case_id=row["case_id"],
         delete_due=bool(row["delete_due"]),
         alert_due=bool(row["alert_due"]),
+        ladder_due=row["ladder"],
         attempts=row["attempts"],
         next_at=from_text(row["next_at"]),
         error=row["error"],
@@ -61,13 +62,13 @@ async def act_in(
     The caller carries them out at once, which counts as their first try; the lease keeps the
     backlog away meanwhile."""
     at = to_text(now())
-    state = WorkState.ACT if effects.delete or effects.alert else WorkState.DONE
+    state = WorkState.ACT if effects.delete or effects.alert or effects.ladder else WorkState.DONE
     await tx.execute(
-        f"INSERT INTO work ({_COLUMNS}) VALUES (?, ?, ?, ?, '[]', ?, ?, ?, 1, ?, '', ?, ?)"
+        f"INSERT INTO work ({_COLUMNS}) VALUES (?, ?, ?, ?, '[]', ?, ?, ?, 1, ?, '', ?, ?, ?)"
         " ON CONFLICT (guild_id, message_id) DO UPDATE SET state = excluded.state,"
         " case_id = excluded.case_id, delete_due = excluded.delete_due,"
-        " alert_due = excluded.alert_due, attempts = 1, next_at = excluded.next_at, error = '',"
-        " updated_at = excluded.updated_at",
+        " alert_due = excluded.alert_due, ladder = excluded.ladder, attempts = 1,"
+        " next_at = excluded.next_at, error = '', updated_at = excluded.updated_at",
         (
             guild_id,
             channel_id,
@@ -79,6 +80,7 @@ async def act_in(
             to_text(now() + EFFECT_LEASE),
             at,
             at,
+            effects.ladder,
         ),
     )
 
@@ -136,7 +138,7 @@ class SQLiteWorkStore(WorkStore):
             raise ValueError(f"{state.value} is not a finished state")
         async with self._db.transaction() as tx:
             await tx.execute(
-                f"UPDATE work SET state = ?, delete_due = 0, alert_due = 0, error = ?,"
+                f"UPDATE work SET state = ?, delete_due = 0, alert_due = 0, ladder = '', error = ?,"
                 f" updated_at = ? WHERE guild_id = ? AND message_id = ? AND {_UNFINISHED}",
                 (state.value, error, to_text(now()), guild_id, message_id),
             )
@@ -152,14 +154,18 @@ class SQLiteWorkStore(WorkStore):
     ) -> WorkItem | None:
         if effect not in EFFECTS:
             raise ValueError(f"unknown effect {effect!r}: expected one of {', '.join(EFFECTS)}")
-        column = f"{effect}_due"
+        cleared = "ladder = ''" if effect == "ladder" else f"{effect}_due = 0"
         async with self._db.transaction() as tx:
-            row = await tx.fetchone(
-                f"UPDATE work SET {column} = 0, error = '', updated_at = ?,"
-                " state = CASE WHEN state = 'act' AND delete_due + alert_due - "
-                f"{column} = 0 THEN 'done' ELSE state END"
-                f" WHERE guild_id = ? AND message_id = ? RETURNING {_COLUMNS}",
+            await tx.execute(
+                f"UPDATE work SET {cleared}, error = '', updated_at = ?"
+                " WHERE guild_id = ? AND message_id = ?",
                 (to_text(now()), guild_id, message_id),
+            )
+            row = await tx.fetchone(
+                "UPDATE work SET state = CASE WHEN state = 'act' AND delete_due = 0"
+                " AND alert_due = 0 AND ladder = '' THEN 'done' ELSE state END"
+                f" WHERE guild_id = ? AND message_id = ? RETURNING {_COLUMNS}",
+                (guild_id, message_id),
             )
             if row is None:
                 return None
@@ -231,7 +237,8 @@ class SQLiteWorkStore(WorkStore):
 
 async def _seen(tx: Transaction, new: NewWork, at: str, lease: str) -> bool:
     inserted, _ = await tx.execute(
-        f"INSERT INTO work ({_COLUMNS}) VALUES (?, ?, ?, 'scan', ?, NULL, 0, 0, 0, ?, '', ?, ?)"
+        f"INSERT INTO work ({_COLUMNS})"
+        " VALUES (?, ?, ?, 'scan', ?, NULL, 0, 0, 0, ?, '', ?, ?, '')"
         " ON CONFLICT (guild_id, message_id) DO NOTHING",
         (new.guild_id, new.channel_id, new.message_id, json.dumps(list(new.media)), lease, at, at),
     )

@@ -248,10 +248,12 @@ class CaseService:
 
     async def restore(self, case: Case, *, actor: str) -> Case:
         """Mark the case restored; an open one is allow-listed in the same transaction, so the
-        repost (and any later copy) is not removed again."""
+        repost (and any later copy) is not removed again. The repost itself is due on the
+        message's work record from the same transaction."""
         entries = _entries(case, allow=True, actor=actor) if case.status is CaseStatus.OPEN else []
         note = f"restored; {len(entries)} hashes allow-listed" if entries else "restored"
-        return await self._decide(case, CaseStatus.RESTORED, actor, note, entries)
+        work = CopyWork(case.channel_id, case.message_id, Effects(False, False, repost=True))
+        return await self._decide(case, CaseStatus.RESTORED, actor, note, entries, work)
 
     async def _decide(
         self,

@@ -167,6 +167,7 @@ class Backlog:
             alert=item.alert_due,
             attempts=item.attempts,
             ladder=item.ladder_due,
+            repost=item.repost_due,
         )
         await self.effects.run(due, case_incident(case, outcome))
 

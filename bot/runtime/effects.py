@@ -9,13 +9,13 @@ with backoff, by the backlog (:mod:`bot.runtime.backlog`), from the stored recor
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 import discord
 
-from bot.cases import CaseService
+from bot.cases import BOT_ACTOR, CaseError, CaseService
 from bot.guild_settings import GuildSettingsService
 from bot.runtime.actions import Actioner, Outcome
 from bot.runtime.alerts import Incident, audit_reason
@@ -32,6 +32,7 @@ MAX_TRIES = 12
 the backoff below, about an hour and a half of retrying."""
 FIRST_RETRY_SECONDS = 5.0
 MAX_RETRY_SECONDS = 600.0
+REPOSTED = "Reposted under the author's name."
 
 
 Preview = Callable[[], Awaitable[bytes | None]]
@@ -60,6 +61,10 @@ class Due:
     """For Discord's audit log (default: the strongest reason of the decision)."""
     ladder: str = ""
     """The action-ladder step due on the case's author (``timeout:<minutes>``, ``kick``)."""
+    repost: bool = False
+    """Repost the restored case's media under its author's name."""
+    files: Sequence[tuple[str, bytes]] | None = field(default=None, repr=False)
+    """The decrypted originals to repost, when the caller has them (else decrypted here)."""
 
 
 def _utcnow() -> datetime:
@@ -110,6 +115,8 @@ class EffectRunner:
                 await self._deleted(due, deleted, incident)
         if due.ladder:
             outcome = f"{outcome} {await self._ladder(due)}".strip()
+        if due.repost:
+            outcome = f"{outcome} {await self._repost(due)}".strip()
         if due.alert:
             sent, failure = await self._alert(due, replace(incident, outcome=outcome), preview)
             retry = failure or retry
@@ -152,6 +159,36 @@ class EffectRunner:
         details = {"step": due.ladder, "outcome": text, "author_id": case.author_id}
         await self.storage.work.effect_done(
             case.guild_id, due.message_id, "ladder", audit=("member.ladder", details)
+        )
+        return text
+
+    async def _repost(self, due: Due) -> str:
+        """Repost the restored media through a webhook under the author's name, once: a refusal
+        (the channel is gone, a missing permission, the evidence purged) is final, recorded."""
+        case = due.case
+        guild = self.client.get_guild(case.guild_id)
+        channel = guild.get_channel_or_thread(case.channel_id) if guild is not None else None
+        if channel is None or isinstance(channel, discord.CategoryChannel | discord.ForumChannel):
+            text = "Not restored: the channel of this case no longer exists."
+        else:
+            try:
+                files = due.files or await self.cases.originals(
+                    case, actor=BOT_ACTOR, purpose="restored"
+                )
+                author = self.client.get_user(case.author_id) or await self.client.fetch_user(
+                    case.author_id
+                )
+            except CaseError as exc:
+                text = f"Not restored: {exc}"
+            except discord.HTTPException as exc:
+                text = f"Not restored: the author cannot be found ({exc.status})."
+            else:
+                note = f"*Restored by the moderators after review (case {case.id}).*"
+                failure = await self.actioner.restore(channel, author, files, note)
+                text = failure or REPOSTED
+        action = "post.restored" if text == REPOSTED else "restore.failed"
+        await self.storage.work.effect_done(
+            case.guild_id, due.message_id, "repost", audit=(action, {"detail": text})
         )
         return text
 

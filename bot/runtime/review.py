@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import discord
@@ -13,7 +13,7 @@ import discord
 from bot.cases import CaseError
 from bot.runtime.alerts import case_incident
 from bot.runtime.buttons import ban_view, review_view
-from bot.runtime.effects import Due
+from bot.runtime.effects import REPOSTED, Due
 from bot.runtime.permissions import is_moderator, refuse
 from bot.storage import Case, CaseStatus
 
@@ -159,12 +159,14 @@ class Reviewer:
         # a concurrent Confirm either wins and nothing is reposted, or is refused.
         updated = await self.bot.cases.restore(case, actor=_actor(member))
         await self.bot.engine.refresh_blocklist()
-        author = await self.bot.fetch_user(case.author_id)
-        note = f"*Restored by the moderators after review (case {case.id}).*"
-        failure = await self.bot.actioner.restore(channel, author, originals, note)
-        if failure:
-            await self.bot.cases.log(updated, "restore.failed", failure)
-            raise CaseError(f"Case {case.id} is marked restored but the repost failed: {failure}")
+        due = Due(updated, case.channel_id, case.message_id, False, False, repost=True)
+        done, _ = await self.bot.effects.run(
+            replace(due, files=originals), case_incident(updated, "")
+        )
+        if done.outcome != REPOSTED:
+            raise CaseError(
+                f"Case {case.id} is marked restored but the repost failed: {done.outcome}"
+            )
         await self._refresh_alert(updated, f"Restored by {member.mention}.")
         return f"Case {case.id}: the post is back in {channel.mention}, under its author's name."
 

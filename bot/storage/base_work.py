@@ -72,8 +72,8 @@ class WorkStore(ABC):
         audit: tuple[str, dict[str, Any]] | None = None,
         alert: tuple[int, int] | None = None,
     ) -> WorkItem | None:
-        """One effect (``"delete"``, ``"alert"`` or ``"ladder"``) was carried out, or refused for
-        good: clear
+        """One effect (``"delete"``, ``"alert"``, ``"ladder"`` or ``"repost"``) was carried out,
+        or refused for good: clear
         it, with its ``audit`` record (action, details; subject: the record's case) and, for an
         alert, where it was posted (channel id, message id; stored on the case), in one
         transaction. The record is DONE once no effect is due. Return it, or None if unknown."""

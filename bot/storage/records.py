@@ -262,6 +262,8 @@ class Effects:
     ladder: str = ""
     """The action-ladder step due on the author of a confirmed case (``timeout:<minutes>`` or
     ``kick``; a ban is asked for, never due by itself); empty when none is."""
+    repost: bool = False
+    """Repost a restored case's media under its author's name."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,6 +290,8 @@ class WorkItem:
     alert_due: bool
     ladder_due: str
     """The action-ladder step still due on the author (empty: none)."""
+    repost_due: bool
+    """A restored case's media is still to be reposted."""
     attempts: int
     """How many times this work was taken up (the first try included)."""
     next_at: datetime

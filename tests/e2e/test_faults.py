@@ -274,3 +274,28 @@ async def test_a_ladder_step_due_when_the_bot_stopped_is_applied_by_the_next_sta
 
 
 MEMBER = "/guilds/{guild_id}/members/{user_id}"
+
+
+async def test_a_repost_due_when_the_bot_stopped_is_made_by_the_next_start(
+    sandbox: Sandbox, world: DemoWorld, tmp_path: Path
+) -> None:
+    config = sandbox_config(sandbox, tmp_path)
+    key = EvidenceKey.generate()[0]
+    async with running_bot(sandbox, world, config, key) as first:
+        await first.configure(alert_channel_id=world.mod_alerts_id)
+        await first.blocklist(ASTRONAUT)
+        message, _ = await first.post(world.general_id, world.member_ids[0], [("p.jpg", COPY)])
+        await settled(first, [int(message["id"])])
+        [case] = await first.engine.storage.cases.list(world.guild_id)
+        # Restored and committed with its repost due; the bot stops before reposting.
+        await first.bot.cases.restore(case, actor="user:1")
+    hook = "/webhooks/{webhook_id}/{webhook_token}"
+    assert sandbox.find_requests("POST", hook) == []
+    async with running_bot(sandbox, world, config, key) as second:
+        await sandbox.wait_for_request("POST", hook, timeout=10)
+        await settled(second, [int(message["id"])])
+        records = await second.engine.storage.audit.list(guild_id=world.guild_id)
+        assert [r.details["detail"] for r in records if r.action == "post.restored"] == [
+            "Reposted under the author's name."
+        ]
+    assert len(sandbox.find_requests("POST", hook)) == 1  # once, not again

@@ -21,10 +21,10 @@ if TYPE_CHECKING:
 
 _COLUMNS = (
     "guild_id, channel_id, message_id, state, media, case_id, delete_due, alert_due, attempts,"
-    " next_at, error, created_at, updated_at, ladder"
+    " next_at, error, created_at, updated_at, ladder, repost_due"
 )
 _UNFINISHED = "state IN ('scan', 'act')"
-EFFECTS = ("delete", "alert", "ladder")
+EFFECTS = ("delete", "alert", "ladder", "repost")
 EFFECT_LEASE = timedelta(minutes=2)
 """How long effects just stored are left to the caller before the backlog may take them up."""
 
@@ -40,6 +40,7 @@ def _item(row: sqlite3.Row) -> WorkItem:
         delete_due=bool(row["delete_due"]),
         alert_due=bool(row["alert_due"]),
         ladder_due=row["ladder"],
+        repost_due=bool(row["repost_due"]),
         attempts=row["attempts"],
         next_at=from_text(row["next_at"]),
         error=row["error"],
@@ -62,12 +63,14 @@ async def act_in(
     The caller carries them out at once, which counts as their first try; the lease keeps the
     backlog away meanwhile."""
     at = to_text(now())
-    state = WorkState.ACT if effects.delete or effects.alert or effects.ladder else WorkState.DONE
+    due = effects.delete or effects.alert or effects.ladder or effects.repost
+    state = WorkState.ACT if due else WorkState.DONE
     await tx.execute(
-        f"INSERT INTO work ({_COLUMNS}) VALUES (?, ?, ?, ?, '[]', ?, ?, ?, 1, ?, '', ?, ?, ?)"
+        f"INSERT INTO work ({_COLUMNS}) VALUES (?, ?, ?, ?, '[]', ?, ?, ?, 1, ?, '', ?, ?, ?, ?)"
         " ON CONFLICT (guild_id, message_id) DO UPDATE SET state = excluded.state,"
         " case_id = excluded.case_id, delete_due = excluded.delete_due,"
-        " alert_due = excluded.alert_due, ladder = excluded.ladder, attempts = 1,"
+        " alert_due = excluded.alert_due, ladder = excluded.ladder,"
+        " repost_due = excluded.repost_due, attempts = 1,"
         " next_at = excluded.next_at, error = '', updated_at = excluded.updated_at",
         (
             guild_id,
@@ -81,6 +84,7 @@ async def act_in(
             at,
             at,
             effects.ladder,
+            int(effects.repost),
         ),
     )
 
@@ -138,7 +142,8 @@ class SQLiteWorkStore(WorkStore):
             raise ValueError(f"{state.value} is not a finished state")
         async with self._db.transaction() as tx:
             await tx.execute(
-                f"UPDATE work SET state = ?, delete_due = 0, alert_due = 0, ladder = '', error = ?,"
+                "UPDATE work SET state = ?, delete_due = 0, alert_due = 0, ladder = '',"
+                " repost_due = 0, error = ?,"
                 f" updated_at = ? WHERE guild_id = ? AND message_id = ? AND {_UNFINISHED}",
                 (state.value, error, to_text(now()), guild_id, message_id),
             )
@@ -163,7 +168,7 @@ class SQLiteWorkStore(WorkStore):
             )
             row = await tx.fetchone(
                 "UPDATE work SET state = CASE WHEN state = 'act' AND delete_due = 0"
-                " AND alert_due = 0 AND ladder = '' THEN 'done' ELSE state END"
+                " AND alert_due = 0 AND ladder = '' AND repost_due = 0 THEN 'done' ELSE state END"
                 f" WHERE guild_id = ? AND message_id = ? RETURNING {_COLUMNS}",
                 (guild_id, message_id),
             )
@@ -238,7 +243,7 @@ class SQLiteWorkStore(WorkStore):
 async def _seen(tx: Transaction, new: NewWork, at: str, lease: str) -> bool:
     inserted, _ = await tx.execute(
         f"INSERT INTO work ({_COLUMNS})"
-        " VALUES (?, ?, ?, 'scan', ?, NULL, 0, 0, 0, ?, '', ?, ?, '')"
+        " VALUES (?, ?, ?, 'scan', ?, NULL, 0, 0, 0, ?, '', ?, ?, '', 0)"
         " ON CONFLICT (guild_id, message_id) DO NOTHING",
         (new.guild_id, new.channel_id, new.message_id, json.dumps(list(new.media)), lease, at, at),
     )

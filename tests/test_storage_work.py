@@ -185,3 +185,16 @@ async def test_evidence_key_ids_count_unpurged_items_per_key(storage: Storage) -
     [first, _] = await storage.evidence.for_case(case.id)
     await storage.evidence.purge([first.id], now=datetime.now(UTC))
     assert await storage.evidence.key_ids() == {"key-2030": 1}
+
+
+async def test_a_clean_scan_finishes_a_waiting_record_but_never_drops_due_effects(
+    storage: Storage,
+) -> None:
+    await storage.work.seen(seen(1), lease_until=soon())
+    await storage.work.scanned(GUILD, 1)
+    first = await storage.work.get(GUILD, 1)
+    assert first is not None and first.state is WorkState.DONE
+    await storage.cases.open(new_case(2), work=Effects(delete=True, alert=True))
+    await storage.work.scanned(GUILD, 2)  # a sweep found message 2 clean after all
+    second = await storage.work.get(GUILD, 2)
+    assert second is not None and second.state is WorkState.ACT and second.delete_due

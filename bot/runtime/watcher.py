@@ -31,7 +31,7 @@ from bot.runtime.extract import MediaRef, media_key, media_refs
 from bot.runtime.fetch import FetchError, MediaFetcher
 from bot.runtime.likeness import LikenessEffects
 from bot.runtime.recorder import WorkRecorder
-from bot.storage import Case, CopyWork, Effects, NewWork, StorageError, WorkState
+from bot.storage import Case, CopyWork, Effects, NewWork, StorageError
 from bot.storage.retrying import retrying
 
 log = logging.getLogger(__name__)
@@ -162,11 +162,13 @@ class Watcher:
             return None
         settings = await self.settings.get(guild.id)
         if self._exempt(message, settings):
-            await self.engine.storage.work.finish(guild.id, message.id, WorkState.DONE)
+            await self.engine.storage.work.scanned(guild.id, message.id)
             return None
         # A sweep or a retry (force) rescans media seen before: the blocklist may have grown.
         refs = media_refs(message) if force else self._new_refs(message)
         if not refs:
+            if force:  # a retried message whose media is gone (edited away): nothing to do
+                await self.engine.storage.work.scanned(guild.id, message.id)
             return None
         reports = await asyncio.gather(*(self._scan(ref, message) for ref in refs))
         if self.likeness is not None and await self.likeness.departed(guild, reports):
@@ -179,7 +181,7 @@ class Watcher:
         decision = decide_message(reports, settings)
         if not decision.alert:
             await retrying(
-                lambda: self.engine.storage.work.finish(guild.id, message.id, WorkState.DONE),
+                lambda: self.engine.storage.work.scanned(guild.id, message.id),
                 what=f"recording message {message.id} as scanned",
             )
             return Incident(Post.of(message), decision, tuple(reports), "Nothing to do.")

@@ -63,6 +63,11 @@ class WorkStore(ABC):
         outstanding effects are dropped. A finished record is left as it is."""
 
     @abstractmethod
+    async def scanned(self, guild_id: int, message_id: int) -> None:
+        """The message's scan found nothing to act on: a record waiting for its scan is DONE.
+        A record with effects still due (an earlier decision) is left as it is."""
+
+    @abstractmethod
     async def effect_done(
         self,
         guild_id: int,

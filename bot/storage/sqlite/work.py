@@ -148,6 +148,14 @@ class SQLiteWorkStore(WorkStore):
                 (state.value, error, to_text(now()), guild_id, message_id),
             )
 
+    async def scanned(self, guild_id: int, message_id: int) -> None:
+        async with self._db.transaction() as tx:
+            await tx.execute(
+                "UPDATE work SET state = 'done', error = '', updated_at = ?"
+                " WHERE guild_id = ? AND message_id = ? AND state = 'scan'",
+                (to_text(now()), guild_id, message_id),
+            )
+
     async def effect_done(
         self,
         guild_id: int,

@@ -210,6 +210,17 @@ async def _fill_disk(harness: Harness, *, room_pages: int) -> None:
     await conn.execute(f"PRAGMA max_page_count = {pages + room_pages}")
 
 
+async def _known_image_handled(harness: Harness) -> int:
+    """Set up, blocklist the astronaut, post a copy and wait until its work is finished;
+    return the message's id."""
+    world = harness.world
+    await harness.configure(alert_channel_id=world.mod_alerts_id)
+    await harness.blocklist(ASTRONAUT)
+    message, _ = await harness.post(world.general_id, world.member_ids[0], [("p.jpg", COPY)])
+    await settled(harness, [int(message["id"])])
+    return int(message["id"])
+
+
 def _png(image: Image.Image) -> bytes:
     return encode(image, "PNG")
 
@@ -220,10 +231,7 @@ async def test_start_up_warns_when_stored_evidence_was_sealed_with_another_key(
     config = sandbox_config(sandbox, tmp_path)
     old_key = EvidenceKey.generate()[0]
     async with running_bot(sandbox, world, config, old_key) as first:
-        await first.configure(alert_channel_id=world.mod_alerts_id)
-        await first.blocklist(ASTRONAUT)
-        message, _ = await first.post(world.general_id, world.member_ids[0], [("p.jpg", COPY)])
-        await settled(first, [int(message["id"])])
+        await _known_image_handled(first)
     caplog.clear()
     new_key = EvidenceKey.generate()[0]
     async with running_bot(sandbox, world, config, new_key):
@@ -255,17 +263,14 @@ async def test_a_ladder_step_due_when_the_bot_stopped_is_applied_by_the_next_sta
 ) -> None:
     config = sandbox_config(sandbox, tmp_path)
     async with running_bot(sandbox, world, config) as first:
-        await first.configure(alert_channel_id=world.mod_alerts_id)
-        await first.blocklist(ASTRONAUT)
-        message, _ = await first.post(world.general_id, world.member_ids[0], [("p.jpg", COPY)])
-        await settled(first, [int(message["id"])])
+        message_id = await _known_image_handled(first)
         [case] = await first.engine.storage.cases.list(world.guild_id)
         # Committed with its ladder step due, then the bot stops before carrying it out.
         await first.bot.cases.confirm(case, actor="user:1", ladder="timeout:60")
     assert sandbox.find_requests("PATCH", MEMBER) == []
     async with running_bot(sandbox, world, config) as second:
         await sandbox.wait_for_request("PATCH", MEMBER, timeout=10)
-        await settled(second, [int(message["id"])])
+        await settled(second, [message_id])
         records = await second.engine.storage.audit.list(guild_id=world.guild_id)
         [step] = [r for r in records if r.action == "member.ladder"]
         assert step.details["step"] == "timeout:60"
@@ -282,10 +287,7 @@ async def test_a_repost_due_when_the_bot_stopped_is_made_by_the_next_start(
     config = sandbox_config(sandbox, tmp_path)
     key = EvidenceKey.generate()[0]
     async with running_bot(sandbox, world, config, key) as first:
-        await first.configure(alert_channel_id=world.mod_alerts_id)
-        await first.blocklist(ASTRONAUT)
-        message, _ = await first.post(world.general_id, world.member_ids[0], [("p.jpg", COPY)])
-        await settled(first, [int(message["id"])])
+        message_id = await _known_image_handled(first)
         [case] = await first.engine.storage.cases.list(world.guild_id)
         # Restored and committed with its repost due; the bot stops before reposting.
         await first.bot.cases.restore(case, actor="user:1")
@@ -293,7 +295,7 @@ async def test_a_repost_due_when_the_bot_stopped_is_made_by_the_next_start(
     assert sandbox.find_requests("POST", hook) == []
     async with running_bot(sandbox, world, config, key) as second:
         await sandbox.wait_for_request("POST", hook, timeout=10)
-        await settled(second, [int(message["id"])])
+        await settled(second, [message_id])
         records = await second.engine.storage.audit.list(guild_id=world.guild_id)
         assert [r.details["detail"] for r in records if r.action == "post.restored"] == [
             "Reposted under the author's name."

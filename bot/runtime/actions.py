@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 _AUDIT_REASON_LIMIT = 512
 PREVIEW_NAME = "preview.jpg"
 RESTORE_WEBHOOK = "Consentry restore"
+REPOSTED = "Reposted under the author's name."
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +54,31 @@ def _failure(exc: BaseException, what: str) -> Outcome:
 
 
 _NETWORK = (aiohttp.ClientError, asyncio.TimeoutError, OSError)
+
+
+EDIT_TRIES = 3
+"""Tries at editing a message (an alert's buttons, a sweep's progress): a stale message misleads,
+but holding a caller for long does not help either; the edit after a later one fixes it."""
+EDIT_RETRY_SECONDS = 1.0
+"""The wait before the second try at an edit, doubled before the third."""
+
+
+async def _edited(edit: Callable[[], Awaitable[object]], what: str) -> Outcome:
+    """Run ``edit``, again after 1 s then 2 s while Discord answers with a passing fault."""
+    failed = Outcome(False, f"Could not edit {what}.")
+    for attempt in range(EDIT_TRIES):
+        if attempt:
+            await asyncio.sleep(EDIT_RETRY_SECONDS * 2 ** (attempt - 1))
+        try:
+            await edit()
+        except (discord.HTTPException, *_NETWORK) as exc:
+            failed = _failure(exc, f"Could not edit {what}")
+            log.warning("%s", failed.detail)
+            if not failed.retry:
+                break
+        else:
+            return Outcome(True, "Edited.")
+    return failed
 
 
 def _alert_nonce(incident: Incident) -> str:
@@ -143,18 +169,17 @@ class Actioner:
 
     async def update_alert(
         self, channel_id: int, message_id: int, embed: discord.Embed, view: discord.ui.View | None
-    ) -> None:
-        """Replace an alert's embed and buttons (after a moderator decided its case)."""
+    ) -> Outcome:
+        """Replace an alert's embed and buttons (after a moderator decided its case), trying
+        again shortly after a passing fault."""
         channel = self._client.get_channel(channel_id)
         if not isinstance(channel, discord.abc.Messageable):
-            return
-        try:
-            # Edited by id, without an attachments list: Discord keeps the files it has, the
-            # preview included (an embed's file is not in message.attachments, so listing
-            # those would drop it).
-            await channel.get_partial_message(message_id).edit(embed=embed, view=view)
-        except discord.HTTPException as exc:
-            log.warning("could not update alert %s: %s", message_id, exc)
+            return Outcome(False, "The alert channel no longer exists.")
+        # Edited by id, without an attachments list: Discord keeps the files it has, the
+        # preview included (an embed's file is not in message.attachments, so listing those
+        # would drop it).
+        message = channel.get_partial_message(message_id)
+        return await _edited(lambda: message.edit(embed=embed, view=view), f"alert {message_id}")
 
     async def restore(
         self,
@@ -162,12 +187,11 @@ class Actioner:
         author: discord.abc.User,
         files: Sequence[tuple[str, bytes]],
         note: str,
-    ) -> str | None:
-        """Repost ``files`` under the author's name and avatar through a webhook; None on
-        success, else why it failed."""
+    ) -> Outcome:
+        """Repost ``files`` under the author's name and avatar through a webhook."""
         parent = channel.parent if isinstance(channel, discord.Thread) else channel
         if not isinstance(parent, discord.TextChannel | discord.ForumChannel):
-            return "This kind of channel cannot be restored into."
+            return Outcome(False, "Not restored: this kind of channel cannot be restored into.")
         try:
             hooks = await parent.webhooks()
             hook = next((h for h in hooks if h.name == RESTORE_WEBHOOK and h.token), None)
@@ -183,34 +207,42 @@ class Actioner:
                 wait=True,
             )
         except discord.Forbidden:
-            return "Not restored: Consentry lacks the Manage Webhooks permission there."
-        except discord.HTTPException as exc:
-            return f"Not restored: Discord answered {exc.status} ({exc.text or 'no detail'})."
-        return None
+            return Outcome(False, "Not restored: Consentry lacks the Manage Webhooks permission.")
+        except (discord.HTTPException, *_NETWORK) as exc:
+            log.warning("repost in channel %s failed: %s", channel.id, exc)
+            return _failure(exc, "Not restored yet")
+        return Outcome(True, REPOSTED)
 
-    async def apply_step(self, guild: discord.Guild, user_id: int, step: str, reason: str) -> str:
-        """Apply one action-ladder step (``none``, ``timeout:<minutes>``, ``kick``, ``ban``)."""
+    async def apply_step(
+        self, guild: discord.Guild, user_id: int, step: str, reason: str
+    ) -> Outcome:
+        """Apply one action-ladder step (``none``, ``timeout:<minutes>``, ``kick``, ``ban``).
+        A member who left or a missing permission is final; a passing fault is worth a retry
+        (each step is idempotent: a second timeout or kick of the same member changes nothing)."""
         member = discord.Object(id=user_id)
+        verb = step.partition(":")[0]
         try:
             if step.startswith("timeout:"):
                 minutes = int(step.partition(":")[2])
                 target = guild.get_member(user_id) or await guild.fetch_member(user_id)
                 await target.timeout(timedelta(minutes=minutes), reason=reason)
-                return f"Author timed out for {minutes} minutes."
+                return Outcome(True, f"Author timed out for {minutes} minutes.")
             if step == "kick":
                 await guild.kick(member, reason=reason)
-                return "Author kicked."
+                return Outcome(True, "Author kicked.")
             if step == "ban":
                 await guild.ban(member, reason=reason, delete_message_seconds=0)
-                return "Author banned."
+                return Outcome(True, "Author banned.")
         except discord.NotFound:
-            return "The author is no longer in the server."
+            return Outcome(False, "The author is no longer in the server.")
         except discord.Forbidden:
-            verb = step.partition(":")[0]
-            return f"Could not {verb} the author: missing permission or role too low."
-        except discord.HTTPException as exc:
-            return f"Could not {step}: Discord answered {exc.status}."
-        return "No action against the author (the server's ladder says none)."
+            return Outcome(
+                False, f"Could not {verb} the author: missing permission or role too low."
+            )
+        except (discord.HTTPException, *_NETWORK) as exc:
+            log.warning("%s of member %s failed: %s", verb, user_id, exc)
+            return _failure(exc, f"Could not {verb} the author yet")
+        return Outcome(True, "No action against the author (the server's ladder says none).")
 
     async def setup_notice(self, guild: discord.Guild) -> bool:
         """Say once, in the system channel, what setup is missing (never mentioning content)."""
@@ -240,14 +272,14 @@ class Actioner:
             log.warning("could not post to %s: %s", getattr(target, "id", target), exc)
             return None
 
-    async def edit_notice(self, message: discord.Message | None, text: str) -> None:
-        """Replace a notice's text (a failed edit is logged: the next one may succeed)."""
+    async def edit_notice(self, message: discord.Message | None, text: str) -> Outcome:
+        """Replace a notice's text, trying again shortly after a passing fault."""
         if message is None:
-            return
-        try:
-            await message.edit(content=text, allowed_mentions=discord.AllowedMentions.none())
-        except (discord.HTTPException, *_NETWORK) as exc:
-            log.warning("could not edit notice %s: %s", message.id, exc)
+            return Outcome(False, "There is no notice to edit.")
+        none = discord.AllowedMentions.none()
+        return await _edited(
+            lambda: message.edit(content=text, allowed_mentions=none), f"notice {message.id}"
+        )
 
     async def is_member(self, guild: discord.Guild, user_id: int) -> bool:
         """Whether ``user_id`` is still in ``guild``: the cache, else Discord. Any answer but

@@ -32,8 +32,10 @@ MAX_TRIES = 12
 the backoff below, about an hour and a half of retrying."""
 FIRST_RETRY_SECONDS = 5.0
 MAX_RETRY_SECONDS = 600.0
-REPOSTED = "Reposted under the author's name."
 
+
+Audit = tuple[str, dict[str, object]]
+"""An effect's audit record: its action and details."""
 
 Preview = Callable[[], Awaitable[bytes | None]]
 """Makes an alert's blurred preview (CPU work in the executor), when it is about to be sent."""
@@ -67,6 +69,11 @@ class Due:
     """The decrypted originals to repost, when the caller has them (else decrypted here)."""
 
 
+def _said(result: Outcome, retry: str | None) -> str:
+    """What moderators are told of one effect."""
+    return f"{result.detail} Retrying." if retry is not None else result.detail
+
+
 def _utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -98,25 +105,31 @@ class EffectRunner:
     ) -> tuple[Incident, discord.Message | None]:
         """Carry out what is due; return the incident with what happened (its ``outcome``) and
         the alert message, if one was posted in a channel. ``preview`` makes the alert's
-        blurred preview; it is called after the deletion, so it never delays one."""
+        blurred preview; it is called after the deletion, so it never delays one. An effect
+        that meets a passing fault stays due, and the backlog tries it again after a backoff."""
         case = due.case
-        outcome = incident.outcome
+        said: list[str] = [] if due.delete else [incident.outcome]
         retry: str | None = None
-        sent: discord.Message | None = None
         if due.delete:
             deleted = await self.actioner.delete(
                 due.channel_id, due.message_id, due.reason or audit_reason(incident.decision)
             )
-            outcome = deleted.detail
-            if deleted.retry and due.attempts < MAX_TRIES:
-                retry = deleted.detail
-                outcome = f"{deleted.detail} Retrying."
-            else:
+            retry = self._passing(due, deleted)
+            if retry is None:
                 await self._deleted(due, deleted, incident)
-        if due.ladder:
-            outcome = f"{outcome} {await self._ladder(due)}".strip()
-        if due.repost:
-            outcome = f"{outcome} {await self._repost(due)}".strip()
+            said.append(_said(deleted, retry))
+        for effect, make in (("ladder", self._ladder), ("repost", self._repost)):
+            if getattr(due, effect):
+                result, audit = await make(due)
+                passing = self._passing(due, result)
+                if passing is None:
+                    await self.storage.work.effect_done(
+                        case.guild_id, due.message_id, effect, audit=audit
+                    )
+                said.append(_said(result, passing))
+                retry = retry or passing
+        outcome = " ".join(s for s in said if s)
+        sent: discord.Message | None = None
         if due.alert:
             sent, failure = await self._alert(due, replace(incident, outcome=outcome), preview)
             retry = failure or retry
@@ -130,6 +143,12 @@ class EffectRunner:
                 error=retry,
             )
         return replace(incident, outcome=outcome), sent
+
+    @staticmethod
+    def _passing(due: Due, result: Outcome) -> str | None:
+        """Why to try ``result``'s effect again later, or None when the result is final (done,
+        refused for good, or out of tries)."""
+        return result.detail if result.retry and due.attempts < MAX_TRIES else None
 
     async def _deleted(self, due: Due, deleted: Outcome, incident: Incident) -> None:
         detail = f"message {due.message_id} in channel {due.channel_id}: {deleted.detail}"
@@ -146,51 +165,48 @@ class EffectRunner:
             if guild is not None:
                 await self.likeness.notify(guild, due.channel_id, incident.decision, due.case)
 
-    async def _ladder(self, due: Due) -> str:
-        """Apply the ladder step to the author, once: whatever Discord answers (a missing
-        permission, a member who left) is final, recorded with it."""
+    async def _ladder(self, due: Due) -> tuple[Outcome, Audit]:
+        """Apply the ladder step to the author (a member who left or a missing permission is
+        final, recorded with it)."""
         case = due.case
         guild = self.client.get_guild(case.guild_id)
         if guild is None:
-            text = "No action against the author: Consentry is no longer in this server."
+            result = Outcome(False, "No action against the author: Consentry left this server.")
         else:
             reason = due.reason or f"Consentry case {case.id} confirmed"
-            text = await self.actioner.apply_step(guild, case.author_id, due.ladder, reason)
-        details = {"step": due.ladder, "outcome": text, "author_id": case.author_id}
-        await self.storage.work.effect_done(
-            case.guild_id, due.message_id, "ladder", audit=("member.ladder", details)
-        )
-        return text
+            result = await self.actioner.apply_step(guild, case.author_id, due.ladder, reason)
+        details = {"step": due.ladder, "outcome": result.detail, "author_id": case.author_id}
+        return result, ("member.ladder", details)
 
-    async def _repost(self, due: Due) -> str:
-        """Repost the restored media through a webhook under the author's name, once: a refusal
-        (the channel is gone, a missing permission, the evidence purged) is final, recorded."""
+    async def _repost(self, due: Due) -> tuple[Outcome, Audit]:
+        """Repost the restored media through a webhook under the author's name (the channel
+        gone, a missing permission or the evidence purged is final, recorded with it)."""
+        result = await self._reposted(due)
+        action = "post.restored" if result.done else "restore.failed"
+        return result, (action, {"detail": result.detail})
+
+    async def _reposted(self, due: Due) -> Outcome:
         case = due.case
         guild = self.client.get_guild(case.guild_id)
         channel = guild.get_channel_or_thread(case.channel_id) if guild is not None else None
         if channel is None or isinstance(channel, discord.CategoryChannel | discord.ForumChannel):
-            text = "Not restored: the channel of this case no longer exists."
-        else:
-            try:
-                files = due.files or await self.cases.originals(
-                    case, actor=BOT_ACTOR, purpose="restored"
-                )
-                author = self.client.get_user(case.author_id) or await self.client.fetch_user(
-                    case.author_id
-                )
-            except CaseError as exc:
-                text = f"Not restored: {exc}"
-            except discord.HTTPException as exc:
-                text = f"Not restored: the author cannot be found ({exc.status})."
-            else:
-                note = f"*Restored by the moderators after review (case {case.id}).*"
-                failure = await self.actioner.restore(channel, author, files, note)
-                text = failure or REPOSTED
-        action = "post.restored" if text == REPOSTED else "restore.failed"
-        await self.storage.work.effect_done(
-            case.guild_id, due.message_id, "repost", audit=(action, {"detail": text})
-        )
-        return text
+            return Outcome(False, "Not restored: the channel of this case no longer exists.")
+        try:
+            files = due.files or await self.cases.originals(
+                case, actor=BOT_ACTOR, purpose="restored"
+            )
+            author = self.client.get_user(case.author_id) or await self.client.fetch_user(
+                case.author_id
+            )
+        except CaseError as exc:
+            return Outcome(False, f"Not restored: {exc}")
+        except discord.HTTPException as exc:
+            passing = exc.status >= 500 or exc.status == 429
+            return Outcome(
+                False, f"Not restored: the author cannot be found ({exc.status}).", passing
+            )
+        note = f"*Restored by the moderators after review (case {case.id}).*"
+        return await self.actioner.restore(channel, author, files, note)
 
     async def _alert(
         self, due: Due, incident: Incident, preview: Preview | None

@@ -11,9 +11,10 @@ from typing import TYPE_CHECKING
 import discord
 
 from bot.cases import CaseError
+from bot.runtime.actions import REPOSTED
 from bot.runtime.alerts import case_incident
 from bot.runtime.buttons import ban_view, review_view
-from bot.runtime.effects import REPOSTED, Due
+from bot.runtime.effects import Due
 from bot.runtime.permissions import is_moderator, refuse
 from bot.storage import Case, CaseStatus
 
@@ -73,6 +74,8 @@ class Reviewer:
             answer = await getattr(self, action)(case, member)
         except CaseError as exc:
             await refuse(interaction, str(exc))
+            if action in ("confirm", "dismiss", "restore"):
+                await self._match_buttons(interaction, case_id, guild.id)
             return
         await send_answer(interaction, answer if isinstance(answer, Answer) else Answer(answer))
 
@@ -131,9 +134,10 @@ class Reviewer:
         if not (member.guild_permissions.ban_members or member.guild_permissions.administrator):
             raise CaseError("Banning needs the Ban Members permission.")
         reason = f"Consentry case {case.id} confirmed; ban confirmed by {member}"
-        outcome = await self.bot.actioner.apply_step(member.guild, case.author_id, "ban", reason)
-        banned = outcome == "Author banned."
-        await self.bot.cases.log(case, "member.banned" if banned else "member.ban_failed", outcome)
+        result = await self.bot.actioner.apply_step(member.guild, case.author_id, "ban", reason)
+        outcome = f"{result.detail} Press the button again." if result.retry else result.detail
+        action = "member.banned" if result.done else "member.ban_failed"
+        await self.bot.cases.log(case, action, result.detail)
         await self.bot.engine.storage.cases.add_note(
             case.id, actor=_actor(member), note=f"ban confirmed: {outcome}"
         )
@@ -163,12 +167,16 @@ class Reviewer:
         done, _ = await self.bot.effects.run(
             replace(due, files=originals), case_incident(updated, "")
         )
-        if done.outcome != REPOSTED:
-            raise CaseError(
-                f"Case {case.id} is marked restored but the repost failed: {done.outcome}"
+        if done.outcome == REPOSTED:
+            await self._refresh_alert(updated, f"Restored by {member.mention}.")
+            return (
+                f"Case {case.id}: the post is back in {channel.mention}, under its author's name."
             )
-        await self._refresh_alert(updated, f"Restored by {member.mention}.")
-        return f"Case {case.id}: the post is back in {channel.mention}, under its author's name."
+        work = await self.bot.engine.storage.work.get(case.guild_id, case.message_id)
+        if work is not None and work.repost_due:
+            await self._refresh_alert(updated, f"Restored by {member.mention}; repost pending.")
+            return f"Case {case.id} is restored; the repost will be tried again: {done.outcome}"
+        raise CaseError(f"Case {case.id} is marked restored but the repost failed: {done.outcome}")
 
     async def reveal(
         self, interaction: discord.Interaction, case: Case, member: discord.Member
@@ -188,6 +196,23 @@ class Reviewer:
             f"Original media of case {case.id}, shown only to you. This view is logged.",
             files=files,
             ephemeral=True,
+        )
+
+    async def _match_buttons(
+        self, interaction: discord.Interaction, case_id: int, guild_id: int
+    ) -> None:
+        """After a refused press: an alert whose buttons are stale (its last edit failed, or
+        another moderator decided first) gets the buttons of the case's current status."""
+        message = interaction.message
+        try:
+            case = await self.bot.cases.get(case_id, guild_id)
+        except CaseError:
+            return
+        if message is None or message.id != case.alert_message_id or not message.embeds:
+            return
+        view = review_view(case.id, case.status, evidence=self.bot.cases.keeps_evidence)
+        await self.bot.actioner.update_alert(
+            message.channel.id, message.id, message.embeds[0], view
         )
 
     async def _refresh_alert(self, case: Case, status_line: str) -> None:

@@ -301,3 +301,58 @@ async def test_a_repost_due_when_the_bot_stopped_is_made_by_the_next_start(
             "Reposted under the author's name."
         ]
     assert len(sandbox.find_requests("POST", hook)) == 1  # once, not again
+
+
+async def test_a_ladder_step_refused_with_5xx_is_retried_until_it_is_applied(
+    reviewing: Harness,
+) -> None:
+    world, sandbox = reviewing.world, reviewing.sandbox
+    await reviewing.configure(action_ladder=("timeout:60",))
+    message_id = await _known_image_handled(reviewing)
+    [alert] = reviewing.alerts()
+    sandbox.fail_next("PATCH", MEMBER, 503, times=2)
+    reply = await reviewing.click(alert, "confirm", world.moderator_id)
+    assert "Could not timeout the author yet: Discord answered 503" in reply
+    assert reply.rstrip().endswith("Retrying.")
+    await settled(reviewing, [message_id])
+    assert [r.status for r in sandbox.find_requests("PATCH", MEMBER)] == [503, 503, 200]
+    records = await reviewing.engine.storage.audit.list(guild_id=world.guild_id)
+    [step] = [r for r in records if r.action == "member.ladder"]  # recorded once, when done
+    assert step.details["outcome"] == "Author timed out for 60 minutes."
+
+
+async def test_a_ladder_step_discord_forbids_is_final_and_not_retried(
+    reviewing: Harness,
+) -> None:
+    world, sandbox = reviewing.world, reviewing.sandbox
+    await reviewing.configure(action_ladder=("kick",))
+    message_id = await _known_image_handled(reviewing)
+    [alert] = reviewing.alerts()
+    kick = "/guilds/{guild_id}/members/{user_id}"
+    sandbox.fail_next("DELETE", kick, 403, times=1)
+    reply = await reviewing.click(alert, "confirm", world.moderator_id)
+    assert "Could not kick the author: missing permission or role too low." in reply
+    await settled(reviewing, [message_id])
+    await asyncio.sleep(0.5)  # several backlog rounds: none tries again
+    assert [r.status for r in sandbox.find_requests("DELETE", kick)] == [403]
+
+
+async def test_a_repost_refused_with_5xx_is_retried_until_the_post_is_back(
+    reviewing: Harness,
+) -> None:
+    world, sandbox = reviewing.world, reviewing.sandbox
+    message_id = await _known_image_handled(reviewing)
+    [alert] = reviewing.alerts()
+    # discord.py retries a webhook's own 5xx itself; the channel's webhook list it does not.
+    hooks = "/channels/{channel_id}/webhooks"
+    sandbox.fail_next("GET", hooks, 503, times=1)
+    reply = await reviewing.click(alert, "restore", world.moderator_id)
+    assert "restored; the repost will be tried again" in reply and "503" in reply
+    await settled(reviewing, [message_id])
+    assert [r.status for r in sandbox.find_requests("GET", hooks)][:2] == [503, 200]
+    reposts = [m for m in sandbox.messages(world.general_id) if m.get("webhook_id")]
+    assert len(reposts) == 1
+    records = await reviewing.engine.storage.audit.list(guild_id=world.guild_id)
+    assert [r.action for r in records if r.action.startswith(("post.", "restore."))] == [
+        "post.restored"
+    ]

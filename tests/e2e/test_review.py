@@ -13,8 +13,10 @@ from bot.cases import CaseError
 from bot.core.blocklist import Algorithm
 from bot.core.evidence import EvidenceKey
 from bot.core.verdict import Action
+from bot.runtime import actions
 from bot.storage import CaseStatus
 from tests.e2e.harness import Harness, running_bot, sandbox_config
+from tests.e2e.test_faults import eventually
 from tests.e2e.test_watch import ASTRONAUT, COPY, ROCKET
 
 
@@ -280,3 +282,24 @@ def _member(harness: Harness, user_id: int) -> discord.Member:
             state=guild._state,
         )
     return member
+
+
+async def test_an_alert_whose_edit_discord_refused_gets_the_current_buttons_at_the_next_press(
+    reviewing: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world, sandbox = reviewing.world, reviewing.sandbox
+    monkeypatch.setattr(actions, "EDIT_RETRY_SECONDS", 0.05)
+    _, alert = await _removed(reviewing)
+    alert_id = int(alert["id"])
+    edit = "/channels/{channel_id}/messages/{message_id}"
+    sandbox.fail_next("PATCH", edit, 503, times=actions.EDIT_TRIES)
+    assert "confirmed" in await reviewing.click(alert, "confirm", world.moderator_id)
+    assert [r.status for r in sandbox.find_requests("PATCH", edit)] == [503] * actions.EDIT_TRIES
+    assert reviewing.buttons(alert_id) == ["confirm", "dismiss", "restore", "reveal"]  # stale
+    stale = sandbox.message(world.mod_alerts_id, alert_id)
+    assert stale is not None
+    reply = await reviewing.click(stale, "dismiss", world.moderator_id)
+    assert "already confirmed" in reply
+    await eventually(lambda: reviewing.buttons(alert_id) == ["reveal"])
+    [case] = await reviewing.engine.storage.cases.list(world.guild_id)
+    assert case.status is CaseStatus.CONFIRMED

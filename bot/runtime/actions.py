@@ -272,7 +272,9 @@ class Actioner:
             log.warning("could not post to %s: %s", getattr(target, "id", target), exc)
             return None
 
-    async def edit_notice(self, message: discord.Message | None, text: str) -> Outcome:
+    async def edit_notice(
+        self, message: discord.Message | discord.PartialMessage | None, text: str
+    ) -> Outcome:
         """Replace a notice's text, trying again shortly after a passing fault."""
         if message is None:
             return Outcome(False, "There is no notice to edit.")

@@ -255,6 +255,8 @@ class ConsentryBot(commands.Bot):
             )
         self.backlog.caught_up_to(started)
         log.info("caught up: %d missed messages looked at; ready once scanned", queued)
+        if self.sweeper is not None and not self._stopping:
+            await self.sweeper.resume_all(self)
 
     async def on_guild_available(self, guild: discord.Guild) -> None:
         await self.check_permissions(guild)

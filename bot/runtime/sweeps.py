@@ -1,10 +1,12 @@
-"""History sweeps as background jobs: one per server, audited, reporting progress by editing
-their own message.
+"""History sweeps as background jobs: one per server, audited, stored as they go, reporting
+progress by editing their own message.
 
 A sweep outlives the interaction that started it (Discord's interaction token lasts 15 minutes;
 a sweep of 5,000 messages may take longer), so its progress is a message of its own, in the
 alert channel (or the channel it was started from), edited as it goes and left in a final
-state: done, stopped at the limit, or failed with the reason.
+state: done, stopped at the limit, or failed with the reason. It also outlives the process: its
+position is stored every few seconds (:class:`bot.storage.SweepStore`), and the next start
+carries on from there, whether the bot was stopped or killed.
 """
 
 from __future__ import annotations
@@ -12,20 +14,26 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import discord
 
 from bot.runtime.actions import Actioner
 from bot.runtime.watcher import Watcher
-from bot.storage import Storage
+from bot.storage import Storage, StorageError, SweepRecord
+from bot.storage.retrying import retrying
 
 log = logging.getLogger(__name__)
 
 MAX_PER_CHANNEL = 1000
 MAX_TOTAL = 5000
 PROGRESS_SECONDS = 2.0
-"""How often the progress message is edited, at most."""
+"""How often the progress message is edited and the position stored, at most."""
+SWEEPING = "Sweeping…"
+PAUSED = "Sweep paused: Consentry is stopping. It carries on from here when it is back."
+
+Swept = discord.TextChannel | discord.Thread
+Notice = discord.Message | discord.PartialMessage
 
 
 class SweepRefused(Exception):
@@ -34,26 +42,29 @@ class SweepRefused(Exception):
 
 @dataclass
 class SweepJob:
-    """One server's running sweep."""
+    """One server's running sweep: its stored record and the channels it covers."""
 
-    guild_id: int
-    started_by: int
-    channels: list[discord.TextChannel | discord.Thread]
-    per_channel: int
-    scanned: int = 0
-    acted: int = 0
-    progress: discord.Message | None = None
+    record: SweepRecord
+    channels: list[Swept | None]
+    """By the record's channel ids; None for a channel gone since the sweep started."""
+    progress: Notice | None = None
     task: asyncio.Task[None] | None = field(default=None, repr=False)
 
+    @property
+    def scanned(self) -> int:
+        return self.record.scanned
+
     def text(self, state: str) -> str:
+        record = self.record
         return (
-            f"{state} Sweep started by <@{self.started_by}>: {self.scanned} messages scanned in "
-            f"{len(self.channels)} channel(s), {self.acted} cases opened."
+            f"{state} Sweep started by <@{record.started_by}>: {record.scanned} messages scanned "
+            f"in {len(self.channels)} channel(s), {record.acted} cases opened."
         )
 
 
 class Sweeper:
-    """Starts sweeps, at most one per server, and runs each as a background task."""
+    """Starts sweeps, at most one per server, runs each as a background task, and resumes
+    stored ones at start."""
 
     def __init__(self, watcher: Watcher, actioner: Actioner, storage: Storage) -> None:
         self.watcher = watcher
@@ -70,44 +81,63 @@ class Sweeper:
     async def start(
         self,
         member: discord.Member,
-        channels: list[discord.TextChannel | discord.Thread],
+        channels: list[Swept],
         per_channel: int,
         report_to: discord.abc.Messageable,
     ) -> SweepJob:
         """Start a sweep of ``channels`` (``per_channel`` newest messages each), posting its
-        progress in ``report_to``; SweepRefused if one is running in this server already."""
+        progress in ``report_to``; SweepRefused if one is under way in this server already."""
         guild = member.guild
         current = self.running(guild.id)
         if current is not None:
             raise SweepRefused(
-                f"A sweep is already running here (started by <@{current.started_by}>, "
+                f"A sweep is already running here (started by <@{current.record.started_by}>, "
                 f"{current.scanned} messages scanned so far): wait for it to finish."
             )
-        job = SweepJob(guild.id, member.id, channels, min(per_channel, MAX_PER_CHANNEL))
+        record = SweepRecord(
+            guild.id, member.id, tuple(c.id for c in channels), min(per_channel, MAX_PER_CHANNEL)
+        )
+        job = SweepJob(record, list(channels))
         self._jobs[guild.id] = job  # taken before the first await: two starts cannot race
         try:
-            await self._begin(job, member, report_to)
+            if not await self.storage.sweeps.begin(record, actor=f"user:{member.id}"):
+                raise SweepRefused(
+                    "A sweep stopped by a restart is about to carry on here: wait for it to finish."
+                )
+            job.progress = await self.actioner.post_notice(report_to, job.text(SWEEPING))
+            if job.progress is not None:
+                job.record = replace(record, notice=(job.progress.channel.id, job.progress.id))
+                await self.storage.sweeps.save(job.record)
         except BaseException:
             del self._jobs[guild.id]
             raise
+        job.task = asyncio.create_task(self._run(job), name=f"consentry-sweep-{guild.id}")
         return job
 
-    async def _begin(
-        self, job: SweepJob, member: discord.Member, report_to: discord.abc.Messageable
-    ) -> None:
-        guild = member.guild
-        await self.storage.audit.append(
-            guild_id=guild.id,
-            actor=f"user:{member.id}",
-            action="sweep.started",
-            subject=f"guild {guild.id}",
-            details={"channels": [c.id for c in job.channels], "per_channel": job.per_channel},
-        )
-        job.progress = await self.actioner.post_notice(report_to, job.text("Sweeping…"))
-        job.task = asyncio.create_task(self._run(job), name=f"consentry-sweep-{guild.id}")
+    async def resume_all(self, client: discord.Client) -> int:
+        """Carry on every stored sweep not running (the bot stopped during them); return how
+        many. A sweep of a server Consentry has left ends there."""
+        resumed = 0
+        for record in await self.storage.sweeps.under_way():
+            if self.running(record.guild_id) is not None:
+                continue
+            guild = client.get_guild(record.guild_id)
+            if guild is None:
+                await self.storage.sweeps.end(record, "Sweep ended: Consentry left this server.")
+                continue
+            channels = [_swept(guild.get_channel_or_thread(c)) for c in record.channel_ids]
+            job = SweepJob(record, channels, progress=_notice(client, record))
+            self._jobs[guild.id] = job
+            await self.actioner.edit_notice(job.progress, job.text(f"{SWEEPING} (resumed)"))
+            job.task = asyncio.create_task(self._run(job), name=f"consentry-sweep-{guild.id}")
+            resumed += 1
+        if resumed:
+            log.info("resumed %d sweep(s) stopped by the last shutdown", resumed)
+        return resumed
 
     async def stop_all(self) -> None:
-        """Cancel running sweeps (the bot is stopping); each says so in its message."""
+        """Cancel running sweeps (the bot is stopping); each keeps its place for the next
+        start and says so in its message."""
         tasks = [j.task for j in self._jobs.values() if j.task is not None and not j.task.done()]
         for task in tasks:
             task.cancel()
@@ -120,37 +150,66 @@ class Sweeper:
             if job.scanned >= MAX_TOTAL:
                 state = f"Sweep stopped at the {MAX_TOTAL}-message limit."
         except asyncio.CancelledError:
-            state = "Sweep stopped: the bot is shutting down."
+            try:
+                await self.storage.sweeps.save(job.record)
+            except StorageError as exc:  # the place saved last (seconds ago) stands
+                log.warning("sweep in guild %s: place not saved: %s", job.record.guild_id, exc)
+            await self.actioner.edit_notice(job.progress, job.text(PAUSED))
             raise
         except Exception as exc:
-            log.exception("sweep in guild %s failed", job.guild_id)
+            log.exception("sweep in guild %s failed", job.record.guild_id)
             state = f"Sweep failed: {exc}."
-        finally:
-            await self._finish(job, state)
+        # If even this fails, the stored sweep is resumed, and ended, by the next start.
+        await retrying(
+            lambda: self.storage.sweeps.end(job.record, state),
+            what=f"ending the sweep in guild {job.record.guild_id}",
+        )
+        await self.actioner.edit_notice(job.progress, job.text(state))
 
     async def _sweep(self, job: SweepJob) -> None:
         last = time.monotonic()
-        for channel in job.channels:
-            try:
-                async for message in channel.history(limit=job.per_channel):
-                    if job.scanned >= MAX_TOTAL:
-                        return
-                    job.scanned += 1
-                    incident = await self.watcher.handle(message, force=True)
-                    if incident is not None and incident.case_id is not None:
-                        job.acted += 1
-                    if time.monotonic() - last >= PROGRESS_SECONDS:
-                        last = time.monotonic()
-                        await self.actioner.edit_notice(job.progress, job.text("Sweeping…"))
-            except discord.HTTPException as exc:
-                log.warning("sweep: cannot read channel %s: %s", channel.id, exc)
+        while job.record.channel_index < len(job.channels):
+            record = job.record
+            channel = job.channels[record.channel_index]
+            left = record.per_channel - record.taken
+            before = discord.Object(record.before_id) if record.before_id else None
+            if channel is not None and left > 0:
+                try:
+                    async for message in channel.history(limit=left, before=before):
+                        if job.record.scanned >= MAX_TOTAL:
+                            return
+                        incident = await self.watcher.handle(message, force=True)
+                        acted = incident is not None and incident.case_id is not None
+                        job.record = _advanced(job.record, message.id, acted)
+                        if time.monotonic() - last >= PROGRESS_SECONDS:
+                            last = time.monotonic()
+                            await self.storage.sweeps.save(job.record)
+                            await self.actioner.edit_notice(job.progress, job.text(SWEEPING))
+                except discord.HTTPException as exc:
+                    log.warning("sweep: cannot read channel %s: %s", channel.id, exc)
+            job.record = replace(
+                job.record, channel_index=job.record.channel_index + 1, before_id=0, taken=0
+            )
 
-    async def _finish(self, job: SweepJob, state: str) -> None:
-        await self.storage.audit.append(
-            guild_id=job.guild_id,
-            actor="consentry",
-            action="sweep.finished",
-            subject=f"guild {job.guild_id}",
-            details={"state": state, "scanned": job.scanned, "cases": job.acted},
-        )
-        await self.actioner.edit_notice(job.progress, job.text(state))
+
+def _advanced(record: SweepRecord, message_id: int, acted: bool) -> SweepRecord:
+    return replace(
+        record,
+        before_id=message_id,
+        taken=record.taken + 1,
+        scanned=record.scanned + 1,
+        acted=record.acted + int(acted),
+    )
+
+
+def _swept(channel: object) -> Swept | None:
+    return channel if isinstance(channel, discord.TextChannel | discord.Thread) else None
+
+
+def _notice(client: discord.Client, record: SweepRecord) -> Notice | None:
+    if record.notice is None:
+        return None
+    channel = client.get_channel(record.notice[0])
+    if not isinstance(channel, discord.TextChannel | discord.Thread | discord.VoiceChannel):
+        return None
+    return channel.get_partial_message(record.notice[1])

@@ -20,6 +20,7 @@ from bot.storage.base import (
     TransitionRefused,
     WorkStore,
 )
+from bot.storage.base_sweeps import SweepRecord, SweepStore
 from bot.storage.records import (
     ALL,
     AddResult,
@@ -87,6 +88,8 @@ __all__ = [
     "SettingsStore",
     "Storage",
     "StorageError",
+    "SweepRecord",
+    "SweepStore",
     "TransitionRefused",
     "WorkItem",
     "WorkState",

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Self
 
 from bot.storage.base_cases import CaseStore, EvidenceStore, TransitionRefused
 from bot.storage.base_enrolments import EnrolmentStore
+from bot.storage.base_sweeps import SweepStore
 from bot.storage.base_work import WorkStore
 from bot.storage.records import (
     ALL,
@@ -221,6 +222,11 @@ class Storage(ABC):
     @abstractmethod
     def work(self) -> WorkStore:
         """The durable record of work per message."""
+
+    @property
+    @abstractmethod
+    def sweeps(self) -> SweepStore:
+        """History sweeps under way."""
 
     @property
     @abstractmethod

@@ -15,6 +15,7 @@ from bot.storage.base import (
     Storage,
     WorkStore,
 )
+from bot.storage.base_sweeps import SweepStore
 from bot.storage.sqlite._schema import connect
 from bot.storage.sqlite.audit import SQLiteAuditLog
 from bot.storage.sqlite.blocklist import SQLiteBlocklistStore
@@ -23,6 +24,7 @@ from bot.storage.sqlite.cursors import SQLiteCursorStore
 from bot.storage.sqlite.enrolments import SQLiteEnrolmentStore
 from bot.storage.sqlite.evidence import SQLiteEvidenceStore
 from bot.storage.sqlite.settings import SQLiteSettingsStore
+from bot.storage.sqlite.sweeps import SQLiteSweepStore
 from bot.storage.sqlite.work import SQLiteWorkStore
 
 if TYPE_CHECKING:
@@ -42,6 +44,7 @@ class SQLiteStorage(Storage):
         self._enrolments = SQLiteEnrolmentStore(db)
         self._audit = SQLiteAuditLog(db)
         self._work = SQLiteWorkStore(db)
+        self._sweeps = SQLiteSweepStore(db)
 
     @property
     def path(self) -> str:
@@ -75,6 +78,10 @@ class SQLiteStorage(Storage):
     @property
     def work(self) -> WorkStore:
         return self._work
+
+    @property
+    def sweeps(self) -> SweepStore:
+        return self._sweeps
 
     @property
     def audit(self) -> AuditLog:

@@ -1,0 +1,91 @@
+"""SQLite sweeps under way: one row per server (schema 8)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from bot.storage.base_sweeps import SweepRecord, SweepStore
+from bot.storage.sqlite._db import Database, now, to_text
+from bot.storage.sqlite.audit import append_in
+
+_POSITION = "channel_index = ?, before_id = ?, taken = ?, scanned = ?, acted = ?"
+
+
+class SQLiteSweepStore(SweepStore):
+    """The ``sweeps`` table."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def begin(self, sweep: SweepRecord, *, actor: str) -> bool:
+        at = to_text(now())
+        async with self._db.transaction() as tx:
+            changed, _ = await tx.execute(
+                "INSERT INTO sweeps (guild_id, started_by, channel_ids, per_channel,"
+                " started_at, updated_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                (
+                    sweep.guild_id,
+                    sweep.started_by,
+                    json.dumps(list(sweep.channel_ids)),
+                    sweep.per_channel,
+                    at,
+                    at,
+                ),
+            )
+            if not changed:
+                return False
+            await append_in(
+                tx,
+                guild_id=sweep.guild_id,
+                actor=actor,
+                action="sweep.started",
+                subject=f"guild {sweep.guild_id}",
+                details={"channels": list(sweep.channel_ids), "per_channel": sweep.per_channel},
+            )
+        return True
+
+    async def save(self, sweep: SweepRecord) -> None:
+        notice = sweep.notice or (None, None)
+        async with self._db.transaction() as tx:
+            await tx.execute(
+                f"UPDATE sweeps SET {_POSITION}, notice_channel_id = ?, notice_message_id = ?,"
+                " updated_at = ? WHERE guild_id = ?",
+                (*_position(sweep), *notice, to_text(now()), sweep.guild_id),
+            )
+
+    async def end(self, sweep: SweepRecord, state: str) -> None:
+        async with self._db.transaction() as tx:
+            await tx.execute("DELETE FROM sweeps WHERE guild_id = ?", (sweep.guild_id,))
+            await append_in(
+                tx,
+                guild_id=sweep.guild_id,
+                actor="consentry",
+                action="sweep.finished",
+                subject=f"guild {sweep.guild_id}",
+                details={"state": state, "scanned": sweep.scanned, "cases": sweep.acted},
+            )
+
+    async def under_way(self) -> list[SweepRecord]:
+        rows = await self._db.fetchall("SELECT * FROM sweeps ORDER BY started_at")
+        return [_record(row) for row in rows]
+
+
+def _position(sweep: SweepRecord) -> tuple[int, ...]:
+    return (sweep.channel_index, sweep.before_id, sweep.taken, sweep.scanned, sweep.acted)
+
+
+def _record(row: Any) -> SweepRecord:
+    channel, message = row["notice_channel_id"], row["notice_message_id"]
+    return SweepRecord(
+        guild_id=int(row["guild_id"]),
+        started_by=int(row["started_by"]),
+        channel_ids=tuple(int(c) for c in json.loads(row["channel_ids"])),
+        per_channel=int(row["per_channel"]),
+        notice=(int(channel), int(message)) if channel is not None else None,
+        channel_index=int(row["channel_index"]),
+        before_id=int(row["before_id"]),
+        taken=int(row["taken"]),
+        scanned=int(row["scanned"]),
+        acted=int(row["acted"]),
+    )

@@ -4,14 +4,24 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterable, Sequence, Set
+from typing import Literal
 
 import discord
 
 from bot.core import blocklist_io
 from bot.core.blocklist import Algorithm, BlocklistEntry
-from bot.core.blocklist_io import RowError
-from bot.storage import AddResult, Storage
+from bot.core.hash_lists import ParsedFile, line_ranges
+from bot.storage import AddResult, ApplyResult, Storage
 from cogs._common import clip, name_of
+
+ExportFormat = Literal[
+    "csv", "json", "stopncii", "te", "hma", "pdq-list", "md5-list", "sha256-list"
+]
+"""Discord's choices for an export: :data:`bot.core.blocklist_io.FORMATS`."""
+ImportFormat = Literal[
+    "auto", "csv", "json", "stopncii", "te", "hma", "pdq-list", "md5-list", "sha256-list", "vpdq"
+]
+"""Discord's choices for an import: auto, then :data:`bot.core.blocklist_io.IMPORT_FORMATS`."""
 
 PAGE_SIZE = 15
 ERRORS_SHOWN = 10
@@ -34,9 +44,10 @@ async def server_entries(storage: Storage, guild_id: int) -> list[BlocklistEntry
 
 
 def export_bytes(entries: Iterable[BlocklistEntry], fmt: str) -> bytes:
-    """``entries`` in the CLI's export format ``fmt`` (csv or json), UTF-8."""
+    """``entries`` in the CLI's export format ``fmt``, UTF-8 (entries the format cannot hold are
+    left out)."""
     stream = io.StringIO()
-    writer = blocklist_io.WRITERS[fmt](stream)
+    writer = blocklist_io.writer(fmt, stream)
     for entry in entries:
         writer.write(entry)
     writer.close()
@@ -90,25 +101,42 @@ def list_text(entries: Sequence[BlocklistEntry], page: int) -> str:
 
 
 def import_text(
-    file: discord.Attachment, result: AddResult, errors: Sequence[RowError], rescoped: int
+    file: discord.Attachment, parsed: ParsedFile, result: ApplyResult | None, rescoped: int
 ) -> str:
-    """The reply to ``/blocklist import``: what was added, and the first bad rows by line."""
-    lines = [
-        f"Imported {len(result.added)} entries from {name_of(file)} into this server's blocklist "
-        f"({len(result.duplicates)} already present, {len(errors)} rows skipped)."
+    """The reply to ``/blocklist import``: every row's fate by line, or, when a row is invalid
+    (``result`` None: nothing was imported), the invalid rows."""
+    if result is None:
+        lines = [
+            f"Nothing imported from {name_of(file)}: {len(parsed.errors)} invalid rows. Fix them "
+            "and import the file again (an import is all or nothing)."
+        ]
+        for error in parsed.errors[:ERRORS_SHOWN]:
+            lines.append(f"- {clip(str(error), _ERROR_SHOWN)}")
+        if len(parsed.errors) > ERRORS_SHOWN:
+            lines.append(f"- … and {len(parsed.errors) - ERRORS_SHOWN} more")
+        return "\n".join(lines)
+    repeated = {id(e) for e in result.duplicates}
+    present = [
+        w for e, w in zip(parsed.entries, parsed.entry_lines, strict=True) if id(e) in repeated
     ]
+    lines = [
+        f"Imported {name_of(file)} into this server's blocklist: {len(result.added)} entries "
+        f"added, {len(result.duplicates)} already present, {len(result.removed)} withdrawn, "
+        f"{len(parsed.skipped)} rows skipped."
+    ]
+    if present:
+        lines.append(f"Already present: {clip(line_ranges(present), _ERROR_SHOWN)}.")
+    if parsed.skipped:
+        skipped = line_ranges([row.where for row in parsed.skipped])
+        lines.append(f"Skipped (not a hash Consentry matches): {clip(skipped, _ERROR_SHOWN)}.")
     # Said every time: a file exported from another server or the CLI names other scopes.
     elsewhere = f" ({rescoped} rows named instance-wide or another server)" if rescoped else ""
     lines.append(
         f"Every entry imported here applies to this server only, whatever scope the file names"
         f"{elsewhere}; instance-wide lists are imported by the operator with the CLI."
     )
-    if errors:
-        lines.append("Skipped rows:")
-        for error in errors[:ERRORS_SHOWN]:
-            lines.append(f"- {clip(str(error), _ERROR_SHOWN)}")
-        if len(errors) > ERRORS_SHOWN:
-            lines.append(f"- … and {len(errors) - ERRORS_SHOWN} more")
+    # A vPDQ list's notes say how many frames were dropped, and why.
+    lines.extend(f"{note}." for note in parsed.notes)
     return "\n".join(lines)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import replace
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
@@ -23,6 +23,8 @@ from bot.core.media import UnscannableMedia
 from bot.runtime.permissions import is_moderator
 from cogs._blocklist_format import (
     PAGE_SIZE,
+    ExportFormat,
+    ImportFormat,
     added_text,
     counts_text,
     export_bytes,
@@ -155,21 +157,20 @@ class Blocklist(commands.Cog):
         entries = await server_entries(self.bot.engine.storage, member.guild.id)
         await reply(interaction, list_text(entries, page))
 
-    @group.command(
-        name="import", description="Add entries from a CSV or JSON export or a vPDQ video hash list"
-    )
+    @group.command(name="import", description="Add (and withdraw) entries from a hash list")
     @app_commands.describe(
-        file="A blocklist export (CSV or JSON) or a vPDQ list (one PDQ hash per video frame)",
-        fmt="The file's format",
+        file="A hash list: Consentry CSV/JSON, StopNCII records, ThreatExchange rows, an HMA "
+        "bank, a plain hash list or a vPDQ video list",
+        fmt="The file's format (auto recognises all but a plain list of 64-digit hashes)",
     )
     @app_commands.rename(fmt="format")
     async def import_command(
         self,
         interaction: discord.Interaction,
         file: discord.Attachment,
-        fmt: Literal["auto", "csv", "json", "vpdq"] = "auto",
+        fmt: ImportFormat = "auto",
     ) -> None:
-        """Import the good rows as this server's entries; report the bad ones by line."""
+        """Import every row as this server's entries, or nothing if a row is invalid."""
         member = await self._moderator(interaction)
         if member is None or not await self._fits(interaction, file):
             return
@@ -183,6 +184,7 @@ class Blocklist(commands.Cog):
             await reply(interaction, f"{name_of(file)} is not UTF-8 text: nothing imported.")
             return
         chosen = blocklist_io.detect_format(text) if fmt == "auto" else fmt
+        guild_id = member.guild.id
         parsed = await self.bot.engine.executor.run(
             blocklist_io.parse,
             text,
@@ -191,16 +193,20 @@ class Blocklist(commands.Cog):
             added_by=actor(member),
             vpdq_import=blocklist_io.VpdqImport(
                 video=file.filename,
-                guild_id=member.guild.id,
+                guild_id=guild_id,
                 min_quality=self.bot.engine.config.matching.pdq_min_quality,
             ),
+            guild_id=guild_id,
         )
-        guild_id = member.guild.id
-        # Whatever scope a row names, a server's moderators may only add to their own server.
+        if parsed.errors:
+            await reply(interaction, import_text(file, parsed, None, 0))
+            return
+        # Whatever scope a row names, a server's moderators may only change their own server.
         rescoped = sum(1 for e in parsed.entries if e.guild_id != guild_id)
         entries = [replace(e, guild_id=guild_id) for e in parsed.entries]
-        result = await self.bot.engine.storage.blocklist.add(entries)  # one transaction
-        if result.added:
+        removals = [replace(r, guild_id=guild_id) for r in parsed.removals]
+        result = await self.bot.engine.storage.blocklist.apply(entries, removals)
+        if result.added or result.removed:
             await self.bot.engine.refresh_blocklist()
         await audit(
             self.bot,
@@ -211,20 +217,18 @@ class Blocklist(commands.Cog):
                 "format": chosen,
                 "added": len(result.added),
                 "duplicates": len(result.duplicates),
-                "skipped": len(parsed.errors),
+                "withdrawn": len(result.removed),
+                "skipped": len(parsed.skipped),
                 "rescoped": rescoped,
             },
         )
-        # A vPDQ list's notes say how many frames were dropped, and why.
-        notes = "".join(f"\n{note}." for note in parsed.notes)
-        await reply(interaction, import_text(file, result, parsed.errors, rescoped) + notes)
+        parsed = replace(parsed, entries=entries, removals=removals)
+        await reply(interaction, import_text(file, parsed, result, rescoped))
 
     @group.command(name="export", description="Download this server's entries as a file")
-    @app_commands.describe(fmt="CSV (spreadsheets) or JSON")
+    @app_commands.describe(fmt="CSV (spreadsheets), JSON, or a hash-sharing format")
     @app_commands.rename(fmt="format")
-    async def export(
-        self, interaction: discord.Interaction, fmt: Literal["csv", "json"] = "csv"
-    ) -> None:
+    async def export(self, interaction: discord.Interaction, fmt: ExportFormat = "csv") -> None:
         """Attach this server's entries in the CLI's export format."""
         member = await self._moderator(interaction)
         if member is None:

@@ -137,19 +137,33 @@ def test_list_remove_export_and_import_round_trip(workspace, capsys) -> None:
             capsys, "blocklist", "import", "--config", "other/config.toml", f"out.{fmt}"
         )
         assert code == 0
-    assert "imported 0 entries" in out and f"{pdq + phash} already present" in out
+    assert f"0 entries added, {pdq + phash} already present" in out
     _, listing, _ = _run(capsys, "blocklist", "list", "--config", "other/config.toml")
     assert listing.splitlines()[-1] == f"total: {pdq} pdq, {phash - 1} phash, 1 sha256"
 
 
-def test_import_skips_bad_rows_and_reports_their_lines(workspace, capsys) -> None:
+def test_an_import_with_an_invalid_row_imports_nothing_and_lists_every_bad_line(
+    workspace, capsys
+) -> None:
     (workspace / "list.csv").write_text(
-        f"algorithm,hash\npdq,{'a' * 64}\npdq,nothex\nmd5,{'b' * 32}\n"
+        f"algorithm,hash\npdq,{'a' * 64}\npdq,nothex\nmd5,{'b' * 32}\nsha1,00\n"
     )
     code, out, err = _run(capsys, "blocklist", "import", "list.csv")
     assert code == 1
     assert "list.csv: line 3: pdq hash must be 64 hex digits" in err
-    assert "imported 2 entries" in out and "1 rows skipped" in out
+    assert "list.csv: line 5: unknown hash algorithm 'sha1'" in err
+    assert "nothing imported from list.csv: 2 invalid rows" in out
+    assert _run(capsys, "blocklist", "list")[1].splitlines()[-1] == "total: no entries"
+
+
+def test_an_import_reports_the_lines_added_and_already_present(workspace, capsys) -> None:
+    (workspace / "list.csv").write_text(
+        f"algorithm,hash\npdq,{'a' * 64}\nmd5,{'b' * 32}\npdq,{'a' * 64}\nmd5,{'c' * 32}\n"
+    )
+    code, out, _ = _run(capsys, "blocklist", "import", "list.csv")
+    assert code == 0
+    assert "3 entries added, 1 already present, 0 withdrawn, 0 rows skipped" in out
+    assert "  added: line 2-3, 5" in out and "  already present: line 4" in out
 
 
 def test_a_missing_path_or_bad_config_fails_the_command(workspace, capsys) -> None:
@@ -269,7 +283,8 @@ def test_a_vpdq_list_imports_as_pdq_entries_for_one_server_with_its_file_and_fra
         capsys, "blocklist", "import", "--guild", "4242", "--reason", "known fake", "clip.vpdq.txt"
     )
     assert code == 0, err
-    assert "imported 3 entries from clip.vpdq.txt (0 already present, 0 rows skipped)" in out
+    assert "imported clip.vpdq.txt (vpdq): 3 entries added, 0 already present" in out
+    assert "added: frame 0, 30, 90" in out
     assert "clip.vpdq.txt: note: 4 vPDQ frames read, 3 kept as PDQ entries" in err
     assert "1 frame within 8 bits of the previous kept frame dropped" in err
     _, listing, _ = _run(capsys, "blocklist", "list")
@@ -287,10 +302,11 @@ def test_vpdq_import_reports_bad_lines_and_refuses_options_that_would_be_ignored
     (workspace / "list.txt").write_text(f"0,100,{'9c' * 32},0.000\n1,100,{'07' * 32},x\n")
     code, out, err = _run(capsys, "blocklist", "import", "--format", "vpdq", "list.txt")
     assert code == 1
-    assert "list.txt: line 2: timestamp must be a number of seconds >= 0, got 'x' (skipped)" in err
-    assert "imported 1 entries" in out and "1 rows skipped" in out
+    assert "list.txt: line 2: timestamp must be a number of seconds >= 0, got 'x'" in err
+    assert "nothing imported from list.txt: 1 invalid rows" in out
     (workspace / "list.csv").write_text(f"algorithm,hash\npdq,{'a' * 64}\n")
     code, _, err = _run(capsys, "blocklist", "import", "--guild", "7", "list.csv")
-    assert code == 2 and "--guild apply to vPDQ lists only" in err and "read as CSV" in err
+    assert code == 2 and "--guild applies to lists that name no scope" in err
+    assert "read as CSV" in err
     code, _, err = _run(capsys, "blocklist", "import", "--prune-distance", "300", "list.txt")
     assert code == 2 and "prune distance must be between 0 and 256 bits" in err

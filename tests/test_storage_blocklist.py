@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from bot.core.blocklist import Algorithm, MatchRow, NewEntry
+from bot.core.hash_lists import Removal
 from bot.storage import ALL, Storage, StorageError, open_storage
 from tests.storage_support import GUILD, OTHER_GUILD, assert_recent_utc, entry, md5, pdq
 
@@ -226,3 +227,40 @@ async def test_the_change_feed_declines_a_big_import_and_an_unknown_revision(
     await storage.blocklist.add([entry(n) for n in range(10)])
     assert await storage.blocklist.changes_since(start, limit=5) is None  # rebuild instead
     assert await storage.blocklist.changes_since(start + 100) is None
+
+
+async def test_a_list_withdraws_only_the_entry_its_own_source_added(storage: Storage) -> None:
+    pdq = "ab" * 32
+    feed = NewEntry(Algorithm.PDQ, pdq, None, "stopncii")
+    confirmed = NewEntry(Algorithm.PDQ, pdq, None, "case")  # a moderator's own decision
+    first = await storage.blocklist.apply([feed, confirmed], [])
+    assert len(first.added) == 2  # the same hash from two sources: two entries
+    revision = await storage.blocklist.revision()
+    withdrawn = Removal(Algorithm.PDQ, pdq, None, "stopncii")
+    elsewhere = Removal(Algorithm.PDQ, pdq, 42, "stopncii")  # another scope: not this entry
+    result = await storage.blocklist.apply([], [withdrawn, elsewhere])
+    assert [e.source for e in result.removed] == ["stopncii"]
+    assert result.missing == [elsewhere]
+    assert [e.source for e in await storage.blocklist.list()] == ["case"]
+    changes = await storage.blocklist.changes_since(revision)
+    assert changes is not None and changes.removed == (first.added[0].id,)
+
+
+async def test_a_list_lands_whole_or_not_at_all(
+    storage: Storage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kept = NewEntry(Algorithm.MD5, "1" * 32, None, "import:x")
+    await storage.blocklist.apply([kept], [])
+    revision = await storage.blocklist.revision()
+    from bot.storage.sqlite import blocklist as sqlite_blocklist
+
+    async def disk_full(*args: object, **kwargs: object) -> None:
+        raise sqlite3.OperationalError("database or disk is full")
+
+    # The additions are written, then the withdrawal's change record fails: nothing stays.
+    monkeypatch.setattr(sqlite_blocklist, "_record_change", disk_full)
+    added = NewEntry(Algorithm.MD5, "2" * 32, None, "import:x")
+    with pytest.raises((StorageError, sqlite3.OperationalError)):
+        await storage.blocklist.apply([added], [Removal(Algorithm.MD5, "1" * 32, None, "import:x")])
+    assert [e.value for e in await storage.blocklist.list()] == ["1" * 32]
+    assert await storage.blocklist.revision() == revision

@@ -1,4 +1,4 @@
-"""``consentry blocklist``: add, list, remove, export and import entries (vPDQ lists too)."""
+"""``consentry blocklist``: add, list, remove, export and import entries, in every list format."""
 
 from __future__ import annotations
 
@@ -14,8 +14,9 @@ from bot.config import Config
 from bot.core import blocklist_io, vpdq
 from bot.core.blocklist import NewEntry
 from bot.core.fingerprint import fingerprint
+from bot.core.hash_lists import ParsedFile, line_ranges, split_places
 from bot.core.media import UnscannableMedia
-from bot.storage import open_storage
+from bot.storage import ApplyResult, open_storage
 
 
 def register(commands: Any, common: argparse.ArgumentParser) -> None:
@@ -49,7 +50,16 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     remove.add_argument("ids", nargs="+", type=int, metavar="ID")
     remove.set_defaults(handler=cmd_remove)
 
-    export = actions.add_parser("export", parents=[common], help="write every entry as CSV or JSON")
+    export = actions.add_parser(
+        "export",
+        parents=[common],
+        help="write every entry in one of the list formats",
+        description="csv and json carry every column of every entry. The hash-sharing formats "
+        "hold what they can say: stopncii (ImagePDQ and VideoMD5 records, Active), te "
+        "(ThreatExchange-style signal rows: pdq, video_md5, sha256, phash), hma (one bank "
+        "content per entry) and pdq-list, md5-list, sha256-list (bare hashes of that kind). "
+        "Allow-list entries and kinds a format has no name for are left out, and counted.",
+    )
     export.add_argument("--format", choices=blocklist_io.FORMATS, default="csv")
     export.add_argument("--output", "-o", metavar="FILE", help="write here instead of stdout")
     export.set_defaults(handler=cmd_export)
@@ -57,34 +67,43 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     imp = actions.add_parser(
         "import",
         parents=[common],
-        help="add entries from a CSV or JSON export, or from a vPDQ video hash list",
-        description="CSV and JSON (the export formats) carry each entry's scope, reason and "
-        "allow flag. A vPDQ list (Meta's per-frame video hashes: the "
-        "frame_number,quality,pdq_hex,timestamp lines vpdq-hash-video writes, or "
-        'python-threatexchange\'s JSON list of "pdq_hex,quality,timestamp" strings) becomes '
-        "one PDQ entry per kept frame, instance-wide unless --guild is given; a re-upload then "
-        "matches when any of its sampled frames lies within the PDQ match distance of one. "
-        "Dropped from a vPDQ list: frames below the PDQ quality floor ([matching] "
-        "pdq_min_quality), frames within --prune-distance bits of the previous kept frame, and "
-        "repeats of an earlier frame's hash; the counts are printed. The whole file is read into "
-        "memory; there is no limit on its length. Bad rows or lines are reported with their "
-        "line number (entry number in JSON) and skipped; the good ones are added in one "
-        "transaction. Exit status 1 if any row was skipped.",
+        help="add (and withdraw) entries from a hash list in any supported format",
+        description="Reads Consentry's CSV and JSON exports, StopNCII-style hash records, "
+        "ThreatExchange-style signal rows, Meta HMA bank exports, plain lists of PDQ, MD5 or "
+        "SHA-256 hashes, and vPDQ video hash lists (see the README for each). A StopNCII "
+        "record whose hashStatus is Withdrawn or Deleted, or a disabled HMA bank content, "
+        "removes the entry of that hash that the same source added. The import is "
+        "all-or-nothing: if any row is invalid, nothing is imported, and every invalid row is "
+        "listed with its line (entry or record number in JSON). Otherwise every row lands in "
+        "one transaction, and the report lists the lines added, already present (duplicates), "
+        "withdrawn and skipped on purpose (hash kinds Consentry does not match, such as URLs). "
+        "Exit status: 0 imported, 1 refused for invalid rows, 2 unusable file or options. The "
+        "whole file is read into memory. vPDQ lists: one PDQ entry per kept frame; frames below "
+        "the PDQ quality floor ([matching] pdq_min_quality), within --prune-distance bits of "
+        "the previous kept frame, or repeating an earlier frame are dropped and counted.",
     )
     imp.add_argument("file", metavar="FILE", help="file to import ('-' for stdin)")
     imp.add_argument(
         "--format",
         choices=("auto", *blocklist_io.IMPORT_FORMATS),
         default="auto",
-        help="the file's format (default: auto, which recognises a vPDQ list by its first line)",
+        help="the file's format (default: auto, which recognises every format by its content "
+        "except a plain list of 64-digit hashes, which may be PDQ or SHA-256: name it)",
     )
-    vpdq_options = imp.add_argument_group("vPDQ lists only")
-    vpdq_options.add_argument(
+    imp.add_argument(
+        "--source",
+        metavar="NAME",
+        help="the list the entries belong to (default: import:<file name>; hma:<bank> for an "
+        "HMA bank); a later file of the same list withdraws entries by this name",
+    )
+    imp.add_argument(
         "--guild",
         type=int,
         metavar="ID",
-        help="add the entries for this server only (default: instance-wide)",
+        help="add the entries for this server only (default: instance-wide); for every format "
+        "but csv and json, whose rows name their own scope",
     )
+    vpdq_options = imp.add_argument_group("vPDQ lists only")
     vpdq_options.add_argument(
         "--reason",
         help="why the video is blocked; each entry's reason adds the file name, frame number "
@@ -189,17 +208,25 @@ async def cmd_export(args: argparse.Namespace, config: Config) -> int:
             f"consentry: error: cannot write {args.output}: {exc.strerror or exc}", file=sys.stderr
         )
         return 2
-    count = 0
+    count = left_out = 0
     try:
-        writer = blocklist_io.WRITERS[args.format](stream)
+        writer = blocklist_io.writer(args.format, stream)
         async with await open_storage(config.storage_url) as storage:
             async for entry in storage.blocklist.iter_all():
-                writer.write(entry)
-                count += 1
+                if writer.write(entry):
+                    count += 1
+                else:
+                    left_out += 1
         writer.close()
     finally:
         if stream is not sys.stdout:
             stream.close()
+    if left_out:
+        print(
+            f"{left_out} entries left out: allow-list entries, or kinds {args.format} has no "
+            "name for (export as csv or json to keep them)",
+            file=sys.stderr,
+        )
     if args.output:
         print(f"exported {count} entries to {args.output}", file=sys.stderr)
     return 0
@@ -213,20 +240,10 @@ async def cmd_import(args: argparse.Namespace, config: Config) -> int:
         return 2
     fmt = blocklist_io.detect_format(text) if args.format == "auto" else args.format
     name = None if args.file == "-" else Path(args.file).name
-    source = "import" if name is None else f"import:{name}"
-    vpdq_only = {
-        "--guild": args.guild,
-        "--reason": args.reason,
-        "--prune-distance": args.prune_distance,
-    }
-    given = [option for option, value in vpdq_only.items() if value is not None]
-    if fmt != "vpdq" and given:
-        # CSV and JSON rows name their own scope and reason: silently ignoring these would mislead.
-        print(
-            f"consentry: error: {', '.join(given)} apply to vPDQ lists only, and {args.file} was "
-            f"read as {fmt.upper()} (its rows carry their own scope and reason)",
-            file=sys.stderr,
-        )
+    source = args.source or ("import" if name is None else f"import:{name}")
+    refused = _refused_options(args, fmt)
+    if refused:
+        print(f"consentry: error: {refused}", file=sys.stderr)
         return 2
     try:
         options = blocklist_io.VpdqImport(
@@ -249,21 +266,61 @@ async def cmd_import(args: argparse.Namespace, config: Config) -> int:
         added_by=_who(),
         on_row=progress.advance,
         vpdq_import=options,
+        guild_id=args.guild,
     )
     progress.close()
-    for error in parsed.errors:
-        print(f"{args.file}: {error} (skipped)", file=sys.stderr)
     for note in parsed.notes:
         print(f"{args.file}: note: {note}", file=sys.stderr)
+    for skipped in parsed.skipped:
+        print(f"{args.file}: {skipped} (skipped)", file=sys.stderr)
+    if parsed.errors:
+        for error in parsed.errors:
+            print(f"{args.file}: {error}", file=sys.stderr)
+        print(
+            f"nothing imported from {args.file}: {len(parsed.errors)} invalid rows (listed "
+            "above); fix them and import the file again"
+        )
+        return 1
     async with await open_storage(config.storage_url) as storage:
-        # One transaction: the good rows land together or, on any failure, not at all.
-        result = await storage.blocklist.add(parsed.entries)
-    added, duplicates = len(result.added), len(result.duplicates)
-    print(
-        f"imported {added} entries from {args.file}"
-        f" ({duplicates} already present, {len(parsed.errors)} rows skipped)"
-    )
-    return 1 if parsed.errors else 0
+        # One transaction: every row lands together or, on any failure, none does.
+        result = await storage.blocklist.apply(parsed.entries, parsed.removals)
+    print(import_report(args.file, fmt, parsed, result))
+    return 0
+
+
+def _refused_options(args: argparse.Namespace, fmt: str) -> str | None:
+    """Why options given make no sense for ``fmt`` (silently ignoring them would mislead)."""
+    if fmt in blocklist_io.OWN_FORMATS and args.guild is not None:
+        return (
+            f"--guild applies to lists that name no scope, and {args.file} was read as "
+            f"{fmt.upper()} (its rows carry their own scope)"
+        )
+    given = [
+        option
+        for option, value in (("--reason", args.reason), ("--prune-distance", args.prune_distance))
+        if value is not None
+    ]
+    if fmt != "vpdq" and given:
+        return f"{', '.join(given)} apply to vPDQ lists only, and {args.file} was read as {fmt}"
+    return None
+
+
+def import_report(file: str, fmt: str, parsed: ParsedFile, result: ApplyResult) -> str:
+    """What an import did, with the lines of each kind of row."""
+    duplicates, added = split_places(parsed.entries, parsed.entry_lines, result.duplicates)
+    missing, _ = split_places(parsed.removals, parsed.removal_lines, result.missing)
+    lines = [
+        f"imported {file} ({fmt}): {len(result.added)} entries added, {len(duplicates)} already "
+        f"present, {len(result.removed)} withdrawn, {len(parsed.skipped)} rows skipped"
+    ]
+    for label, places in (
+        ("added", added),
+        ("already present", duplicates),
+        ("withdrawn but not present", missing),
+    ):
+        if places:
+            lines.append(f"  {label}: {line_ranges(places)}")
+    return "\n".join(lines)
 
 
 def _shown(value: str) -> str:

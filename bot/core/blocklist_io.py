@@ -17,13 +17,18 @@ import csv
 import io
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import partial
 from typing import Any, TextIO
 
-from bot.core import vpdq
+from bot.core import exchange_formats, vpdq
 from bot.core.blocklist import Algorithm, BlocklistEntry, NewEntry
+from bot.core.exchange_formats import ExchangeWriter
+from bot.core.hash_lists import Collector, ParsedFile, RowError
 
-FORMATS = ("csv", "json")
+OWN_FORMATS = ("csv", "json")
+"""Consentry's own formats, which carry every column of an entry."""
+FORMATS = (*OWN_FORMATS, *exchange_formats.FORMATS)
 """The formats entries are exported in (and read back from)."""
 IMPORT_FORMATS = (*FORMATS, "vpdq")
 """Everything ``parse`` reads."""
@@ -44,19 +49,6 @@ _TEXT_LIMIT = 500
 # Room left in a vPDQ entry's reason for the user's words, after the video's name and frame.
 _VPDQ_REASON_LIMIT = 300
 _VPDQ_NAME_LIMIT = 120
-
-
-RowError = vpdq.LineError
-"""A row that could not be imported: where it is (``line 7`` / ``entry 3``) and why."""
-
-
-@dataclass(frozen=True, slots=True)
-class ParsedFile:
-    """The entries a file yields, the rows skipped, and notes on what was left out on purpose."""
-
-    entries: list[NewEntry]
-    errors: list[RowError]
-    notes: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,10 +94,12 @@ class CsvWriter:
         self._writer = csv.DictWriter(stream, fieldnames=CSV_COLUMNS, lineterminator="\n")
         self._writer.writeheader()
 
-    def write(self, entry: BlocklistEntry) -> None:
+    def write(self, entry: BlocklistEntry) -> bool:
+        """Write one entry (CSV holds every entry: always True)."""
         row = entry_to_dict(entry)
         row["allow"] = "true" if entry.allow else "false"
         self._writer.writerow(row)
+        return True
 
     def close(self) -> None:
         """Nothing to finish for CSV (present so both writers share one shape)."""
@@ -119,23 +113,38 @@ class JsonWriter:
         self._count = 0
         stream.write(f'{{"format": "{JSON_FORMAT}", "version": {JSON_VERSION}, "entries": [')
 
-    def write(self, entry: BlocklistEntry) -> None:
+    def write(self, entry: BlocklistEntry) -> bool:
+        """Write one entry (JSON holds every entry: always True)."""
         self._stream.write("\n  " if self._count == 0 else ",\n  ")
         self._stream.write(json.dumps(entry_to_dict(entry), ensure_ascii=False))
         self._count += 1
+        return True
 
     def close(self) -> None:
         self._stream.write("\n]}\n")
 
 
-WRITERS: dict[str, type[CsvWriter] | type[JsonWriter]] = {"csv": CsvWriter, "json": JsonWriter}
+Writer = CsvWriter | JsonWriter | ExchangeWriter
+
+
+def writer(fmt: str, stream: TextIO) -> Writer:
+    """A writer of ``fmt`` (one of :data:`FORMATS`) to ``stream``."""
+    if fmt == "csv":
+        return CsvWriter(stream)
+    if fmt == "json":
+        return JsonWriter(stream)
+    return ExchangeWriter(stream, fmt)
 
 
 def detect_format(text: str) -> str:
-    """``vpdq`` when the text starts like a vPDQ list, ``json`` when it starts with ``{`` or
-    ``[``, else ``csv`` (a vPDQ line can be neither a CSV header nor a JSON document)."""
+    """The format ``text`` reads as: ``vpdq`` when it starts like a vPDQ list, a format of the
+    hash-sharing ecosystem when it says so (:func:`bot.core.exchange_formats.detect`), ``json``
+    when it starts with ``{`` or ``[``, else ``csv``."""
     if vpdq.looks_like_vpdq(text):
         return "vpdq"
+    found = exchange_formats.detect(text)
+    if found is not None:
+        return found
     return "json" if text.lstrip()[:1] in ("{", "[") else "csv"
 
 
@@ -147,19 +156,25 @@ def parse(
     added_by: str,
     on_row: Callable[[], None] | None = None,
     vpdq_import: VpdqImport | None = None,
+    guild_id: int | None = None,
 ) -> ParsedFile:
-    """Parse a blocklist file; good rows become NewEntry values, bad rows RowErrors.
+    """Parse a hash list; good rows become NewEntry values (or Removals), bad rows RowErrors.
 
     ``on_row`` is called after each row, for progress reporting. ``vpdq_import`` applies to
     the ``vpdq`` format only (default: instance-wide, the scanner's default quality floor).
+    ``guild_id`` is the scope of the entries of formats that name none (all but CSV and JSON).
     """
     tick = on_row or _nothing
+    out = Collector(source=default_source, added_by=added_by, guild_id=guild_id)
     if fmt == "csv":
-        return _parse_csv(text, default_source, added_by, tick)
+        return _parse_csv(text, out, tick)
     if fmt == "json":
-        return _parse_json(text, default_source, added_by, tick)
+        return _parse_json(text, out, tick)
     if fmt == "vpdq":
-        return _parse_vpdq(text, default_source, added_by, tick, vpdq_import or VpdqImport())
+        options = vpdq_import or VpdqImport(guild_id=guild_id)
+        return _parse_vpdq(text, default_source, added_by, tick, options)
+    if fmt in exchange_formats.FORMATS:
+        return exchange_formats.parse(text, fmt, out, tick)
     raise ValueError(f"unknown format {fmt!r} (expected one of: {', '.join(IMPORT_FORMATS)})")
 
 
@@ -167,54 +182,49 @@ def _nothing() -> None:
     pass
 
 
-def _parse_csv(
-    text: str, default_source: str, added_by: str, tick: Callable[[], None]
-) -> ParsedFile:
+def _parse_csv(text: str, out: Collector, tick: Callable[[], None]) -> ParsedFile:
     reader = csv.DictReader(io.StringIO(text))
     fields = [f.strip().lower() for f in reader.fieldnames or ()]
     missing = {"algorithm", "hash"} - set(fields)
     if missing:
-        message = f"header must name the columns algorithm and hash (got {fields})"
-        return ParsedFile([], [RowError("line 1", message)])
+        out.error("line 1", f"header must name the columns algorithm and hash (got {fields})")
+        return out.result()
     reader.fieldnames = fields
-    entries: list[NewEntry] = []
-    errors: list[RowError] = []
     for row in reader:
         tick()
         where = f"line {reader.line_num}"
         if None in row:
-            errors.append(RowError(where, "more values than header columns"))
+            out.error(where, "more values than header columns")
             continue
-        _collect(row, where, default_source, added_by, entries, errors)
-    return ParsedFile(entries, errors)
+        out.add(where, partial(_entry, row, out.source, out.added_by))
+    return out.result()
 
 
-def _parse_json(
-    text: str, default_source: str, added_by: str, tick: Callable[[], None]
-) -> ParsedFile:
+def _parse_json(text: str, out: Collector, tick: Callable[[], None]) -> ParsedFile:
     try:
         document = json.loads(text)
     except json.JSONDecodeError as exc:
-        return ParsedFile([], [RowError(f"line {exc.lineno}", f"not valid JSON: {exc.msg}")])
+        out.error(f"line {exc.lineno}", f"not valid JSON: {exc.msg}")
+        return out.result()
     if isinstance(document, dict):
         if document.get("format") != JSON_FORMAT:
-            message = f'not a Consentry blocklist (expected "format": "{JSON_FORMAT}")'
-            return ParsedFile([], [RowError("document", message)])
+            out.error("document", f'not a Consentry blocklist (expected "format": "{JSON_FORMAT}")')
+            return out.result()
         if document.get("version") != JSON_VERSION:
-            message = f"unsupported version {document.get('version')!r} (expected {JSON_VERSION})"
-            return ParsedFile([], [RowError("document", message)])
+            version = document.get("version")
+            out.error("document", f"unsupported version {version!r} (expected {JSON_VERSION})")
+            return out.result()
         document = document.get("entries")
     if not isinstance(document, list):
-        return ParsedFile([], [RowError("document", "expected a list of entries")])
-    entries: list[NewEntry] = []
-    errors: list[RowError] = []
+        out.error("document", "expected a list of entries")
+        return out.result()
     for i, item in enumerate(document, start=1):
         tick()
         if not isinstance(item, dict):
-            errors.append(RowError(f"entry {i}", "must be an object"))
+            out.error(f"entry {i}", "must be an object")
             continue
-        _collect(item, f"entry {i}", default_source, added_by, entries, errors)
-    return ParsedFile(entries, errors)
+        out.add(f"entry {i}", partial(_entry, item, out.source, out.added_by))
+    return out.result()
 
 
 def _parse_vpdq(
@@ -246,7 +256,10 @@ def _parse_vpdq(
         )
     if chosen.repeated:
         notes.append(f"{_frames(chosen.repeated)} repeating an earlier frame's hash dropped")
-    return ParsedFile(entries, errors, notes)
+    lines = [
+        f"frame {f.frame_number}" if f.frame_number is not None else "frame" for f in chosen.kept
+    ]
+    return ParsedFile(entries, errors, notes, entry_lines=lines)
 
 
 def _vpdq_reason(feature: vpdq.Feature, options: VpdqImport) -> str:
@@ -257,20 +270,6 @@ def _vpdq_reason(feature: vpdq.Feature, options: VpdqImport) -> str:
     where = f"vPDQ {video} {frame}" if video else f"vPDQ {frame}"
     where = f"{where} at {feature.timestamp:.3f} s"
     return f"{options.reason} ({where})" if options.reason else where
-
-
-def _collect(
-    row: Mapping[str, Any],
-    where: str,
-    default_source: str,
-    added_by: str,
-    entries: list[NewEntry],
-    errors: list[RowError],
-) -> None:
-    try:
-        entries.append(_entry(row, default_source, added_by))
-    except ValueError as exc:
-        errors.append(RowError(where, str(exc)))
 
 
 def _entry(row: Mapping[str, Any], default_source: str, added_by: str) -> NewEntry:

@@ -17,6 +17,7 @@ from bot.storage.base_work import WorkStore
 from bot.storage.records import (
     ALL,
     AddResult,
+    ApplyResult,
     AuditRecord,
     AuditVerification,
     BlocklistChanges,
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
     from types import TracebackType
 
     from bot.core.blocklist import BlocklistEntry, MatchRow, NewEntry
+    from bot.core.hash_lists import Removal
 
 
 class StorageError(Exception):
@@ -79,9 +81,15 @@ class BlocklistStore(ABC):
 
     @abstractmethod
     async def add(self, entries: Sequence[NewEntry]) -> AddResult:
-        """Add ``entries`` in one transaction. An entry whose (algorithm, value, scope, allow) is
-        already stored, or repeated earlier in ``entries``, is reported as a duplicate, not an
-        error. Bumps :meth:`revision` when anything was added."""
+        """Add ``entries`` in one transaction. An entry whose (algorithm, value, scope, allow,
+        source) is already stored, or repeated earlier in ``entries``, is reported as a
+        duplicate, not an error. Bumps :meth:`revision` when anything was added."""
+
+    @abstractmethod
+    async def apply(self, entries: Sequence[NewEntry], removals: Sequence[Removal]) -> ApplyResult:
+        """A hash list's rows in one transaction: ``entries`` added as :meth:`add` does, and for
+        each removal, the blocking entry of that hash, scope and source deleted (a victim's
+        withdrawal). Everything lands together or, on any failure, nothing does."""
 
     @abstractmethod
     async def remove(self, entry_id: int) -> BlocklistEntry | None:

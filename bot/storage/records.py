@@ -10,6 +10,7 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from bot.core.blocklist import BlocklistEntry, MatchRow, NewEntry
+    from bot.core.hash_lists import Removal
 
 
 class AllGuilds(enum.Enum):
@@ -31,8 +32,19 @@ class AddResult:
 
     added: list[BlocklistEntry] = field(default_factory=list)
     duplicates: list[NewEntry] = field(default_factory=list)
-    """Entries whose (algorithm, value, scope, allow) was stored already, or came earlier in the
-    same call."""
+    """Entries whose (algorithm, value, scope, allow, source) was stored already, or came earlier
+    in the same call."""
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyResult:
+    """What :meth:`BlocklistStore.apply` did: a hash list's additions and removals together."""
+
+    added: list[BlocklistEntry] = field(default_factory=list)
+    duplicates: list[NewEntry] = field(default_factory=list)
+    removed: list[BlocklistEntry] = field(default_factory=list)
+    missing: list[Removal] = field(default_factory=list)
+    """Removals that found no entry (their source never added it, or it is gone already)."""
 
 
 @dataclass(frozen=True, slots=True)

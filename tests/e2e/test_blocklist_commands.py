@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -193,7 +194,23 @@ async def test_instance_wide_and_other_servers_entries_cannot_be_removed(
     assert "blocklist.remove" not in await _audit_actions(consentry)
 
 
-async def test_an_import_reports_bad_rows_by_line_and_adds_the_rest_to_this_server(
+async def test_an_import_with_bad_rows_imports_nothing_and_lists_them_by_line(
+    consentry: Harness,
+) -> None:
+    config = consentry.engine.config
+    hashes = fingerprint(ASTRONAUT, config.limits, config.matching.pdq_min_quality).hashes
+    good = [f"{a.value},{v},instance,false" for a, v in hashes]
+    bad = ["crc32,abcd,,false", "md5,tooshort,,false"] + [f"pdq,{i:x},,false" for i in range(10)]
+    text = "\n".join(["algorithm,hash,scope,allow", good[0], *bad, *good[1:]]) + "\n"
+    reply = await _blocklist(consentry, "import", file=("list.csv", text.encode()))
+    assert "Nothing imported from `list.csv`: 12 invalid rows" in reply.content
+    assert "- line 3: unknown hash algorithm 'crc32'" in reply.content
+    assert "- line 4: md5 hash must be 32 hex digits" in reply.content
+    assert "- … and 2 more" in reply.content
+    assert await consentry.engine.storage.blocklist.list() == []
+
+
+async def test_an_import_adds_every_row_to_this_server_whatever_scope_it_names(
     consentry: Harness,
 ) -> None:
     world = consentry.world
@@ -203,16 +220,12 @@ async def test_an_import_reports_bad_rows_by_line_and_adds_the_rest_to_this_serv
         f"{a.value},{v},{scope},false"
         for (a, v), scope in zip(hashes, ("instance", 4242, world.guild_id), strict=True)
     ]
-    bad = ["crc32,abcd,,false", "md5,tooshort,,false"] + [f"pdq,{i:x},,false" for i in range(10)]
-    text = "\n".join(["algorithm,hash,scope,allow", good[0], *bad, *good[1:]]) + "\n"
+    text = "\n".join(["algorithm,hash,scope,allow", *good, good[0]]) + "\n"
     reply = await _blocklist(consentry, "import", file=("list.csv", text.encode()))
-    assert "Imported 3 entries from `list.csv`" in reply.content
-    assert "(0 already present, 12 rows skipped)" in reply.content
-    assert "- line 3: unknown hash algorithm 'crc32'" in reply.content
-    assert "- line 4: md5 hash must be 32 hex digits" in reply.content
-    assert "- … and 2 more" in reply.content
+    assert "Imported `list.csv` into this server's blocklist: 3 entries added" in reply.content
+    assert "1 already present" in reply.content and "Already present: line 5." in reply.content
     assert "applies to this server only" in reply.content
-    assert "(2 rows named instance-wide or another server)" in reply.content
+    assert "(3 rows named instance-wide or another server)" in reply.content
     entries = await consentry.engine.storage.blocklist.list()
     assert {(e.algorithm, e.value) for e in entries} == set(hashes)
     assert {e.guild_id for e in entries} == {world.guild_id}
@@ -220,6 +233,28 @@ async def test_an_import_reports_bad_rows_by_line_and_adds_the_rest_to_this_serv
     _, incident = await consentry.post(world.art_id, world.member_ids[0], [("c.jpg", COPY)])
     assert incident is not None and incident.decision.action is Action.QUARANTINE
     assert "blocklist.import" in await _audit_actions(consentry)
+
+
+async def test_a_withdrawn_stopncii_record_removes_this_servers_entry_at_once(
+    consentry: Harness,
+) -> None:
+    world = consentry.world
+    config = consentry.engine.config
+    [pdq] = [v for a, v in fingerprint(ASTRONAUT, config.limits, 50).hashes if a.value == "pdq"]
+
+    def records(status: str) -> bytes:
+        record = {"signalType": "ImagePDQ", "hashValue": pdq, "hashStatus": status}
+        return json.dumps({"count": 1, "hashRecords": [record]}).encode()
+
+    reply = await _blocklist(consentry, "import", file=("ncii.json", records("Active")))
+    assert "1 entries added" in reply.content
+    _, incident = await consentry.post(world.art_id, world.member_ids[0], [("c.jpg", COPY)])
+    assert incident is not None and incident.decision.action is Action.QUARANTINE
+    reply = await _blocklist(consentry, "import", file=("ncii.json", records("Withdrawn")))
+    assert "0 entries added, 0 already present, 1 withdrawn" in reply.content
+    assert await consentry.engine.storage.blocklist.list() == []
+    _, incident = await consentry.post(world.art_id, world.member_ids[1], [("c.jpg", COPY)])
+    assert incident is not None and incident.decision.action is not Action.QUARANTINE
 
 
 @pytest.mark.parametrize("fmt", ["csv", "json"])
@@ -235,7 +270,7 @@ async def test_an_export_reimports_to_the_same_entries(consentry: Harness, fmt: 
     for entry in before:
         await _blocklist(consentry, "remove", entry_id=entry.id)
     reply = await _blocklist(consentry, "import", file=(filename, data))
-    assert f"Imported {len(before)} entries" in reply.content and "0 rows skipped" in reply.content
+    assert f"{len(before)} entries added, 0 already present" in reply.content
     after = await storage.list(guild_id=guild_id, limit=1000)
 
     assert sorted(map(_comparable, after)) == sorted(map(_comparable, before))

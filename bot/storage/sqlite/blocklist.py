@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from bot.core.blocklist import Algorithm, BlocklistEntry, MatchRow, NewEntry
+from bot.core.hash_lists import Removal
 from bot.storage.base import BlocklistStore
-from bot.storage.records import ALL, AddResult, BlocklistChanges, GuildScope
+from bot.storage.records import ALL, AddResult, ApplyResult, BlocklistChanges, GuildScope
 from bot.storage.sqlite._db import (
     Database,
     Transaction,
@@ -24,11 +25,11 @@ if TYPE_CHECKING:
 _COLUMNS = "id, algorithm, value, guild_id, source, reason, added_by, added_at, allow"
 _REVISION = "blocklist_revision"
 
-_Identity = tuple[str, str, int | None, bool]
+_Identity = tuple[str, str, int | None, bool, str]
 
 
 def _identity(entry: NewEntry | BlocklistEntry) -> _Identity:
-    return (entry.algorithm.value, entry.value, entry.guild_id, entry.allow)
+    return (entry.algorithm.value, entry.value, entry.guild_id, entry.allow, entry.source)
 
 
 def _entry(row: sqlite3.Row) -> BlocklistEntry:
@@ -53,7 +54,8 @@ def _check_page(limit: int, after_id: int) -> None:
 
 
 class SQLiteBlocklistStore(BlocklistStore):
-    """Blocklist entries in one table; a unique index on (algorithm, value, scope, allow)."""
+    """Blocklist entries in one table; a unique index on (algorithm, value, scope, allow,
+    source)."""
 
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -63,6 +65,25 @@ class SQLiteBlocklistStore(BlocklistStore):
             return AddResult()
         async with self._db.transaction() as tx:
             return await add_in(tx, entries)
+
+    async def apply(self, entries: Sequence[NewEntry], removals: Sequence[Removal]) -> ApplyResult:
+        async with self._db.transaction() as tx:
+            added = await add_in(tx, entries)
+            removed: list[BlocklistEntry] = []
+            missing: list[Removal] = []
+            for removal in removals:
+                rows = await tx.fetchall(
+                    f"DELETE FROM blocklist WHERE algorithm = ? AND value = ? AND allow = 0"
+                    " AND coalesce(guild_id, 0) = coalesce(?, 0) AND source = ?"
+                    f" RETURNING {_COLUMNS}",
+                    (removal.algorithm.value, removal.value, removal.guild_id, removal.source),
+                )
+                if not rows:
+                    missing.append(removal)
+                for row in rows:
+                    await _record_change(tx, row["id"], row["id"], removed=True)
+                    removed.append(_entry(row))
+        return ApplyResult(added.added, added.duplicates, removed, missing)
 
     async def remove(self, entry_id: int) -> BlocklistEntry | None:
         async with self._db.transaction() as tx:

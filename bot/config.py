@@ -19,6 +19,7 @@ from bot.core.faces.stage import MAX_FACES
 from bot.core.index import MatchThresholds
 from bot.core.limits import MediaLimits
 from bot.core.policy import Policy, PolicyError
+from bot.feeds.limits import FeedLimits
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 """The manifests shipped with Consentry."""
@@ -181,6 +182,7 @@ class Config:
     policy_rules: Policy | None = None
     """Rules from the file; None means the defaults built from the loaded models."""
     discord: DiscordConfig = field(default_factory=DiscordConfig)
+    feeds: FeedLimits = field(default_factory=FeedLimits)
     models_cache_dir: Path = field(default_factory=lambda: default_models_dir())
     """Where ``consentry models fetch`` keeps model weights."""
 
@@ -234,6 +236,7 @@ _SECTIONS = {
     "discord",
     "models",
     "likeness",
+    "feeds",
 }
 _MATCHING_KEYS = {
     "pdq_max_distance": "pdq",
@@ -271,8 +274,16 @@ def _parse(raw: dict[str, Any], path: Path) -> Config:
         likeness=_likeness(_table(raw, "likeness"), base),
         policy_rules=Policy.parse(policy["rules"], "[policy] rules") if "rules" in policy else None,
         discord=_dataclass(DiscordConfig, _table(raw, "discord"), "discord"),
+        feeds=_feeds(_table(raw, "feeds"), base),
         models_cache_dir=_models_dir(_table(raw, "models"), base),
     )
+
+
+def _feeds(table: dict[str, Any], base: Path) -> FeedLimits:
+    limits: FeedLimits = _dataclass(FeedLimits, table, "feeds")
+    if limits.ca_file and not Path(limits.ca_file).expanduser().is_absolute():
+        limits = replace(limits, ca_file=str(base / limits.ca_file))  # relative to the file
+    return limits
 
 
 def _likeness(table: dict[str, Any], base: Path) -> LikenessConfig:

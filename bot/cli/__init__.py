@@ -25,7 +25,7 @@ arguments, config, database or model).
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
-    from bot.cli import blocklist, likeness, model_commands, scan
+    from bot.cli import blocklist, feed, likeness, model_commands, scan
 
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
@@ -42,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     scan.register(commands, common)
     blocklist.register(commands, common)
+    feed.register(commands, common)
     model_commands.register(commands, common)
     likeness.register(commands, common)
     run = commands.add_parser(

@@ -21,6 +21,8 @@ from bot.cases import CaseService
 from bot.config import DiscordConfig
 from bot.core.evidence import EvidenceKey
 from bot.engine import Engine
+from bot.feeds.fetch import FeedFetcher
+from bot.feeds.refresh import FeedRefresher
 from bot.guild_settings import GuildSettingsService
 from bot.protection import ProtectionService
 from bot.runtime.actions import Actioner
@@ -43,6 +45,8 @@ QUEUE_FULL_RETRY_SECONDS = 5.0
 WORK_KEPT_DAYS = 7
 """How long a finished message's work record is kept (longer than any catch-up window)."""
 PURGE_SECONDS = 3600.0
+FEED_CHECK_SECONDS = 60.0
+"""How often subscriptions are checked for a due refresh (each has its own interval)."""
 """How often expired evidence is purged (and once at every start, so a restart never skips it)."""
 
 # Permissions the bot needs, and why (the README lists the same).
@@ -147,6 +151,7 @@ class ConsentryBot(commands.Bot):
         self._stopping = False
         self.watcher: Watcher | None = None
         self.sweeper: Sweeper | None = None
+        self.feeds: FeedRefresher | None = None
 
     async def setup_hook(self) -> None:
         discord_config = self.engine.config.discord
@@ -157,6 +162,11 @@ class ConsentryBot(commands.Bot):
         else:
             log.info("likeness protection on: %d enrolled members loaded", loaded)
         self._media_session = aiohttp.ClientSession()
+        self.feeds = FeedRefresher(
+            self.engine.storage,
+            FeedFetcher(self._media_session, self.engine.config.feeds),
+            self.engine.executor.run,
+        )
         fetcher = MediaFetcher(
             self._media_session,
             allowed_hosts=discord_config.media_hosts,
@@ -194,6 +204,7 @@ class ConsentryBot(commands.Bot):
             asyncio.create_task(self._every(refresh, self._refresh_blocklist)),
             asyncio.create_task(self._every(PURGE_SECONDS, self._purge_evidence, at_start=True)),
             asyncio.create_task(self._every(CURSOR_FLUSH_SECONDS, self.cursors.flush)),
+            asyncio.create_task(self._every(FEED_CHECK_SECONDS, self._refresh_feeds)),
         ]
 
     async def take(self, message: discord.Message) -> None:
@@ -316,6 +327,10 @@ class ConsentryBot(commands.Bot):
             log.info(
                 "forgot %d finished work records older than %d days", forgotten, WORK_KEPT_DAYS
             )
+
+    async def _refresh_feeds(self) -> None:
+        if self.feeds is not None and any(o.changed for o in await self.feeds.refresh_due()):
+            await self._refresh_blocklist()
 
     async def _refresh_blocklist(self) -> None:
         if await self.engine.refresh_blocklist():

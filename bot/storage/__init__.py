@@ -20,6 +20,7 @@ from bot.storage.base import (
     TransitionRefused,
     WorkStore,
 )
+from bot.storage.base_feeds import Feed, FeedRefresh, FeedStore, NewFeed
 from bot.storage.base_sweeps import SweepRecord, SweepStore
 from bot.storage.records import (
     ALL,
@@ -82,10 +83,14 @@ __all__ = [
     "EnrolmentStore",
     "Evidence",
     "EvidenceStore",
+    "Feed",
+    "FeedRefresh",
+    "FeedStore",
     "GuildScope",
     "NewCase",
     "NewEnrolment",
     "NewEvidence",
+    "NewFeed",
     "NewWork",
     "SettingsStore",
     "Storage",

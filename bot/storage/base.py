@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Self
 
 from bot.storage.base_cases import CaseStore, EvidenceStore, TransitionRefused
 from bot.storage.base_enrolments import EnrolmentStore
+from bot.storage.base_feeds import FeedStore
 from bot.storage.base_sweeps import SweepStore
 from bot.storage.base_work import WorkStore
 from bot.storage.records import (
@@ -35,9 +36,10 @@ from bot.storage.records import (
 if TYPE_CHECKING:
     import builtins
     from collections.abc import AsyncIterator, Sequence
+    from datetime import datetime
     from types import TracebackType
 
-    from bot.core.blocklist import BlocklistEntry, MatchRow, NewEntry
+    from bot.core.blocklist import Algorithm, BlocklistEntry, MatchRow, NewEntry
     from bot.core.hash_lists import Removal
 
 
@@ -94,6 +96,13 @@ class BlocklistStore(ABC):
     @abstractmethod
     async def remove(self, entry_id: int) -> BlocklistEntry | None:
         """Delete one entry and return it (None if there was none); bumps :meth:`revision`."""
+
+    @abstractmethod
+    async def removed_since(
+        self, since: datetime, sources: Sequence[str]
+    ) -> builtins.list[tuple[Algorithm, str, datetime]]:
+        """The hashes of ``sources`` removed at or after ``since``, each once with its latest
+        removal time, oldest first (what a published feed lists as removed)."""
 
     @abstractmethod
     async def get(self, entry_id: int) -> BlocklistEntry | None:
@@ -235,6 +244,11 @@ class Storage(ABC):
     @abstractmethod
     def sweeps(self) -> SweepStore:
         """History sweeps under way."""
+
+    @property
+    @abstractmethod
+    def feeds(self) -> FeedStore:
+        """Hash-list subscriptions."""
 
     @property
     @abstractmethod

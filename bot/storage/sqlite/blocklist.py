@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     import builtins
     import sqlite3
     from collections.abc import AsyncIterator, Sequence
+    from datetime import datetime
 
 _COLUMNS = "id, algorithm, value, guild_id, source, reason, added_by, added_at, allow"
 _REVISION = "blocklist_revision"
@@ -72,27 +73,33 @@ class SQLiteBlocklistStore(BlocklistStore):
             removed: list[BlocklistEntry] = []
             missing: list[Removal] = []
             for removal in removals:
-                rows = await tx.fetchall(
-                    f"DELETE FROM blocklist WHERE algorithm = ? AND value = ? AND allow = 0"
-                    " AND coalesce(guild_id, 0) = coalesce(?, 0) AND source = ?"
-                    f" RETURNING {_COLUMNS}",
+                rows = await delete_in(
+                    tx,
+                    "algorithm = ? AND value = ? AND allow = 0"
+                    " AND coalesce(guild_id, 0) = coalesce(?, 0) AND source = ?",
                     (removal.algorithm.value, removal.value, removal.guild_id, removal.source),
                 )
                 if not rows:
                     missing.append(removal)
-                for row in rows:
-                    await _record_change(tx, row["id"], row["id"], removed=True)
-                    removed.append(_entry(row))
+                removed.extend(rows)
         return ApplyResult(added.added, added.duplicates, removed, missing)
 
     async def remove(self, entry_id: int) -> BlocklistEntry | None:
         async with self._db.transaction() as tx:
-            row = await tx.fetchone(f"SELECT {_COLUMNS} FROM blocklist WHERE id = ?", (entry_id,))
-            if row is None:
-                return None
-            await tx.execute("DELETE FROM blocklist WHERE id = ?", (entry_id,))
-            await _record_change(tx, entry_id, entry_id, removed=True)
-        return _entry(row)
+            rows = await delete_in(tx, "id = ?", (entry_id,))
+        return rows[0] if rows else None
+
+    async def removed_since(
+        self, since: datetime, sources: Sequence[str]
+    ) -> builtins.list[tuple[Algorithm, str, datetime]]:
+        marks = ", ".join("?" for _ in sources)
+        rows = await self._db.fetchall(
+            "SELECT algorithm, value, max(removed_at) AS at FROM blocklist_removed"
+            f" WHERE removed_at >= ? AND source IN ({marks}) GROUP BY algorithm, value"
+            " ORDER BY at",
+            (to_text(since), *sources),
+        )
+        return [(Algorithm(r["algorithm"]), r["value"], from_text(r["at"])) for r in rows]
 
     async def get(self, entry_id: int) -> BlocklistEntry | None:
         row = await self._db.fetchone(f"SELECT {_COLUMNS} FROM blocklist WHERE id = ?", (entry_id,))
@@ -199,6 +206,23 @@ async def _record_change(tx: Transaction, first_id: int, last_id: int, *, remove
         "INSERT INTO blocklist_changes (revision, first_id, last_id, removed) VALUES (?, ?, ?, ?)",
         (int(row[0]), first_id, last_id, int(removed)),
     )
+
+
+async def delete_in(
+    tx: Transaction, where: str, params: tuple[object, ...]
+) -> list[BlocklistEntry]:
+    """Delete the entries ``where`` selects inside ``tx``: each removal goes to the change feed
+    (for the live index) and to ``blocklist_removed`` (for published feeds) with it."""
+    rows = await tx.fetchall(f"DELETE FROM blocklist WHERE {where} RETURNING {_COLUMNS}", params)
+    at = to_text(now())
+    for row in rows:
+        await _record_change(tx, row["id"], row["id"], removed=True)
+    await tx.executemany(
+        "INSERT INTO blocklist_removed (algorithm, value, guild_id, source, removed_at)"
+        " VALUES (?, ?, ?, ?, ?)",
+        [(r["algorithm"], r["value"], r["guild_id"], r["source"], at) for r in rows],
+    )
+    return [_entry(r) for r in rows]
 
 
 async def add_in(tx: Transaction, entries: Sequence[NewEntry]) -> AddResult:

@@ -15,6 +15,7 @@ from bot.storage.base import (
     Storage,
     WorkStore,
 )
+from bot.storage.base_feeds import FeedStore
 from bot.storage.base_sweeps import SweepStore
 from bot.storage.sqlite._schema import connect
 from bot.storage.sqlite.audit import SQLiteAuditLog
@@ -23,6 +24,7 @@ from bot.storage.sqlite.cases import SQLiteCaseStore
 from bot.storage.sqlite.cursors import SQLiteCursorStore
 from bot.storage.sqlite.enrolments import SQLiteEnrolmentStore
 from bot.storage.sqlite.evidence import SQLiteEvidenceStore
+from bot.storage.sqlite.feeds import SQLiteFeedStore
 from bot.storage.sqlite.settings import SQLiteSettingsStore
 from bot.storage.sqlite.sweeps import SQLiteSweepStore
 from bot.storage.sqlite.work import SQLiteWorkStore
@@ -45,6 +47,7 @@ class SQLiteStorage(Storage):
         self._audit = SQLiteAuditLog(db)
         self._work = SQLiteWorkStore(db)
         self._sweeps = SQLiteSweepStore(db)
+        self._feeds = SQLiteFeedStore(db)
 
     @property
     def path(self) -> str:
@@ -82,6 +85,10 @@ class SQLiteStorage(Storage):
     @property
     def sweeps(self) -> SweepStore:
         return self._sweeps
+
+    @property
+    def feeds(self) -> FeedStore:
+        return self._feeds
 
     @property
     def audit(self) -> AuditLog:

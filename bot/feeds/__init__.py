@@ -1,0 +1,1 @@
+"""Hash lists that travel: subscriptions refreshed over HTTPS, and signed feeds published."""

@@ -19,6 +19,7 @@ from bot.feeds.fetch import FeedFetcher
 from bot.feeds.limits import MIN_REFRESH_SECONDS
 from bot.feeds.publish import REMOVALS_DAYS, SHARED_SOURCES, publish
 from bot.feeds.refresh import FeedRefresher, describe
+from bot.feeds.stopncii import API_FORMAT, KEYS_ENV
 from bot.storage import ALL, NewFeed, open_storage
 
 
@@ -76,9 +77,10 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     sub.add_argument("--guild", type=int, metavar="ID", help="for this server only")
     sub.add_argument(
         "--format",
-        choices=("auto", *blocklist_io.IMPORT_FORMATS),
+        choices=("auto", *blocklist_io.IMPORT_FORMATS, API_FORMAT),
         default="auto",
-        help="the list's format (default: recognised from its content)",
+        help="the list's format (default: recognised from its content); stopncii-api: URL is "
+        f"the base of a StopNCII-style hash API, fetched as deltas with the keys in ${KEYS_ENV}",
     )
     sub.add_argument("--every", type=int, metavar="MINUTES", help="refresh interval")
     sub.set_defaults(handler=cmd_subscribe)

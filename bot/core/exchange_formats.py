@@ -95,6 +95,16 @@ def _lines(text: str) -> Iterator[tuple[int, str]]:
 
 def _stopncii(text: str, out: Collector, tick: Callable[[], None]) -> None:
     records, kind = _records(text, out, "hashRecords")
+    stopncii_records(records, out, tick)
+    if kind == "page":
+        out.note("one FetchHashes page read; fetch the others to have the whole list")
+
+
+def stopncii_records(
+    records: list[tuple[str, Any]], out: Collector, tick: Callable[[], None] = lambda: None
+) -> None:
+    """StopNCII-style hash records (each with where it is) into ``out``: Received and Active
+    add, Withdrawn and Deleted remove, by ``hashStatus``."""
     for where, record in records:
         tick()
         if not isinstance(record, dict):
@@ -117,8 +127,6 @@ def _stopncii(text: str, out: Collector, tick: Callable[[], None]) -> None:
             out.entry(where, algorithm, value, f"StopNCII cases {named}" if named else "StopNCII")
         else:
             out.error(where, f"unknown hashStatus {status!r} (expected {_statuses()})")
-    if kind == "page":
-        out.note("one FetchHashes page read; fetch the others to have the whole list")
 
 
 def _statuses() -> str:

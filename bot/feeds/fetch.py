@@ -28,11 +28,11 @@ class FeedFetcher:
     """GETs feeds with ``If-None-Match`` / ``If-Modified-Since`` within :class:`FeedLimits`."""
 
     def __init__(self, session: aiohttp.ClientSession, limits: FeedLimits) -> None:
-        self._session = session
+        self.session = session
         self.limits = limits
-        self._ssl = ssl.create_default_context()
+        self.ssl_context = ssl.create_default_context()
         if limits.ca_file:
-            self._ssl.load_verify_locations(cafile=limits.ca_file)
+            self.ssl_context.load_verify_locations(cafile=limits.ca_file)
 
     async def get(self, url: str, *, etag: str = "", last_modified: str = "") -> Fetched | None:
         """The feed's text, or None if it has not changed since ``etag`` / ``last_modified``."""
@@ -57,8 +57,8 @@ class FeedFetcher:
             ) from None
 
     async def _get(self, url: str, headers: dict[str, str]) -> Fetched | None:
-        async with self._session.get(
-            url, headers=headers, ssl=self._ssl, allow_redirects=False
+        async with self.session.get(
+            url, headers=headers, ssl=self.ssl_context, allow_redirects=False
         ) as response:
             if response.status == 304:
                 return None

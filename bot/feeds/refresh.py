@@ -19,6 +19,16 @@ from bot.core import blocklist_io
 from bot.core.hash_lists import Collector, ParsedFile
 from bot.core.signed_feed import FeedError, is_signed, load_public_key, parse_payload, verify
 from bot.feeds.fetch import FeedFetcher, FetchFailed
+from bot.feeds.stopncii import (
+    API_FORMAT,
+    DEFAULT_START,
+    KEYS_ENV,
+    MAX_PAGES,
+    SKIP_AFTER,
+    PageUnreadable,
+    StopNCIIClient,
+    api_keys,
+)
 from bot.storage import Feed, Storage
 
 log = logging.getLogger(__name__)
@@ -101,6 +111,8 @@ class FeedRefresher:
         now = self._clock()
         every = timedelta(seconds=feed.refresh_seconds)
         retry = now + min(every, timedelta(seconds=RETRY_SECONDS))
+        if feed.format == API_FORMAT:
+            return await self._refresh_api(feed, now + every, retry)
         try:
             fetched = await self.fetcher.get(
                 feed.url, etag=feed.etag, last_modified=feed.last_modified
@@ -134,6 +146,69 @@ class FeedRefresher:
             text += f"; {note}"
         log.info("%s (%s)", text, feed.url)
         return Outcome(feed, bool(result.added or result.removed), text)
+
+    async def _refresh_api(self, feed: Feed, next_at: datetime, retry: datetime) -> Outcome:
+        """A StopNCII-style API: page after page from the checkpoint, each applied as it comes."""
+        keys = api_keys()
+        if keys is None:
+            why = f"no API keys: set {KEYS_ENV}=<function key>,<subscription key>"
+            return await self._failed(feed, why, retry)
+        client = StopNCIIClient(self.fetcher, keys)
+        start, token = feed.checkpoint or DEFAULT_START, ""
+        added = removed = pages = bad = 0
+        first = ""
+        for _ in range(MAX_PAGES):
+            out = Collector(source=feed.source, added_by=feed.source, guild_id=feed.guild_id)
+            try:
+                page = await client.page(feed.url, start, token, out)
+            except FetchFailed as exc:
+                return await self._failed(feed, str(exc), retry)
+            except PageUnreadable as exc:
+                return await self._unreadable(feed, start if not token else None, str(exc), retry)
+            parsed = page.parsed
+            if parsed.errors:
+                log.warning("feed %s: bad records skipped: %s", feed.id, parsed.errors)
+                first = first or str(parsed.errors[0])
+            bad += len(parsed.errors)
+            # Kept on the feed until a fetch comes through clean (said of the whole fetch).
+            note = f"{bad} bad records skipped (first: {first})" if bad else ""
+            try:
+                result = await self.storage.feeds.delta(
+                    feed.id,
+                    parsed.entries,
+                    parsed.removals,
+                    checkpoint=page.next_checkpoint,
+                    next_at=None if page.has_more else next_at,
+                    note=note,
+                )
+            except KeyError:
+                return Outcome(feed, False, f"feed {feed.id}: unsubscribed meanwhile")
+            added, removed, pages = added + result.added, removed + result.removed, pages + 1
+            if not page.has_more:
+                break
+            token = page.next_token
+        text = f"feed {feed.id}: {pages} pages, {added} added, {removed} removed"
+        if bad:
+            text += f", {bad} bad records skipped"
+        log.info("%s (%s)", text, feed.url)
+        return Outcome(feed, bool(added or removed), text)
+
+    async def _unreadable(
+        self, feed: Feed, checkpoint: int | None, why: str, retry: datetime
+    ) -> Outcome:
+        """A page that is not a page. Mid-fetch (``checkpoint`` None), the next refresh starts
+        again from the stored checkpoint; the first page after it, unreadable :data:`SKIP_AFTER`
+        times in a row, is skipped one second on so the fetching cannot stall for good."""
+        tries = feed.failures + 1
+        if checkpoint is None or tries < SKIP_AFTER:
+            return await self._failed(feed, f"{why} (failure {tries} in a row)", retry)
+        why = (
+            f"{why}; unreadable {tries} times at checkpoint {checkpoint}: skipped past the "
+            "records last modified then"
+        )
+        log.error("feed %s: %s", feed.id, why)
+        await self.storage.feeds.failed(feed.id, why, next_at=retry, skip_to=checkpoint + 1)
+        return Outcome(feed, False, f"feed {feed.id}: {why}")
 
     async def _failed(self, feed: Feed, why: str, retry: datetime) -> Outcome:
         log.warning("feed %s (%s) not refreshed: %s", feed.id, feed.url, why)

@@ -53,6 +53,10 @@ class Feed:
     entry_count: int
     added_by: str
     created_at: datetime
+    checkpoint: int = 0
+    """For a StopNCII-style API: the timestamp the next delta fetch starts from."""
+    failures: int = 0
+    """Refreshes in a row that failed."""
 
     @property
     def source(self) -> str:
@@ -110,9 +114,29 @@ class FeedStore(ABC):
         state and a ``feed.refreshed`` audit record."""
 
     @abstractmethod
+    async def delta(
+        self,
+        feed_id: int,
+        entries: Sequence[NewEntry],
+        removals: Sequence[Removal],
+        *,
+        checkpoint: int,
+        next_at: datetime | None,
+        note: str = "",
+    ) -> FeedRefresh:
+        """One page of a delta feed (a StopNCII-style API): ``entries`` added and ``removals``
+        removed, and the checkpoint moved to ``checkpoint``, in one transaction with a
+        ``feed.refreshed`` audit record. ``next_at``: the fetch is complete (None: more pages
+        follow). ``note`` (records skipped on the page) is kept as the feed's last error."""
+
+    @abstractmethod
     async def not_modified(self, feed_id: int, *, next_at: datetime) -> None:
         """The publisher answered 304: the copy held is still good."""
 
     @abstractmethod
-    async def failed(self, feed_id: int, error: str, *, next_at: datetime) -> None:
-        """A refresh failed: the entries of the last good copy stay; ``error`` says why."""
+    async def failed(
+        self, feed_id: int, error: str, *, next_at: datetime, skip_to: int | None = None
+    ) -> None:
+        """A refresh failed: the entries of the last good copy stay; ``error`` says why, and the
+        count of failures in a row goes up. ``skip_to``: move a delta feed's checkpoint past
+        what cannot be read (the count starts again)."""

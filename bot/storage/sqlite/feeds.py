@@ -20,7 +20,8 @@ if TYPE_CHECKING:
 
 _COLUMNS = (
     "id, guild_id, url, name, public_key, format, refresh_seconds, etag, last_modified, next_at,"
-    " last_ok_at, last_error, last_error_at, entry_count, added_by, created_at"
+    " last_ok_at, last_error, last_error_at, entry_count, added_by, created_at, checkpoint,"
+    " failures"
 )
 
 
@@ -102,10 +103,7 @@ class SQLiteFeedStore(FeedStore):
         withdrawn = {(r.algorithm.value, r.value) for r in removals}
         kept = [e for e in entries if (e.algorithm.value, e.value) not in withdrawn]
         async with self._db.transaction() as tx:
-            row = await tx.fetchone(f"SELECT {_COLUMNS} FROM feeds WHERE id = ?", (feed_id,))
-            if row is None:
-                raise KeyError(f"feed {feed_id} is gone")
-            feed = _feed(row)
+            feed = await _locked(tx, feed_id)
             # The copy is the whole list: what it no longer lists goes, found by one anti-join
             # against a temporary table rather than a Python set of every stored hash.
             await tx.execute(
@@ -125,13 +123,10 @@ class SQLiteFeedStore(FeedStore):
             )
             added = await add_in(tx, kept)
             await tx.execute("DELETE FROM feed_copy")
-            count_row = await tx.fetchone(
-                "SELECT count(*) FROM blocklist WHERE source = ?", (feed.source,)
-            )
-            count = int(count_row[0]) if count_row is not None else 0
+            count = await _count(tx, feed)
             await tx.execute(
                 "UPDATE feeds SET etag = ?, last_modified = ?, next_at = ?, last_ok_at = ?,"
-                " last_error = '', entry_count = ? WHERE id = ?",
+                " last_error = '', failures = 0, entry_count = ? WHERE id = ?",
                 (etag, last_modified, to_text(next_at), to_text(now()), count, feed_id),
             )
             result = FeedRefresh(len(added.added), len(gone), count)
@@ -139,19 +134,73 @@ class SQLiteFeedStore(FeedStore):
             await _audit(tx, feed, "consentry", "feed.refreshed", details)
         return result
 
+    async def delta(
+        self,
+        feed_id: int,
+        entries: Sequence[NewEntry],
+        removals: Sequence[Removal],
+        *,
+        checkpoint: int,
+        next_at: datetime | None,
+        note: str = "",
+    ) -> FeedRefresh:
+        async with self._db.transaction() as tx:
+            feed = await _locked(tx, feed_id)
+            added = await add_in(tx, entries)
+            gone = 0
+            for removal in removals:
+                gone += len(
+                    await delete_in(
+                        tx,
+                        "source = ? AND algorithm = ? AND value = ?",
+                        (feed.source, removal.algorithm.value, removal.value),
+                    )
+                )
+            count = await _count(tx, feed)
+            # While pages follow, the feed stays due: the next page is fetched at once.
+            due = to_text(next_at) if next_at is not None else to_text(feed.next_at)
+            await tx.execute(
+                "UPDATE feeds SET checkpoint = ?, next_at = ?, last_ok_at = ?, last_error = ?,"
+                " last_error_at = CASE WHEN ? = '' THEN last_error_at ELSE ? END,"
+                " failures = 0, entry_count = ? WHERE id = ?",
+                (checkpoint, due, to_text(now()), note[:500], note, to_text(now()), count, feed_id),
+            )
+            result = FeedRefresh(len(added.added), gone, count)
+            details = {"added": result.added, "removed": gone, "entries": count}
+            details["checkpoint"] = checkpoint
+            await _audit(tx, feed, "consentry", "feed.refreshed", details)
+        return result
+
     async def not_modified(self, feed_id: int, *, next_at: datetime) -> None:
         async with self._db.transaction() as tx:
             await tx.execute(
-                "UPDATE feeds SET next_at = ?, last_ok_at = ?, last_error = '' WHERE id = ?",
+                "UPDATE feeds SET next_at = ?, last_ok_at = ?, last_error = '', failures = 0"
+                " WHERE id = ?",
                 (to_text(next_at), to_text(now()), feed_id),
             )
 
-    async def failed(self, feed_id: int, error: str, *, next_at: datetime) -> None:
+    async def failed(
+        self, feed_id: int, error: str, *, next_at: datetime, skip_to: int | None = None
+    ) -> None:
         async with self._db.transaction() as tx:
             await tx.execute(
-                "UPDATE feeds SET next_at = ?, last_error = ?, last_error_at = ? WHERE id = ?",
-                (to_text(next_at), error[:500], to_text(now()), feed_id),
+                "UPDATE feeds SET next_at = ?, last_error = ?, last_error_at = ?,"
+                " failures = CASE WHEN ? IS NULL THEN failures + 1 ELSE 0 END,"
+                " checkpoint = coalesce(?, checkpoint) WHERE id = ?",
+                (to_text(next_at), error[:500], to_text(now()), skip_to, skip_to, feed_id),
             )
+
+
+async def _locked(tx: Transaction, feed_id: int) -> Feed:
+    row = await tx.fetchone(f"SELECT {_COLUMNS} FROM feeds WHERE id = ?", (feed_id,))
+    if row is None:
+        raise KeyError(f"feed {feed_id} is gone")
+    return _feed(row)
+
+
+async def _count(tx: Transaction, feed: Feed) -> int:
+    row = await tx.fetchone("SELECT count(*) FROM blocklist WHERE source = ?", (feed.source,))
+    return int(row[0]) if row is not None else 0
 
 
 async def _audit(
@@ -188,4 +237,6 @@ def _feed(row: Any) -> Feed:
         entry_count=int(row["entry_count"]),
         added_by=row["added_by"],
         created_at=from_text(row["created_at"]),
+        checkpoint=int(row["checkpoint"]),
+        failures=int(row["failures"]),
     )

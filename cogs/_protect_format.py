@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from bot.core.blocklist import BlocklistEntry
 from bot.protection import EnrolOutcome
 from bot.storage import Enrolment
 
@@ -71,3 +72,46 @@ def listing_text(enrolments: Sequence[Enrolment], page: int, enabled: bool) -> s
 
 def _date(enrolment: Enrolment) -> str:
     return f"<t:{int(enrolment.created_at.timestamp())}:D>"
+
+
+def own_media_help() -> str:
+    """How a member makes the file ``/protect media add`` takes."""
+    return (
+        "Make the file on your own computer with `consentry hash YOUR-FILES` (it hashes the "
+        "media there; the media never leaves it) and upload `consentry-hashes.json`."
+    )
+
+
+def registered_text(files: int, fresh: int, known: int) -> str:
+    """The reply to ``/protect media add``."""
+    again = f" ({known} you had registered already)" if known else ""
+    return (
+        f"Registered {fresh} hashes of {files} files{again}. Copies of this media posted here "
+        "are now removed, edited copies too when their picture still matches. Moderators see "
+        "that members registered hashes and how many, never whose or of what. "
+        "`/protect media withdraw` takes them back at once; leaving the server does too."
+    )
+
+
+def own_listing_text(entries: Sequence[BlocklistEntry]) -> str:
+    """The reply to ``/protect media list``: only the caller's own registrations."""
+    if not entries:
+        return f"You registered no media here. {own_media_help()}"
+    kinds: dict[str, int] = {}
+    for entry in entries:
+        kinds[entry.algorithm.value] = kinds.get(entry.algorithm.value, 0) + 1
+    counted = ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items()))
+    since = min(e.added_at for e in entries)
+    shown = "\n".join(f"- {e.algorithm.value} `{e.value[:16]}…`" for e in entries[:10])
+    more = f"\n- … and {len(entries) - 10} more" if len(entries) > 10 else ""
+    return (
+        f"You registered {len(entries)} hashes here ({counted}), the first on "
+        f"{since:%Y-%m-%d}:\n{shown}{more}\n`/protect media withdraw` takes them all back."
+    )
+
+
+def own_counts_text(members: int, hashes: int) -> str:
+    """What moderators see of registered media: counts only."""
+    if not members:
+        return ""
+    return f"\n{members} member(s) registered {hashes} hashes of their own media (not shown)."

@@ -14,12 +14,21 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.core import own_hashes
 from bot.core.faces.enrolment import MAX_FILE_BYTES, EnrolmentError
 from bot.core.policy import LIKENESS_OFF_KEY
 from bot.protection import EnrolmentCooldown, ProtectionUnavailable
 from bot.runtime.permissions import is_manager, is_moderator
 from cogs._common import actor, download, refuse_audited, reply
-from cogs._protect_format import listing_text, outcome_text, status_text
+from cogs._protect_format import (
+    listing_text,
+    outcome_text,
+    own_counts_text,
+    own_listing_text,
+    own_media_help,
+    registered_text,
+    status_text,
+)
 
 if TYPE_CHECKING:
     from bot.runtime.client import ConsentryBot
@@ -42,6 +51,12 @@ class Protect(commands.Cog):
         description="Members protected in this server",
         default_permissions=discord.Permissions(manage_messages=True),
         guild_only=True,
+    )
+
+    media = app_commands.Group(
+        name="media",
+        description="Media of you that must never be posted here, registered by its hashes",
+        parent=protect,
     )
 
     def __init__(self, bot: ConsentryBot) -> None:
@@ -131,6 +146,55 @@ class Protect(commands.Cog):
             else "You were not protected in this server: there was nothing to delete.",
         )
 
+    @media.command(name="add", description="Upload the file `consentry hash` made of your media")
+    @app_commands.describe(file="consentry-hashes.json, made on your own machine")
+    async def media_add(self, interaction: discord.Interaction, file: discord.Attachment) -> None:
+        """Register the caller's hashes as this server's entries: copies are removed here."""
+        if interaction.guild_id is None:
+            return
+        data = await self._download(interaction, file, own_hashes.MAX_FILE_BYTES)
+        if data is None:
+            return
+        try:
+            items = own_hashes.loads(data.decode("utf-8-sig"))
+        except (UnicodeDecodeError, own_hashes.OwnHashesError) as exc:
+            await reply(interaction, f"Nothing registered: {exc}. {own_media_help()}")
+            return
+        hashes = [h for item in items for h in item.hashes]
+        storage = self.bot.engine.storage
+        fresh, known = await storage.own_media.register(
+            interaction.guild_id, interaction.user.id, hashes
+        )
+        await self.bot.engine.refresh_blocklist()
+        await reply(interaction, registered_text(len(items), fresh, known))
+
+    @media.command(name="list", description="What you registered here (only you see this)")
+    async def media_list(self, interaction: discord.Interaction) -> None:
+        """The caller's own registrations: counts and the hashes, never anyone else's."""
+        if interaction.guild_id is None:
+            return
+        entries = await self.bot.engine.storage.own_media.listing(
+            interaction.guild_id, interaction.user.id
+        )
+        await reply(interaction, own_listing_text(entries))
+
+    @media.command(name="withdraw", description="Take back every hash you registered here")
+    async def media_withdraw(self, interaction: discord.Interaction) -> None:
+        """Withdraw at once: the caller's entries stop matching now."""
+        if interaction.guild_id is None:
+            return
+        count = await self.bot.engine.storage.own_media.withdraw(
+            interaction.guild_id, interaction.user.id, actor=actor(interaction.user)
+        )
+        if count:
+            await self.bot.engine.refresh_blocklist()
+        await reply(
+            interaction,
+            f"Withdrawn: your {count} registered hashes no longer match here."
+            if count
+            else "You registered no media here: there was nothing to withdraw.",
+        )
+
     @protected.command(name="list", description="Who is protected here, and since when")
     @app_commands.describe(page="Page number (20 members a page)")
     async def list_(self, interaction: discord.Interaction, page: int = 1) -> None:
@@ -147,7 +211,10 @@ class Protect(commands.Cog):
         enrolments = await self.bot.protection.listing(member.guild.id)
         overrides = await self.bot.engine.storage.settings.get_overrides(member.guild.id)
         enabled = not overrides.get(LIKENESS_OFF_KEY, False)
-        await reply(interaction, listing_text(enrolments, page, enabled))
+        members, hashes = await self.bot.engine.storage.own_media.counts(member.guild.id)
+        await reply(
+            interaction, listing_text(enrolments, page, enabled) + own_counts_text(members, hashes)
+        )
 
     @protected.command(name="remove", description="Remove a member's protection (for abuse)")
     @app_commands.describe(member="The protected member", reason="Why (kept in the audit log)")
@@ -176,9 +243,12 @@ class Protect(commands.Cog):
 
     @commands.Cog.listener()
     async def on_raw_member_remove(self, payload: discord.RawMemberRemoveEvent) -> None:
-        """A member who leaves the server is no longer protected there."""
+        """A member who leaves the server is no longer protected there (face or media)."""
         if await self.bot.protection.member_left(payload.guild_id, payload.user.id):
             log.info("member %s left guild %s: protection ended", payload.user.id, payload.guild_id)
+        storage = self.bot.engine.storage
+        if await storage.own_media.withdraw(payload.guild_id, payload.user.id, actor="consentry"):
+            await self.bot.engine.refresh_blocklist()
 
     async def _available(self, interaction: discord.Interaction) -> bool:
         reason = self.bot.protection.unavailable_reason

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Self
 from bot.storage.base_cases import CaseStore, EvidenceStore, TransitionRefused
 from bot.storage.base_enrolments import EnrolmentStore
 from bot.storage.base_feeds import FeedStore
+from bot.storage.base_own_media import OwnMediaStore
 from bot.storage.base_sweeps import SweepStore
 from bot.storage.base_work import WorkStore
 from bot.storage.records import (
@@ -249,6 +250,11 @@ class Storage(ABC):
     @abstractmethod
     def feeds(self) -> FeedStore:
         """Hash-list subscriptions."""
+
+    @property
+    @abstractmethod
+    def own_media(self) -> OwnMediaStore:
+        """Members' registrations of their own media."""
 
     @property
     @abstractmethod

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Sequence
     from datetime import datetime
 
-_COLUMNS = "id, algorithm, value, guild_id, source, reason, added_by, added_at, allow"
+ENTRY_COLUMNS = "id, algorithm, value, guild_id, source, reason, added_by, added_at, allow"
 _REVISION = "blocklist_revision"
 
 _Identity = tuple[str, str, int | None, bool, str]
@@ -33,7 +33,7 @@ def _identity(entry: NewEntry | BlocklistEntry) -> _Identity:
     return (entry.algorithm.value, entry.value, entry.guild_id, entry.allow, entry.source)
 
 
-def _entry(row: sqlite3.Row) -> BlocklistEntry:
+def row_entry(row: sqlite3.Row) -> BlocklistEntry:
     return BlocklistEntry(
         id=row["id"],
         algorithm=Algorithm(row["algorithm"]),
@@ -102,8 +102,10 @@ class SQLiteBlocklistStore(BlocklistStore):
         return [(Algorithm(r["algorithm"]), r["value"], from_text(r["at"])) for r in rows]
 
     async def get(self, entry_id: int) -> BlocklistEntry | None:
-        row = await self._db.fetchone(f"SELECT {_COLUMNS} FROM blocklist WHERE id = ?", (entry_id,))
-        return None if row is None else _entry(row)
+        row = await self._db.fetchone(
+            f"SELECT {ENTRY_COLUMNS} FROM blocklist WHERE id = ?", (entry_id,)
+        )
+        return None if row is None else row_entry(row)
 
     async def list(
         self, *, guild_id: GuildScope = ALL, limit: int = 100, after_id: int = 0
@@ -111,10 +113,10 @@ class SQLiteBlocklistStore(BlocklistStore):
         _check_page(limit, after_id)
         scope, params = scope_filter(guild_id)
         rows = await self._db.fetchall(
-            f"SELECT {_COLUMNS} FROM blocklist WHERE id > ?{scope} ORDER BY id LIMIT ?",
+            f"SELECT {ENTRY_COLUMNS} FROM blocklist WHERE id > ?{scope} ORDER BY id LIMIT ?",
             (after_id, *params, limit),
         )
-        return [_entry(r) for r in rows]
+        return [row_entry(r) for r in rows]
 
     async def iter_all(self, batch_size: int = 10_000) -> AsyncIterator[BlocklistEntry]:
         if batch_size < 1:
@@ -213,7 +215,9 @@ async def delete_in(
 ) -> list[BlocklistEntry]:
     """Delete the entries ``where`` selects inside ``tx``: each removal goes to the change feed
     (for the live index) and to ``blocklist_removed`` (for published feeds) with it."""
-    rows = await tx.fetchall(f"DELETE FROM blocklist WHERE {where} RETURNING {_COLUMNS}", params)
+    rows = await tx.fetchall(
+        f"DELETE FROM blocklist WHERE {where} RETURNING {ENTRY_COLUMNS}", params
+    )
     at = to_text(now())
     for row in rows:
         await _record_change(tx, row["id"], row["id"], removed=True)
@@ -222,7 +226,7 @@ async def delete_in(
         " VALUES (?, ?, ?, ?, ?)",
         [(r["algorithm"], r["value"], r["guild_id"], r["source"], at) for r in rows],
     )
-    return [_entry(r) for r in rows]
+    return [row_entry(r) for r in rows]
 
 
 async def add_in(tx: Transaction, entries: Sequence[NewEntry]) -> AddResult:
@@ -236,7 +240,7 @@ async def add_in(tx: Transaction, entries: Sequence[NewEntry]) -> AddResult:
     row = await tx.fetchone("SELECT coalesce(max(id), 0) FROM blocklist")
     before = int(row[0]) if row is not None else 0
     await tx.executemany(
-        f"INSERT INTO blocklist ({_COLUMNS}) VALUES (NULL, ?, ?, ?, ?, ?, ?, ?, ?)"
+        f"INSERT INTO blocklist ({ENTRY_COLUMNS}) VALUES (NULL, ?, ?, ?, ?, ?, ?, ?, ?)"
         " ON CONFLICT DO NOTHING",
         (
             (
@@ -253,11 +257,11 @@ async def add_in(tx: Transaction, entries: Sequence[NewEntry]) -> AddResult:
         ),
     )
     rows = await tx.fetchall(
-        f"SELECT {_COLUMNS} FROM blocklist WHERE id > ? ORDER BY id", (before,)
+        f"SELECT {ENTRY_COLUMNS} FROM blocklist WHERE id > ? ORDER BY id", (before,)
     )
     if rows:
         await _record_change(tx, rows[0]["id"], rows[-1]["id"], removed=False)
-    added = [_entry(r) for r in rows]
+    added = [row_entry(r) for r in rows]
     # Rows were inserted in input order, so the first occurrence of each identity is the one
     # that went in; any other occurrence is a duplicate.
     fresh = {_identity(e) for e in added}

@@ -16,6 +16,7 @@ from bot.storage.base import (
     WorkStore,
 )
 from bot.storage.base_feeds import FeedStore
+from bot.storage.base_own_media import OwnMediaStore
 from bot.storage.base_sweeps import SweepStore
 from bot.storage.sqlite._schema import connect
 from bot.storage.sqlite.audit import SQLiteAuditLog
@@ -25,6 +26,7 @@ from bot.storage.sqlite.cursors import SQLiteCursorStore
 from bot.storage.sqlite.enrolments import SQLiteEnrolmentStore
 from bot.storage.sqlite.evidence import SQLiteEvidenceStore
 from bot.storage.sqlite.feeds import SQLiteFeedStore
+from bot.storage.sqlite.own_media import SQLiteOwnMediaStore
 from bot.storage.sqlite.settings import SQLiteSettingsStore
 from bot.storage.sqlite.sweeps import SQLiteSweepStore
 from bot.storage.sqlite.work import SQLiteWorkStore
@@ -48,6 +50,7 @@ class SQLiteStorage(Storage):
         self._work = SQLiteWorkStore(db)
         self._sweeps = SQLiteSweepStore(db)
         self._feeds = SQLiteFeedStore(db)
+        self._own_media = SQLiteOwnMediaStore(db)
 
     @property
     def path(self) -> str:
@@ -89,6 +92,10 @@ class SQLiteStorage(Storage):
     @property
     def feeds(self) -> FeedStore:
         return self._feeds
+
+    @property
+    def own_media(self) -> OwnMediaStore:
+        return self._own_media
 
     @property
     def audit(self) -> AuditLog:

@@ -30,7 +30,7 @@ from bot.core.index import IndexBuilder
 from bot.core.matcher import COMPACT_ROWS, BlocklistMatcher
 from bot.core.policy import Policy
 from bot.core.provenance import ProvenanceDetector
-from bot.core.scanner import Scanner
+from bot.core.scanner import Scanner, ScopeFor
 from bot.core.verdict import Verdict
 from bot.model_store import status
 from bot.storage import Storage, open_storage
@@ -110,10 +110,12 @@ class Engine:
         *,
         age_restricted: bool = False,
         author_id: int | None = None,
+        scope_for: ScopeFor | None = None,
     ) -> Verdict:
         """Scan ``data`` under the policy of ``guild_id`` (None: the instance defaults), for a
         channel that is age-restricted or not, posted by ``author_id`` (whose own protected
-        face never counts against their post)."""
+        face never counts against their post). ``scope_for``: the safeguards of shared lists
+        (:class:`bot.safeguards.Safeguards`)."""
         policy = await self.policy_for(guild_id)
         return await self.scanner.scan(
             data,
@@ -121,6 +123,7 @@ class Engine:
             guild_id=guild_id,
             age_restricted=age_restricted,
             author_id=author_id,
+            scope_for=scope_for,
         )
 
     async def close(self) -> None:

@@ -36,6 +36,11 @@ class GuildSettings:
     action_ladder: tuple[str, ...] = ()
     """What a confirmed case does to its author, by how many they have had: each step is
     ``none``, ``timeout:<minutes>``, ``kick`` or ``ban``; the last step repeats."""
+    share_confirmed: bool = False
+    """Take part in sharing on this instance: hashes this server's moderators confirm are
+    matched in the other participating servers, and theirs here."""
+    share_ignored_guild_ids: frozenset[int] = frozenset()
+    """Participating servers whose confirmations this server ignores."""
 
     @property
     def setup_complete(self) -> bool:

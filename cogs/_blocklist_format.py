@@ -22,6 +22,8 @@ ImportFormat = Literal[
     "auto", "csv", "json", "stopncii", "te", "hma", "pdq-list", "md5-list", "sha256-list", "vpdq"
 ]
 """Discord's choices for an import: auto, then :data:`bot.core.blocklist_io.IMPORT_FORMATS`."""
+ReviewOpinion = Literal["confirm", "dispute"]
+"""A moderator's opinion of an entry from a list (``/blocklist review``)."""
 
 PAGE_SIZE = 15
 ERRORS_SHOWN = 10

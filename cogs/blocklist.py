@@ -21,10 +21,12 @@ from bot.core.blocklist import NewEntry
 from bot.core.fingerprint import fingerprint
 from bot.core.media import UnscannableMedia
 from bot.runtime.permissions import is_moderator
+from bot.storage import Opinion
 from cogs._blocklist_format import (
     PAGE_SIZE,
     ExportFormat,
     ImportFormat,
+    ReviewOpinion,
     added_text,
     counts_text,
     export_bytes,
@@ -265,6 +267,44 @@ class Blocklist(commands.Cog):
         entries = await server_entries(self.bot.engine.storage, member.guild.id)
         totals = await engine.storage.blocklist.count()
         await reply(interaction, counts_text(entries, totals, len(engine.matcher.snapshot)))
+
+    @group.command(name="review", description="Confirm or dispute an entry from a list")
+    @app_commands.describe(
+        entry="The entry's number (alerts name it)",
+        opinion="confirm: it removes here (lifting a hold); dispute: it only flags here",
+        note="Why (kept, and shown to the list's publisher with the feedback)",
+    )
+    async def review(
+        self,
+        interaction: discord.Interaction,
+        entry: int,
+        opinion: ReviewOpinion,
+        note: app_commands.Range[str, 0, 300] = "",
+    ) -> None:
+        """Record a moderator's opinion of an entry that applies here."""
+        member = await self._moderator(interaction)
+        if member is None:
+            return
+        storage = self.bot.engine.storage
+        found = await storage.blocklist.get(entry)
+        if found is None or (
+            found.guild_id not in (None, member.guild.id)
+            and not (await self.bot.guild_settings.get(member.guild.id)).share_confirmed
+        ):
+            await reply(interaction, f"No entry #{entry} applies to this server.")
+            return
+        state: Opinion = "confirmed" if opinion == "confirm" else "disputed"
+        await storage.reviews.review(found, member.guild.id, state, actor=actor(member), note=note)
+        effect = (
+            "it removes matching media here again"
+            if state == "confirmed"
+            else "it now only flags here, for a moderator to look"
+        )
+        await reply(
+            interaction,
+            f"Entry #{found.id} ({found.algorithm.value}, source {found.source}) {state} here: "
+            f"{effect}. The feedback is kept for its source.",
+        )
 
     async def _moderator(self, interaction: discord.Interaction) -> discord.Member | None:
         # Server admins can open the command to anyone: the permission is checked again here.

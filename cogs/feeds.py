@@ -11,6 +11,7 @@ from discord.ext import commands
 from bot.core.signed_feed import FeedError, load_public_key
 from bot.feeds.limits import MIN_REFRESH_SECONDS
 from bot.feeds.refresh import describe
+from bot.runtime.permissions import is_manager
 from bot.storage import NewFeed
 from cogs._common import actor, refuse_audited, reply
 
@@ -102,9 +103,7 @@ class Feeds(commands.Cog):
     async def _admin(self, interaction: discord.Interaction) -> discord.Member | None:
         # Server admins can open the command to anyone: the permission is checked again here.
         member = interaction.user
-        if isinstance(member, discord.Member) and (
-            member.guild_permissions.manage_guild or member.guild_permissions.administrator
-        ):
+        if isinstance(member, discord.Member) and is_manager(member):
             return member
         await refuse_audited(
             self.bot, interaction, "Only members with Manage Server can manage subscriptions."

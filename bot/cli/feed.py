@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import socket
 import sys
@@ -83,7 +84,25 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
         f"the base of a StopNCII-style hash API, fetched as deltas with the keys in ${KEYS_ENV}",
     )
     sub.add_argument("--every", type=int, metavar="MINUTES", help="refresh interval")
+    sub.add_argument(
+        "--pdq-distance",
+        type=int,
+        metavar="BITS",
+        help="demand PDQ matches this close for this list's entries (a noisy source; default: "
+        "[matching] pdq_max_distance)",
+    )
+    sub.add_argument("--phash-distance", type=int, metavar="BITS", help="the same for pHash")
     sub.set_defaults(handler=cmd_subscribe)
+
+    feedback = actions.add_parser(
+        "feedback",
+        parents=[common],
+        help="what moderators said of entries from lists (to tell their publishers)",
+        description="Prints every confirmation and dispute of entries, with the entry's source, "
+        "hash and note, as JSON lines (no user or server ids).",
+    )
+    feedback.add_argument("--source", help="only this source (e.g. feed:3)")
+    feedback.set_defaults(handler=cmd_feedback)
 
     listing = actions.add_parser("list", parents=[common], help="list subscriptions")
     listing.set_defaults(handler=cmd_list)
@@ -171,6 +190,13 @@ async def cmd_subscribe(args: argparse.Namespace, config: Config) -> int:
             file=sys.stderr,
         )
         return 2
+    for name, value, top in (
+        ("--pdq-distance", args.pdq_distance, 256),
+        ("--phash-distance", args.phash_distance, 64),
+    ):
+        if value is not None and not 0 <= value <= top:
+            print(f"consentry: error: {name} must be 0 to {top}", file=sys.stderr)
+            return 2
     new = NewFeed(
         args.guild,
         args.url,
@@ -179,6 +205,8 @@ async def cmd_subscribe(args: argparse.Namespace, config: Config) -> int:
         args.format,
         minutes * 60,
         "cli",
+        args.pdq_distance,
+        args.phash_distance,
     )
     async with await open_storage(config.storage_url) as storage:
         feed = await storage.feeds.subscribe(new)
@@ -222,6 +250,22 @@ async def cmd_refresh(args: argparse.Namespace, config: Config) -> int:
         print(f"consentry: error: no subscription {feed_id}", file=sys.stderr)
     failed = missing or any("refresh failed" in o.text for o in outcomes)
     return 1 if failed else 0
+
+
+async def cmd_feedback(args: argparse.Namespace, config: Config) -> int:
+    async with await open_storage(config.storage_url) as storage:
+        given = await storage.reviews.feedback(args.source)
+    for item in given:
+        record = {
+            "source": item.source,
+            "algorithm": item.algorithm,
+            "hash": item.value,
+            "opinion": item.opinion,
+            "note": item.note,
+            "at": item.at.isoformat(),
+        }
+        print(json.dumps(record, ensure_ascii=False))
+    return 0
 
 
 async def _inline(function: Any, *args: Any) -> Any:

@@ -10,6 +10,7 @@ from bot.core.blocklist import Algorithm
 from bot.core.detectors.manifest import ModelManifest
 from bot.core.faces.face import SYNTHETIC_PREFIX, LikenessMatch
 from bot.core.findings import DETECTOR_FAILED, Findings
+from bot.core.match_scope import DEFAULT_SCOPE, MatchScope
 from bot.core.verdict import Action, Match, Reason, Verdict
 
 BLOCKLIST_SIGNAL = "blocklist"
@@ -289,12 +290,14 @@ class Policy:
         *,
         age_restricted: bool = False,
         likeness: Sequence[LikenessMatch] = (),
+        scope: MatchScope = DEFAULT_SCOPE,
     ) -> Verdict:
         """Apply the rules to ``findings`` as seen by server ``guild_id`` (None: no server), in
         an age-restricted channel or not, with the server's protected members that ``likeness``
         found in it. Likeness rules apply in age-restricted channels too: consent is the point,
-        not the channel."""
-        matches = tuple(m for m in findings.matches() if m.guild_id in (None, guild_id))
+        not the channel. ``scope`` says which other servers' matches count, and which entries
+        only flag for now (:mod:`bot.core.match_scope`)."""
+        matches = tuple(m for m in findings.matches() if scope.counts(m, guild_id))
         scores = findings.scores()
         allowed = [m for m in matches if m.allow]
         if allowed:
@@ -312,7 +315,7 @@ class Policy:
         blocked = [m for m in matches if not m.allow]
         for rule in self.rules:
             if rule.is_blocklist:
-                reasons.extend(_blocklist_reasons(rule, blocked))
+                reasons.extend(scope.adjust(_blocklist_reasons(rule, blocked)))
             elif rule.is_likeness:
                 reasons.extend(self._likeness_reasons(rule, likeness))
         reasons.extend(self._score_reasons(scores, age_restricted))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import replace
 
 import numpy as np
@@ -24,10 +24,11 @@ from bot.core.hashes import FrameHashes, MediaHashes
 from bot.core.hashing import exact_hashes, hash_frame
 from bot.core.index import MatchThresholds
 from bot.core.limits import MediaLimits
+from bot.core.match_scope import DEFAULT_SCOPE, MatchScope
 from bot.core.matcher import BlocklistMatcher
 from bot.core.media import Media, UnscannableMedia, load_media
 from bot.core.policy import Policy
-from bot.core.verdict import Verdict
+from bot.core.verdict import Match, Verdict
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,8 @@ log = logging.getLogger(__name__)
 _INLINE_HASH_BYTES = 256 * 1024
 
 CacheKey = tuple[str, int, bool]
+ScopeFor = Callable[[tuple[Match, ...]], Awaitable[MatchScope]]
+"""Which of a scan's matches count for the server (asked only when something matched)."""
 NEAR_DUPLICATES = "near-duplicates"
 """The detection that holds matches of the media's embeddings against ``clip`` entries."""
 
@@ -79,17 +82,21 @@ class Scanner:
         guild_id: int | None = None,
         age_restricted: bool = False,
         author_id: int | None = None,
+        scope_for: ScopeFor | None = None,
     ) -> Verdict:
         """Scan ``data`` and decide under ``policy`` for server ``guild_id`` (None: offline), in
         an age-restricted channel or not. Faces in it are matched against the server's
         protected members, except ``author_id``'s own (a member may post pictures of
-        themself)."""
+        themself). ``scope_for`` is asked, when anything matched, which matches count."""
         findings, cached = await self.examine(data)
+        matches = findings.matches()
+        scope = await scope_for(matches) if scope_for is not None and matches else DEFAULT_SCOPE
         verdict = policy.evaluate(
             findings,
             guild_id,
             age_restricted=age_restricted,
             likeness=self.likeness(guild_id, findings.faces, author_id),
+            scope=scope,
         )
         return replace(verdict, cached=True) if cached else verdict
 

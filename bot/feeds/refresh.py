@@ -226,7 +226,10 @@ def describe(feed: Feed) -> str:
         state = f"last refresh failed: {feed.last_error}"
     elif feed.last_ok_at is not None:
         state = f"last good copy {feed.last_ok_at:%Y-%m-%d %H:%M} UTC"
+    closer = ""
+    if feed.max_pdq_distance is not None or feed.max_phash_distance is not None:
+        closer = f", matches within pdq {feed.max_pdq_distance} / phash {feed.max_phash_distance}"
     return (
         f"#{feed.id} {feed.name} <{feed.url}> {scope}, {signed}, every "
-        f"{feed.refresh_seconds // 60} min: {feed.entry_count} entries, {state}"
+        f"{feed.refresh_seconds // 60} min{closer}: {feed.entry_count} entries, {state}"
     )

@@ -7,6 +7,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from functools import partial
 
 import discord
 
@@ -31,6 +32,7 @@ from bot.runtime.extract import MediaRef, media_key, media_refs
 from bot.runtime.fetch import FetchError, MediaFetcher
 from bot.runtime.likeness import LikenessEffects
 from bot.runtime.recorder import WorkRecorder
+from bot.safeguards import Safeguards
 from bot.storage import Case, CopyWork, Effects, NewWork, StorageError
 from bot.storage.retrying import retrying
 
@@ -67,6 +69,7 @@ class Watcher:
         self.book = book
         self.effects = effects
         self.recorder = WorkRecorder(engine.storage.work)
+        self.safeguards = Safeguards(engine.storage, settings)
         self.likeness = likeness
         self.own_user_id = own_user_id
         self._seen: OrderedDict[int, frozenset[str]] = OrderedDict()
@@ -381,10 +384,17 @@ class Watcher:
 
     async def _judge(self, label: str, data: bytes, message: discord.Message) -> MediaReport:
         """The verdict on downloaded media, under the policy of the message's server."""
+        guild_id = message.guild.id if message.guild else 0
         verdict = await self.engine.scan(
             data,
-            message.guild.id if message.guild else 0,
+            guild_id,
             age_restricted=age_restricted(message.channel),
             author_id=message.author.id,
+            scope_for=partial(self.safeguards.scope_for, guild_id),
         )
+        held = await self.safeguards.observe(message.author.id, verdict)
+        if held and message.guild is not None:
+            settings = await self.settings.get(guild_id)
+            for note in held:
+                await self.actioner.tell_alert_channel(message.guild, settings, note)
         return MediaReport(label, verdict, data)

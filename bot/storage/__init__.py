@@ -21,6 +21,7 @@ from bot.storage.base import (
     WorkStore,
 )
 from bot.storage.base_feeds import Feed, FeedRefresh, FeedStore, NewFeed
+from bot.storage.base_reviews import Feedback, Opinion, ReviewStore
 from bot.storage.base_sweeps import SweepRecord, SweepStore
 from bot.storage.records import (
     ALL,
@@ -86,12 +87,15 @@ __all__ = [
     "Feed",
     "FeedRefresh",
     "FeedStore",
+    "Feedback",
     "GuildScope",
     "NewCase",
     "NewEnrolment",
     "NewEvidence",
     "NewFeed",
     "NewWork",
+    "Opinion",
+    "ReviewStore",
     "SettingsStore",
     "Storage",
     "StorageError",

@@ -14,6 +14,7 @@ from bot.storage.base_cases import CaseStore, EvidenceStore, TransitionRefused
 from bot.storage.base_enrolments import EnrolmentStore
 from bot.storage.base_feeds import FeedStore
 from bot.storage.base_own_media import OwnMediaStore
+from bot.storage.base_reviews import ReviewStore
 from bot.storage.base_sweeps import SweepStore
 from bot.storage.base_work import WorkStore
 from bot.storage.records import (
@@ -255,6 +256,11 @@ class Storage(ABC):
     @abstractmethod
     def own_media(self) -> OwnMediaStore:
         """Members' registrations of their own media."""
+
+    @property
+    @abstractmethod
+    def reviews(self) -> ReviewStore:
+        """Holds, disputes and confirmations of shared entries."""
 
     @property
     @abstractmethod

@@ -31,6 +31,10 @@ class NewFeed:
     format: str = "auto"
     refresh_seconds: int = 3600
     added_by: str = ""
+    max_pdq_distance: int | None = None
+    """A closer PDQ match than the instance's that this list's entries demand (None: the
+    instance's); the same for pHash below."""
+    max_phash_distance: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +61,8 @@ class Feed:
     """For a StopNCII-style API: the timestamp the next delta fetch starts from."""
     failures: int = 0
     """Refreshes in a row that failed."""
+    max_pdq_distance: int | None = None
+    max_phash_distance: int | None = None
 
     @property
     def source(self) -> str:

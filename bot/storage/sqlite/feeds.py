@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 _COLUMNS = (
     "id, guild_id, url, name, public_key, format, refresh_seconds, etag, last_modified, next_at,"
     " last_ok_at, last_error, last_error_at, entry_count, added_by, created_at, checkpoint,"
-    " failures"
+    " failures, max_pdq_distance, max_phash_distance"
 )
 
 
@@ -36,7 +36,8 @@ class SQLiteFeedStore(FeedStore):
         async with self._db.transaction() as tx:
             row = await tx.fetchone(
                 "INSERT INTO feeds (guild_id, url, name, public_key, format, refresh_seconds,"
-                " next_at, added_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " next_at, added_by, created_at, max_pdq_distance, max_phash_distance)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                 f" ON CONFLICT DO NOTHING RETURNING {_COLUMNS}",
                 (
                     new.guild_id,
@@ -48,6 +49,8 @@ class SQLiteFeedStore(FeedStore):
                     at,
                     new.added_by,
                     at,
+                    new.max_pdq_distance,
+                    new.max_phash_distance,
                 ),
             )
             if row is None:
@@ -239,4 +242,6 @@ def _feed(row: Any) -> Feed:
         created_at=from_text(row["created_at"]),
         checkpoint=int(row["checkpoint"]),
         failures=int(row["failures"]),
+        max_pdq_distance=row["max_pdq_distance"],
+        max_phash_distance=row["max_phash_distance"],
     )

@@ -17,6 +17,7 @@ from bot.storage.base import (
 )
 from bot.storage.base_feeds import FeedStore
 from bot.storage.base_own_media import OwnMediaStore
+from bot.storage.base_reviews import ReviewStore
 from bot.storage.base_sweeps import SweepStore
 from bot.storage.sqlite._schema import connect
 from bot.storage.sqlite.audit import SQLiteAuditLog
@@ -27,6 +28,7 @@ from bot.storage.sqlite.enrolments import SQLiteEnrolmentStore
 from bot.storage.sqlite.evidence import SQLiteEvidenceStore
 from bot.storage.sqlite.feeds import SQLiteFeedStore
 from bot.storage.sqlite.own_media import SQLiteOwnMediaStore
+from bot.storage.sqlite.reviews import SQLiteReviewStore
 from bot.storage.sqlite.settings import SQLiteSettingsStore
 from bot.storage.sqlite.sweeps import SQLiteSweepStore
 from bot.storage.sqlite.work import SQLiteWorkStore
@@ -51,6 +53,7 @@ class SQLiteStorage(Storage):
         self._sweeps = SQLiteSweepStore(db)
         self._feeds = SQLiteFeedStore(db)
         self._own_media = SQLiteOwnMediaStore(db)
+        self._reviews = SQLiteReviewStore(db)
 
     @property
     def path(self) -> str:
@@ -96,6 +99,10 @@ class SQLiteStorage(Storage):
     @property
     def own_media(self) -> OwnMediaStore:
         return self._own_media
+
+    @property
+    def reviews(self) -> ReviewStore:
+        return self._reviews
 
     @property
     def audit(self) -> AuditLog:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from functools import partial
@@ -56,6 +56,9 @@ class Engine:
     blocklist_revision: int | None = None
     """The storage revision the live index was built from (None: not loaded yet)."""
     _blocklist_lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
+    entries_added: list[Callable[[set[int | None]], None]] = field(default_factory=list)
+    """Told, after a refresh, which scopes got new blocking entries (None: instance-wide, or
+    unknown after a big import): retroactive sweeps look for earlier copies there."""
 
     async def reload_blocklist(self) -> int:
         """Rebuild the match index from storage and swap it in; returns the entry count."""
@@ -89,13 +92,22 @@ class Engine:
                 else await blocklist.changes_since(self.blocklist_revision)
             )
             if changes is None:
+                loaded = self.blocklist_revision is not None
                 await self._reload_blocklist()
+                if loaded:  # not the first load at start: a change too big for the feed
+                    self._added({None})
                 return True
             await self.matcher.apply(changes.added, changes.removed, self.executor)
+            self._added({row.guild_id for row in changes.added if not row.allow})
             self.blocklist_revision = changes.revision
             if self.matcher.delta_size > COMPACT_ROWS:
                 await self._reload_blocklist()
             return True
+
+    def _added(self, scopes: set[int | None]) -> None:
+        if scopes:
+            for listener in self.entries_added:
+                listener(scopes)
 
     async def policy_for(self, guild_id: int | None) -> Policy:
         """The instance policy with server ``guild_id``'s stored overrides applied."""

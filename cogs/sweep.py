@@ -12,7 +12,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.runtime.permissions import is_moderator, refuse
-from bot.runtime.sweeps import MAX_PER_CHANNEL, MAX_TOTAL, SweepRefused
+from bot.runtime.sweeps import MAX_PER_CHANNEL, MAX_TOTAL, SweepRefused, readable_channels
 
 if TYPE_CHECKING:
     from bot.runtime.client import ConsentryBot
@@ -45,7 +45,7 @@ class Sweep(commands.Cog):
             await refuse(interaction, "Only moderators can run a sweep.")
             return
         targets: list[discord.TextChannel | discord.Thread] = (
-            [channel] if channel else [c for c in guild.text_channels if _readable(c)]
+            [channel] if channel else readable_channels(guild)
         )
         alerts = guild.get_channel_or_thread(settings.alert_channel_id or 0)
         report_to = alerts if isinstance(alerts, discord.abc.Messageable) else interaction.channel
@@ -63,12 +63,6 @@ class Sweep(commands.Cog):
             f"({MAX_TOTAL} in all). Its progress is shown in {where}.",
             ephemeral=True,
         )
-
-
-def _readable(channel: discord.TextChannel) -> bool:
-    me = channel.guild.me
-    permissions = channel.permissions_for(me)
-    return permissions.view_channel and permissions.read_message_history
 
 
 async def setup(bot: ConsentryBot) -> None:

@@ -32,6 +32,7 @@ from bot.runtime.effects import EffectRunner
 from bot.runtime.fetch import MediaFetcher
 from bot.runtime.intake import MessageQueue
 from bot.runtime.likeness import LikenessEffects
+from bot.runtime.retro import RetroSweeps
 from bot.runtime.review import Reviewer
 from bot.runtime.sweeps import Sweeper
 from bot.runtime.watcher import Watcher
@@ -152,6 +153,7 @@ class ConsentryBot(commands.Bot):
         self.watcher: Watcher | None = None
         self.sweeper: Sweeper | None = None
         self.feeds: FeedRefresher | None = None
+        self.retro: RetroSweeps | None = None
 
     async def setup_hook(self) -> None:
         discord_config = self.engine.config.discord
@@ -185,7 +187,9 @@ class ConsentryBot(commands.Bot):
             likeness=self._likeness,
         )
         watcher = self.watcher
-        self.sweeper = Sweeper(watcher, self.actioner, self.engine.storage)
+        self.sweeper = Sweeper(watcher, self.actioner, self.engine.storage, self)
+        self.retro = RetroSweeps(self, self.sweeper, self.guild_settings)
+        self.engine.entries_added.append(self.retro.entries_added)
         self.intake = MessageQueue(
             lambda message, force: watcher.handle(message, force=force),
             maxsize=discord_config.queue_size,
@@ -342,6 +346,8 @@ class ConsentryBot(commands.Bot):
         # Let scans already queued or under way finish acting (and recording) before resources go.
         if self.intake is not None:
             await self.intake.stop(seconds=10.0)
+        if self.retro is not None:
+            await self.retro.stop()
         if self.sweeper is not None:
             await self.sweeper.stop_all()
         if self.watcher is not None:

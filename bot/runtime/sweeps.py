@@ -15,6 +15,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 
 import discord
 
@@ -30,6 +31,11 @@ MAX_TOTAL = 5000
 PROGRESS_SECONDS = 2.0
 """How often the progress message is edited and the position stored, at most."""
 SWEEPING = "Sweeping…"
+AUTO_PER_CHANNEL = 200
+AUTO_HOURS = 72
+AUTO_PER_SECOND = 20.0
+"""An automatic sweep looks at most this many messages per channel, none older than this many
+hours, and this many messages a second (it shares the bot with live scanning)."""
 PAUSED = "Sweep paused: Consentry is stopping. It carries on from here when it is back."
 
 Swept = discord.TextChannel | discord.Thread
@@ -56,9 +62,14 @@ class SweepJob:
 
     def text(self, state: str) -> str:
         record = self.record
+        who = (
+            f"Automatic sweep ({record.reason})"
+            if record.reason
+            else f"Sweep started by <@{record.started_by}>"
+        )
         return (
-            f"{state} Sweep started by <@{record.started_by}>: {record.scanned} messages scanned "
-            f"in {len(self.channels)} channel(s), {record.acted} cases opened."
+            f"{state} {who}: {record.scanned} messages scanned in {len(self.channels)} "
+            f"channel(s), {record.acted} cases opened."
         )
 
 
@@ -66,11 +77,20 @@ class Sweeper:
     """Starts sweeps, at most one per server, runs each as a background task, and resumes
     stored ones at start."""
 
-    def __init__(self, watcher: Watcher, actioner: Actioner, storage: Storage) -> None:
+    def __init__(
+        self,
+        watcher: Watcher,
+        actioner: Actioner,
+        storage: Storage,
+        client: discord.Client | None = None,
+    ) -> None:
         self.watcher = watcher
+        self.client = client
         self.actioner = actioner
         self.storage = storage
         self._jobs: dict[int, SweepJob] = {}
+        # An automatic sweep asked for while one runs: it follows, once (the latest asked).
+        self._again: dict[int, tuple[list[Swept], str, discord.abc.Messageable | None]] = {}
 
     def running(self, guild_id: int) -> SweepJob | None:
         """The server's sweep under way, if any."""
@@ -87,31 +107,74 @@ class Sweeper:
     ) -> SweepJob:
         """Start a sweep of ``channels`` (``per_channel`` newest messages each), posting its
         progress in ``report_to``; SweepRefused if one is under way in this server already."""
-        guild = member.guild
-        current = self.running(guild.id)
+        current = self.running(member.guild.id)
         if current is not None:
             raise SweepRefused(
                 f"A sweep is already running here (started by <@{current.record.started_by}>, "
                 f"{current.scanned} messages scanned so far): wait for it to finish."
             )
         record = SweepRecord(
-            guild.id, member.id, tuple(c.id for c in channels), min(per_channel, MAX_PER_CHANNEL)
+            member.guild.id,
+            member.id,
+            tuple(c.id for c in channels),
+            min(per_channel, MAX_PER_CHANNEL),
         )
-        job = SweepJob(record, list(channels))
-        self._jobs[guild.id] = job  # taken before the first await: two starts cannot race
+        return await self._start(record, channels, report_to, actor=f"user:{member.id}")
+
+    async def start_automatic(
+        self,
+        guild: discord.Guild,
+        channels: list[Swept],
+        reason: str,
+        report_to: discord.abc.Messageable | None,
+    ) -> SweepJob | None:
+        """Sweep recent history for earlier copies of new blocklist entries: the last
+        :data:`AUTO_PER_CHANNEL` messages of each channel, none older than :data:`AUTO_HOURS`,
+        paced at :data:`AUTO_PER_SECOND`. If a sweep is running here, this one follows it (None
+        now)."""
+        if self.running(guild.id) is not None:
+            self._again[guild.id] = (channels, reason, report_to)
+            return None
+        oldest = discord.utils.time_snowflake(discord.utils.utcnow() - timedelta(hours=AUTO_HOURS))
+        record = SweepRecord(
+            guild.id,
+            0,
+            tuple(c.id for c in channels),
+            AUTO_PER_CHANNEL,
+            reason=reason,
+            oldest_id=oldest,
+        )
         try:
-            if not await self.storage.sweeps.begin(record, actor=f"user:{member.id}"):
+            return await self._start(record, channels, report_to, actor="consentry")
+        except SweepRefused:  # one stopped by a restart is about to carry on: follow it
+            self._again[guild.id] = (channels, reason, report_to)
+            return None
+
+    async def _start(
+        self,
+        record: SweepRecord,
+        channels: list[Swept],
+        report_to: discord.abc.Messageable | None,
+        *,
+        actor: str,
+    ) -> SweepJob:
+        job = SweepJob(record, list(channels))
+        guild_id = record.guild_id
+        self._jobs[guild_id] = job  # taken before the first await: two starts cannot race
+        try:
+            if not await self.storage.sweeps.begin(record, actor=actor):
                 raise SweepRefused(
                     "A sweep stopped by a restart is about to carry on here: wait for it to finish."
                 )
-            job.progress = await self.actioner.post_notice(report_to, job.text(SWEEPING))
+            if report_to is not None:
+                job.progress = await self.actioner.post_notice(report_to, job.text(SWEEPING))
             if job.progress is not None:
                 job.record = replace(record, notice=(job.progress.channel.id, job.progress.id))
                 await self.storage.sweeps.save(job.record)
         except BaseException:
-            del self._jobs[guild.id]
+            del self._jobs[guild_id]
             raise
-        job.task = asyncio.create_task(self._run(job), name=f"consentry-sweep-{guild.id}")
+        job.task = asyncio.create_task(self._run(job), name=f"consentry-sweep-{guild_id}")
         return job
 
     async def resume_all(self, client: discord.Client) -> int:
@@ -165,6 +228,17 @@ class Sweeper:
             what=f"ending the sweep in guild {job.record.guild_id}",
         )
         await self.actioner.edit_notice(job.progress, job.text(state))
+        await self._follow(job)
+
+    async def _follow(self, job: SweepJob) -> None:
+        """Start the automatic sweep asked for while ``job`` ran, if any."""
+        guild_id = job.record.guild_id
+        if self._jobs.get(guild_id) is job:
+            del self._jobs[guild_id]  # over: the next one may start
+        follow = self._again.pop(guild_id, None)
+        guild = self.client.get_guild(guild_id) if self.client is not None else None
+        if follow is not None and guild is not None:
+            await self.start_automatic(guild, *follow)
 
     async def _sweep(self, job: SweepJob) -> None:
         last = time.monotonic()
@@ -178,6 +252,10 @@ class Sweeper:
                     async for message in channel.history(limit=left, before=before):
                         if job.record.scanned >= MAX_TOTAL:
                             return
+                        if message.id < record.oldest_id:
+                            break  # newest first: the rest of this channel is older still
+                        if record.reason:
+                            await asyncio.sleep(1 / AUTO_PER_SECOND)
                         incident = await self.watcher.handle(message, force=True)
                         acted = incident is not None and incident.case_id is not None
                         job.record = _advanced(job.record, message.id, acted)
@@ -190,6 +268,18 @@ class Sweeper:
             job.record = replace(
                 job.record, channel_index=job.record.channel_index + 1, before_id=0, taken=0
             )
+
+
+def readable_channels(guild: discord.Guild) -> list[Swept]:
+    """The server's text channels whose history the bot may read."""
+    me = guild.me
+    return [
+        c
+        for c in guild.text_channels
+        if me is not None
+        and c.permissions_for(me).view_channel
+        and c.permissions_for(me).read_message_history
+    ]
 
 
 def _advanced(record: SweepRecord, message_id: int, acted: bool) -> SweepRecord:

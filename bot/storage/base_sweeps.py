@@ -26,6 +26,10 @@ class SweepRecord:
     """How many of that channel's messages are swept."""
     scanned: int = 0
     acted: int = 0
+    reason: str = ""
+    """Why an automatic sweep runs (new blocklist entries); empty for a moderator's sweep."""
+    oldest_id: int = 0
+    """Messages older than this snowflake are not swept (0: no bound in time)."""
 
 
 class SweepStore(ABC):

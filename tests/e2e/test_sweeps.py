@@ -6,10 +6,13 @@ import asyncio
 from pathlib import Path
 
 import discord
+import pytest
 
+from bot.runtime import retro, sweeps
 from bot.runtime.sweeps import PAUSED
 from bot.sandbox import DemoWorld, Sandbox
 from tests.e2e.harness import Harness, running_bot, sandbox_config
+from tests.e2e.test_blocklist_commands import slash
 from tests.e2e.test_faults import eventually
 from tests.e2e.test_watch import ASTRONAUT, COFFEE, COPY
 
@@ -110,3 +113,46 @@ async def test_a_sweep_stopped_by_a_shutdown_carries_on_from_its_place_at_the_ne
         actions = [r.action for r in await storage.audit.list(guild_id=world.guild_id)]
         assert actions.count("sweep.started") == 1 and actions.count("sweep.finished") == 1
         assert (await storage.audit.verify()).ok
+
+
+async def test_new_entries_sweep_recent_history_for_earlier_copies_on_their_own(
+    consentry: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(retro, "GATHER_SECONDS", 0.05)
+    monkeypatch.setattr(sweeps, "AUTO_PER_SECOND", 1000.0)
+    world, sandbox = consentry.world, consentry.sandbox
+    early, _ = await consentry.post(world.art_id, world.member_ids[0], [("p.jpg", COPY)])
+    await consentry.post(world.general_id, world.member_ids[1], [("c.png", COFFEE)])
+    since = len(sandbox.requests)
+    # A moderator adds the original from Discord; no one runs /sweep.
+    await slash(consentry, world.moderator_id, "blocklist", "add", file=("a.jpg", ASTRONAUT))
+    done = await sandbox.wait_for_request(
+        "PATCH", EDIT, since=since, timeout=15, predicate=lambda r: "Sweep done" in str(r.json)
+    )
+    assert "Automatic sweep (new blocklist entries)" in done.json["content"]
+    assert "1 cases opened" in done.json["content"]
+    assert sandbox.message(world.art_id, int(early["id"])) is None
+    records = await consentry.engine.storage.audit.list(guild_id=world.guild_id)
+    [began] = [r for r in records if r.action == "sweep.started"]
+    assert began.actor == "consentry" and began.details["reason"] == "new blocklist entries"
+
+
+async def test_an_automatic_sweep_asked_for_during_a_sweep_follows_it(
+    consentry: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sweeps, "AUTO_PER_SECOND", 1000.0)
+    world, sandbox = consentry.world, consentry.sandbox
+    sandbox.fail_next("GET", "/channels/{channel_id}/messages", 429, retry_after=0.5)
+    guild = consentry.bot.get_guild(world.guild_id)
+    assert guild is not None and consentry.bot.sweeper is not None
+    moderator = await guild.fetch_member(world.moderator_id)
+    art = guild.get_channel(world.art_id)
+    assert isinstance(art, discord.TextChannel)
+    await consentry.bot.sweeper.start(moderator, [art], 10, art)
+    assert await consentry.bot.sweeper.start_automatic(guild, [art], "test", None) is None
+    for _ in range(200):
+        actions = [r.action for r in await consentry.engine.storage.audit.list()]
+        if actions.count("sweep.finished") == 2:
+            break
+        await asyncio.sleep(0.05)
+    assert actions.count("sweep.started") == 2 and actions.count("sweep.finished") == 2

@@ -22,13 +22,16 @@ class SQLiteSweepStore(SweepStore):
         at = to_text(now())
         async with self._db.transaction() as tx:
             changed, _ = await tx.execute(
-                "INSERT INTO sweeps (guild_id, started_by, channel_ids, per_channel,"
-                " started_at, updated_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                "INSERT INTO sweeps (guild_id, started_by, channel_ids, per_channel, reason,"
+                " oldest_id, started_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT DO NOTHING",
                 (
                     sweep.guild_id,
                     sweep.started_by,
                     json.dumps(list(sweep.channel_ids)),
                     sweep.per_channel,
+                    sweep.reason,
+                    sweep.oldest_id,
                     at,
                     at,
                 ),
@@ -41,7 +44,11 @@ class SQLiteSweepStore(SweepStore):
                 actor=actor,
                 action="sweep.started",
                 subject=f"guild {sweep.guild_id}",
-                details={"channels": list(sweep.channel_ids), "per_channel": sweep.per_channel},
+                details={
+                    "channels": list(sweep.channel_ids),
+                    "per_channel": sweep.per_channel,
+                    **({"reason": sweep.reason} if sweep.reason else {}),
+                },
             )
         return True
 
@@ -88,4 +95,6 @@ def _record(row: Any) -> SweepRecord:
         taken=int(row["taken"]),
         scanned=int(row["scanned"]),
         acted=int(row["acted"]),
+        reason=row["reason"],
+        oldest_id=int(row["oldest_id"]),
     )

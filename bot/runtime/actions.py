@@ -244,6 +244,18 @@ class Actioner:
             return _failure(exc, f"Could not {verb} the author yet")
         return Outcome(True, "No action against the author (the server's ladder says none).")
 
+    async def slowmode(
+        self, channel: discord.TextChannel | discord.Thread, seconds: int, reason: str
+    ) -> Outcome:
+        """Set a channel's slow mode (0 turns it off)."""
+        try:
+            await channel.edit(slowmode_delay=seconds, reason=reason[:_AUDIT_REASON_LIMIT])
+        except discord.Forbidden:
+            return Outcome(False, f"<#{channel.id}>: Consentry lacks Manage Channels there.")
+        except (discord.HTTPException, *_NETWORK) as exc:
+            return _failure(exc, f"<#{channel.id}>: slow mode not set")
+        return Outcome(True, f"<#{channel.id}>: slow mode {seconds} s.")
+
     async def setup_notice(self, guild: discord.Guild) -> bool:
         """Say once, in the system channel, what setup is missing (never mentioning content)."""
         channel = guild.system_channel

@@ -8,7 +8,8 @@ import discord
 
 from bot.core.moderation import Decision, is_known_abuse, protects_member
 from bot.core.verdict import Action, Verdict
-from bot.storage import Case
+from bot.runtime.campaigns import campaign_text
+from bot.storage import Campaign, Case
 
 _COLOURS = {
     Action.QUARANTINE: discord.Colour.red(),
@@ -74,6 +75,8 @@ class Incident:
     case_id: int | None = None
     reported_by: int | None = None
     """The member who reported the message with "Report as NCII", if that is how it came."""
+    campaign: Campaign | None = None
+    """The campaign the message belongs to, if it is one (several accounts or servers)."""
 
 
 def alert_embed(incident: Incident) -> discord.Embed:
@@ -108,6 +111,8 @@ def alert_embed(incident: Incident) -> discord.Embed:
         name="Message", value=f"[jump]({post.jump_url}) ({post.message_id})", inline=True
     )
     embed.add_field(name="Outcome", value=incident.outcome[:_FIELD_LIMIT], inline=False)
+    if incident.campaign is not None and incident.campaign.spread:
+        embed.add_field(name="Campaign", value=campaign_text(incident.campaign), inline=False)
     shown = [m for m in incident.media if m.verdict in decision.verdicts][:_MAX_MEDIA_FIELDS]
     for report in shown:
         lines = [f"• {r.message}" for r in report.verdict.reasons] or ["• no reason recorded"]

@@ -26,6 +26,7 @@ from bot.runtime.actions import Actioner
 from bot.runtime.alerts import Incident, MediaReport, Post, audit_reason
 from bot.runtime.bursts import Burst, BurstTracker
 from bot.runtime.buttons import review_view
+from bot.runtime.campaigns import CampaignTracker
 from bot.runtime.catchup import CursorBook
 from bot.runtime.effects import Due, EffectRunner
 from bot.runtime.extract import MediaRef, media_key, media_refs
@@ -70,6 +71,7 @@ class Watcher:
         self.effects = effects
         self.recorder = WorkRecorder(engine.storage.work)
         self.safeguards = Safeguards(engine.storage, settings)
+        self.campaigns = CampaignTracker(engine.storage)
         self.likeness = likeness
         self.own_user_id = own_user_id
         self._seen: OrderedDict[int, frozenset[str]] = OrderedDict()
@@ -258,7 +260,8 @@ class Watcher:
             )
         except StorageError as exc:
             return await self._unrecorded(incident, settings, exc), None, None
-        incident = replace(incident, case_id=case.id, reported_by=reported_by)
+        campaign = await self.campaigns.record(message, decision, case.id)
+        incident = replace(incident, case_id=case.id, reported_by=reported_by, campaign=campaign)
         due = Due(case, message.channel.id, message.id, delete=remove, alert=True)
         incident, sent = await self.effects.run(
             due, incident, preview=lambda: blurred_alert_preview(self.engine, decision, reports)
@@ -326,6 +329,8 @@ class Watcher:
             Post.of(message), decision, tuple(reports), planned_outcome(decision, settings)
         )
         incident = await self._join_case(burst.case, message, incident, settings, "copy")
+        campaign = await self.campaigns.record(message, decision, burst.case.id)
+        incident = replace(incident, campaign=campaign)
         if burst.alert is not None and burst.refresh is None:
             burst.refresh = asyncio.create_task(self._refresh_burst_alert(burst))
         return incident

@@ -94,14 +94,25 @@ async def start_thread(call: Call) -> Reply:
 
 @routes.route("PATCH", "/channels/{channel_id}")
 async def edit_thread(call: Call) -> Reply:
-    """Thread moderation: ``archived``, ``locked``, ``name`` (THREAD_UPDATE); other channel
-    edits are not imitated and answer 403 50013 unless the bot may manage channels."""
+    """Thread moderation: ``archived``, ``locked``, ``name`` (THREAD_UPDATE). A guild channel
+    takes ``rate_limit_per_user`` (slow mode, 0-21600 s) with Manage Channels, as Discord
+    documents it (CHANNEL_UPDATE); its other fields are not imitated (400 50024)."""
     world = call.ctx.world
     channel: Channel = world.channel(call.snowflake("channel_id"))
     body = call.body()
     if not channel.is_thread:
         world.require(channel.id, call.bot_id, P.MANAGE_CHANNELS)
-        raise errors.bad_request(50024, "Cannot execute action on this channel type (sandbox)")
+        if set(body) != {"rate_limit_per_user"}:
+            raise errors.bad_request(50024, "Cannot execute action on this channel type (sandbox)")
+        delay = body["rate_limit_per_user"]
+        if not isinstance(delay, int) or isinstance(delay, bool) or not 0 <= delay <= 21600:
+            raise errors.invalid_form(
+                "rate_limit_per_user", "NUMBER_TYPE_MAX", "int value should be <= 21600."
+            )
+        channel.rate_limit_per_user = delay
+        data = payloads.channel(channel, world)
+        call.ctx.gateway.dispatch("CHANNEL_UPDATE", data, guild_id=channel.guild_id)
+        return 200, data
     if channel.owner_id != call.bot_id or "locked" in body:
         world.require(channel.id, call.bot_id, P.MANAGE_THREADS)
     if "archived" in body:

@@ -20,6 +20,7 @@ from bot.storage.base import (
     TransitionRefused,
     WorkStore,
 )
+from bot.storage.base_campaigns import Campaign, CampaignPost, CampaignStore
 from bot.storage.base_feeds import Feed, FeedRefresh, FeedStore, NewFeed
 from bot.storage.base_reviews import Feedback, Opinion, ReviewStore
 from bot.storage.base_sweeps import SweepRecord, SweepStore
@@ -73,6 +74,9 @@ __all__ = [
     "AuditVerification",
     "BlocklistChanges",
     "BlocklistStore",
+    "Campaign",
+    "CampaignPost",
+    "CampaignStore",
     "Case",
     "CaseEvent",
     "CaseStatus",

@@ -10,6 +10,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any, Self
 
+from bot.storage.base_campaigns import CampaignStore
 from bot.storage.base_cases import CaseStore, EvidenceStore, TransitionRefused
 from bot.storage.base_enrolments import EnrolmentStore
 from bot.storage.base_feeds import FeedStore
@@ -261,6 +262,11 @@ class Storage(ABC):
     @abstractmethod
     def reviews(self) -> ReviewStore:
         """Holds, disputes and confirmations of shared entries."""
+
+    @property
+    @abstractmethod
+    def campaigns(self) -> CampaignStore:
+        """Campaigns: the same media posted by several accounts or servers."""
 
     @property
     @abstractmethod

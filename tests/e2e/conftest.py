@@ -54,3 +54,17 @@ async def reviewing(
     async with running_bot(sandbox, world, config, evidence_key) as harness:
         await harness.configure(alert_channel_id=world.mod_alerts_id)
         yield harness
+
+
+@pytest.fixture
+async def two_servers(
+    sandbox: Sandbox, world: DemoWorld, tmp_path: Path
+) -> AsyncIterator[tuple[Harness, DemoWorld]]:
+    """The bot in two servers of one instance, both set up."""
+    other = demo_world(sandbox)
+    async with running_bot(sandbox, world, sandbox_config(sandbox, tmp_path)) as harness:
+        await harness.configure(alert_channel_id=world.mod_alerts_id)
+        await harness.bot.guild_settings.set(
+            other.guild_id, "alert_channel_id", other.mod_alerts_id
+        )
+        yield harness, other

@@ -4,36 +4,16 @@ opted-in servers share their confirmations, and the flood guard holds a poisoned
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
-
 from bot.core.blocklist import Algorithm, NewEntry
 from bot.core.fingerprint import fingerprint
 from bot.core.verdict import Action, Match, Reason, Verdict
 from bot.guild_settings import GuildSettingsService
 from bot.safeguards import FLOOD_AUTHORS, FLOOD_FILES, Safeguards
-from bot.sandbox import DemoWorld, Sandbox
-from bot.sandbox.demo import demo_world
+from bot.sandbox import DemoWorld
 from bot.storage import NewFeed, Storage
-from tests.e2e.harness import Harness, running_bot, sandbox_config
+from tests.e2e.harness import Harness
 from tests.e2e.test_blocklist_commands import slash
 from tests.e2e.test_watch import ASTRONAUT, COPY
-
-
-@pytest.fixture
-async def two_servers(
-    sandbox: Sandbox, world: DemoWorld, tmp_path: Path
-) -> AsyncIterator[tuple[Harness, DemoWorld]]:
-    """The bot in two servers of one instance, both set up."""
-    other = demo_world(sandbox)
-    async with running_bot(sandbox, world, sandbox_config(sandbox, tmp_path)) as harness:
-        await harness.configure(alert_channel_id=world.mod_alerts_id)
-        await harness.bot.guild_settings.set(
-            other.guild_id, "alert_channel_id", other.mod_alerts_id
-        )
-        yield harness, other
 
 
 def _pdq(harness: Harness) -> str:

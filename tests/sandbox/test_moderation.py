@@ -8,6 +8,7 @@ import discord
 import pytest
 
 from bot.sandbox import DemoWorld, Sandbox
+from bot.sandbox.permissions import DEFAULT_BOT, P
 
 from .conftest import SandboxBot, expect
 
@@ -71,3 +72,20 @@ async def test_direct_messages(bot: SandboxBot, sandbox: Sandbox, world: DemoWor
     with pytest.raises(discord.Forbidden) as caught:
         await (await bot.fetch_user(closed)).send("hello")
     assert caught.value.code == 50007
+
+
+async def test_slow_mode_needs_manage_channels_and_stays_within_discords_bounds(
+    bot: SandboxBot, sandbox: Sandbox, world: DemoWorld
+) -> None:
+    channel = bot.get_channel(world.art_id)
+    assert isinstance(channel, discord.TextChannel)
+    with pytest.raises(discord.Forbidden):  # the bot's default role lacks Manage Channels
+        await channel.edit(slowmode_delay=30)
+    sandbox.set_bot_permissions(world.guild_id, DEFAULT_BOT | int(P.MANAGE_CHANNELS))
+    edited = await channel.edit(slowmode_delay=30, reason="campaign 1")
+    assert edited is not None and edited.slowmode_delay == 30
+    request = sandbox.find_requests("PATCH", "/channels/{channel_id}")[-1]
+    assert request.status == 200 and request.reason == "campaign 1"
+    with pytest.raises(discord.HTTPException) as caught:
+        await channel.edit(slowmode_delay=30_000)
+    assert caught.value.code == 50035

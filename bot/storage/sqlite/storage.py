@@ -15,6 +15,7 @@ from bot.storage.base import (
     Storage,
     WorkStore,
 )
+from bot.storage.base_campaigns import CampaignStore
 from bot.storage.base_feeds import FeedStore
 from bot.storage.base_own_media import OwnMediaStore
 from bot.storage.base_reviews import ReviewStore
@@ -22,6 +23,7 @@ from bot.storage.base_sweeps import SweepStore
 from bot.storage.sqlite._schema import connect
 from bot.storage.sqlite.audit import SQLiteAuditLog
 from bot.storage.sqlite.blocklist import SQLiteBlocklistStore
+from bot.storage.sqlite.campaigns import SQLiteCampaignStore
 from bot.storage.sqlite.cases import SQLiteCaseStore
 from bot.storage.sqlite.cursors import SQLiteCursorStore
 from bot.storage.sqlite.enrolments import SQLiteEnrolmentStore
@@ -54,6 +56,7 @@ class SQLiteStorage(Storage):
         self._feeds = SQLiteFeedStore(db)
         self._own_media = SQLiteOwnMediaStore(db)
         self._reviews = SQLiteReviewStore(db)
+        self._campaigns = SQLiteCampaignStore(db)
 
     @property
     def path(self) -> str:
@@ -103,6 +106,10 @@ class SQLiteStorage(Storage):
     @property
     def reviews(self) -> ReviewStore:
         return self._reviews
+
+    @property
+    def campaigns(self) -> CampaignStore:
+        return self._campaigns
 
     @property
     def audit(self) -> AuditLog:

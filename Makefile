@@ -29,7 +29,14 @@ run: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/consentry demo $(ARGS)
 
-bench: $(STAMP)
+# The benchmark also measures python-threatexchange, the peer of the blocklist index.
+BENCH_STAMP := $(VENV)/.bench-installed
+
+$(BENCH_STAMP): $(STAMP) pyproject.toml
+	$(PY) -m pip install -e '.[dev,bench]'
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
 	$(PY) -m bench $(ARGS)
 
 clean:

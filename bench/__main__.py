@@ -32,7 +32,11 @@ TARGETS = [
     (("pipeline", "jpeg_1024x768", "total_ms", "p50"), "<=", 40.0, "ms"),
     (("pipeline", "jpeg_4000x3000", "total_ms", "p50"), "<=", 80.0, "ms"),
     (("index", "10000000", "query_single_ms", "p50"), "<=", 15.0, "ms"),
-    (("index", "10000000", "index_bytes"), "<=", 400 * 1024 * 1024, "bytes"),
+    # Issue "An index for 10M+ entries": multi-index hashing against python-threatexchange's
+    # PDQIndex measured in the same run (a frame's 8 variants), in 1 GB, built in 5 s.
+    (("index", "10000000", "ratio_to_peer", "query_frame_ms_p50"), "<=", 0.25, "x"),
+    (("index", "10000000", "index_bytes"), "<=", 1_000_000_000, "bytes"),
+    (("index", "10000000", "build_s"), "<=", 5.0, "s"),
     # Issue "Nothing lost, nothing let back in": a change is live within 1 s at 10M entries.
     (("index", "10000000", "time_to_live_ms", "max"), "<=", 1000.0, "ms"),
     (("discord", "message_to_delete_ms", "p50"), "<=", 50.0, "ms"),

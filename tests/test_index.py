@@ -14,7 +14,13 @@ import pytest
 from bot.core.blocklist import Algorithm, BlocklistEntry, MatchRow
 from bot.core.hamming import HammingTable, Hits
 from bot.core.hashes import FrameHashes, MediaHashes
-from bot.core.index import INSTANCE_WIDE, BlocklistIndex, IndexBuilder, MatchThresholds
+from bot.core.index import (
+    INSTANCE_WIDE,
+    BlocklistIndex,
+    IndexBuilder,
+    IndexKind,
+    MatchThresholds,
+)
 from bot.core.verdict import Match
 
 Codes = npt.NDArray[np.uint8]
@@ -111,13 +117,15 @@ def test_faiss_binary_range_search_keeps_distances_strictly_below_the_radius() -
     assert index.range_search(query, 4)[2].tolist() == [0]
 
 
+@pytest.mark.parametrize("kind", ["mih", "scan"])
 @pytest.mark.parametrize("max_distance", [0, 10, 31, 32, 41, 64])
 def test_search_pdq_equals_brute_force_on_random_codes_with_planted_neighbours(
-    max_distance: int,
+    max_distance: int, kind: IndexKind
 ) -> None:
-    # 31, 32 and 40 are scanned by the 128-bit prefix; 41 and 64 by both halves (pigeonhole).
+    # The scan: 31, 32 and 40 read the 128-bit prefix; 41 and 64 both halves (pigeonhole).
+    # MIH: 16-bit chunks within max_distance // 16 bits; 64 is past its probes, a scan.
     codes, ids, queries = planted_set(32, 10_000, seed=1, flips=(*FLIPS, 41, 50, 64, 65))
-    index = BlocklistIndex.from_arrays(pdq_codes=codes, pdq_ids=ids)
+    index = BlocklistIndex.from_arrays(pdq_codes=codes, pdq_ids=ids, kind=kind)
     results = index.search_pdq(queries, max_distance)
     assert len(results) == len(queries)
     for query, found in zip(queries, results, strict=True):
@@ -144,12 +152,13 @@ def test_a_table_split_into_shards_finds_exactly_what_a_whole_one_does(
     assert len(tiny.search(codes[:2], 0).rows) == 2  # more shards asked for than codes
 
 
+@pytest.mark.parametrize("kind", ["mih", "scan"])
 @pytest.mark.parametrize("max_distance", [0, 10, 31, 32])
 def test_search_phash_equals_brute_force_on_random_codes_with_planted_neighbours(
-    max_distance: int,
+    max_distance: int, kind: IndexKind
 ) -> None:
     codes, ids, queries = planted_set(8, 5_000, seed=2, flips=(0, 1, 5, 10, 11, 15, 31, 32))
-    index = BlocklistIndex.from_arrays(phash_codes=codes, phash_ids=ids)
+    index = BlocklistIndex.from_arrays(phash_codes=codes, phash_ids=ids, kind=kind)
     results = index.search_phash(queries, max_distance)
     for query, found in zip(queries, results, strict=True):
         assert set(found) == brute_force(codes, ids, query, max_distance)

@@ -1,8 +1,13 @@
-"""Hamming tables: one perceptual algorithm's codes in faiss ``IndexBinaryFlat``, searched exactly.
+"""Hamming tables: one perceptual algorithm's codes with each entry's id, guild and allow flag.
 
-A 256-bit PDQ code is stored as two 128-bit halves. Up to radius 40 a query scans only the first
-half (a full distance <= r implies a prefix distance <= r); past it, one half or the other is
-within r // 2 (pigeonhole). Candidates are verified on the full code, so results are exact.
+``CodeTable`` holds what every table shares (ids, scopes, the shape checks); two kinds search it
+exactly. ``HammingTable`` here scans faiss ``IndexBinaryFlat`` shards; ``bot.core.mih.MIHTable``
+reads only the buckets that can hold a match (multi-index hashing).
+
+The scan: a 256-bit PDQ code is stored as two 128-bit halves. Up to radius 40 a query scans only
+the first half (a full distance <= r implies a prefix distance <= r); past it, one half or the
+other is within r // 2 (pigeonhole). Candidates are verified on the full code, so results are
+exact.
 
 A faiss range search over a binary index runs one query on one core, and at 10M codes it is
 bound by that core's memory bandwidth (160 MB scanned: 24 ms on a 2-core Xeon). Large tables are
@@ -14,6 +19,7 @@ cost more than it saves.
 from __future__ import annotations
 
 import os
+from abc import ABC, abstractmethod
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from itertools import pairwise
@@ -33,19 +39,22 @@ _POPCOUNT: Final = np.array([bin(i).count("1") for i in range(256)], dtype=np.ui
 # implies a prefix distance <= r, and only ~1e-5 of unrelated (random) prefixes lie within 40
 # bits, so verifying the candidates is cheap. Past it, one half or the other is within r // 2.
 _PREFIX_ONLY_MAX: Final = 40
-_SHARD_MIN_ROWS: Final = 500_000
-_MAX_SHARDS: Final = 4
+SHARD_MIN_ROWS: Final = 500_000
+"""Below this many rows a table's search stays on the calling thread."""
+MAX_SHARDS: Final = 4
 
 
-def _shard_count(rows: int) -> int:
-    return 1 if rows < _SHARD_MIN_ROWS else max(1, min(os.cpu_count() or 1, _MAX_SHARDS))
+def shard_count(rows: int) -> int:
+    """How many parts of a table of ``rows`` rows to search side by side (1 when small)."""
+    return 1 if rows < SHARD_MIN_ROWS else max(1, min(os.cpu_count() or 1, MAX_SHARDS))
 
 
 @cache
-def _shard_pool() -> ThreadPoolExecutor:
+def shard_pool() -> ThreadPoolExecutor:
+    """The pool every table's search and build spreads its parts over, besides the caller."""
     # Bounded and shared by every table: shards of one query run side by side, queries from
     # several scans queue here rather than oversubscribe the cores.
-    return ThreadPoolExecutor(_MAX_SHARDS - 1, thread_name_prefix="hamming-shard")
+    return ThreadPoolExecutor(MAX_SHARDS - 1, thread_name_prefix="hamming-shard")
 
 
 class Hits(NamedTuple):
@@ -56,10 +65,110 @@ class Hits(NamedTuple):
     distances: _Ints
 
 
-class HammingTable:
-    """One perceptual algorithm's codes in faiss, with each entry's id, guild and allow flag."""
+class Columns(NamedTuple):
+    """One algorithm's entries as checked arrays: (n, nbytes) codes and n ids, guilds, flags."""
 
-    __slots__ = ("_allow", "_guilds", "_indices", "_scope", "_starts", "_views", "ids", "nbytes")
+    codes: _Codes
+    ids: _Ints
+    guilds: _Ints
+    allow: npt.NDArray[np.bool_]
+
+    @classmethod
+    def check(
+        cls,
+        name: str,
+        nbytes: int,
+        codes: npt.ArrayLike | None,
+        ids: npt.ArrayLike | None,
+        guilds: npt.ArrayLike | None,
+        allow: npt.ArrayLike | None,
+    ) -> Columns:
+        """The columns as arrays (not copied where they already are); ValueError names the
+        column of the wrong shape."""
+        if (codes is None) != (ids is None):
+            raise ValueError(f"{name}_codes and {name}_ids must be given together")
+        code_array = np.asarray(codes if codes is not None else np.empty((0, nbytes)), np.uint8)
+        if code_array.ndim != 2 or code_array.shape[1] != nbytes:
+            raise ValueError(f"{name}_codes must have shape (n, {nbytes}), got {code_array.shape}")
+        n = len(code_array)
+        id_array: _Ints = np.asarray(ids if ids is not None else (), dtype=np.int64)
+        guild_array: _Ints = (
+            np.asarray(guilds, np.int64) if guilds is not None else np.full(n, INSTANCE_WIDE)
+        )
+        allow_array: npt.NDArray[np.bool_] = (
+            np.asarray(allow, bool) if allow is not None else np.zeros(n, bool)
+        )
+        for column, array in (("ids", id_array), ("guilds", guild_array), ("allow", allow_array)):
+            if array.shape != (n,):
+                raise ValueError(f"{name}_{column} must have shape ({n},), got {array.shape}")
+        return cls(code_array, id_array, guild_array, allow_array)
+
+
+class CodeTable(ABC):
+    """What every kind of table keeps per entry: its id and a small scope number (guild and
+    allow flag), addressed by the positions its ``search`` returns."""
+
+    __slots__ = ("_allow", "_guilds", "_scope", "ids", "nbytes")
+
+    def __init__(self, nbytes: int, columns: Columns) -> None:
+        self.nbytes = nbytes
+        n, id_array = len(columns.ids), columns.ids
+        int32 = np.iinfo(np.int32)
+        fits = n == 0 or (id_array.min() >= int32.min and id_array.max() <= int32.max)
+        self.ids = id_array.astype(np.int32 if fits else np.int64)  # a copy, narrowed if it can be
+        # Each entry keeps a small scope number, 2 * (rank of its guild) + allow, not two columns.
+        guilds, allow = columns.guilds, columns.allow
+        if n == 0 or (not allow.any() and bool((guilds == guilds[0]).all())):
+            unique, inverse = guilds[:1], np.zeros(n, dtype=np.int64)
+        else:
+            unique, inverse = np.unique(guilds, return_inverse=True)
+        named = [None if g == INSTANCE_WIDE else g for g in unique.tolist()]
+        self._guilds: tuple[int | None, ...] = tuple(g for guild in named for g in (guild, guild))
+        self._allow: npt.NDArray[np.bool_] = np.tile(np.array([False, True]), len(unique))
+        self._scope = (inverse * 2 + allow).astype(np.uint8 if len(unique) <= 128 else np.int32)
+        frozen: tuple[npt.NDArray[Any], ...] = (self.ids, self._scope, self._allow)
+        for array in frozen:
+            array.flags.writeable = False
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def allow_at(self, positions: _Ints) -> npt.NDArray[np.bool_]:
+        """Whether the entries at ``positions`` are allow-list entries."""
+        return np.asarray(self._allow[self._scope[positions]], dtype=np.bool_)
+
+    def guild_at(self, position: int) -> int | None:
+        """The guild of the entry at ``position`` (None: instance-wide)."""
+        return self._guilds[int(self._scope[position])]
+
+    def _metadata_bytes(self) -> int:
+        return int(self.ids.nbytes + self._scope.nbytes)
+
+    @abstractmethod
+    def memory_bytes(self) -> int:
+        """Bytes held by the table's arrays."""
+
+    @abstractmethod
+    def search(self, queries: npt.ArrayLike, max_distance: int) -> Hits:
+        """Every (query row, position) pair within ``max_distance`` bits, with its distance."""
+
+    def _queries(self, queries: npt.ArrayLike, max_distance: int) -> _Codes:
+        codes = np.ascontiguousarray(queries, dtype=np.uint8)
+        if codes.ndim != 2 or codes.shape[1] != self.nbytes:
+            raise ValueError(f"query codes must have shape (n, {self.nbytes}), got {codes.shape}")
+        if max_distance < 0:
+            raise ValueError(f"max_distance must be >= 0, got {max_distance}")
+        return codes
+
+    def _ordered(self, row: _Ints, pos: _Ints, distance: _Ints) -> Hits:
+        order = np.lexsort((self.ids[pos], distance, row))
+        return Hits(row[order], pos[order], distance[order])
+
+
+class HammingTable(CodeTable):
+    """One perceptual algorithm's codes in faiss flat indices, scanned (``kind="scan"``)."""
+
+    __slots__ = ("_indices", "_starts", "_views")
 
     def __init__(
         self,
@@ -74,25 +183,11 @@ class HammingTable:
     ) -> None:
         """``shards``: how many row ranges to search side by side (default: one per core, up to
         4, for tables of 500,000 codes or more; otherwise 1)."""
-        if (codes is None) != (ids is None):
-            raise ValueError(f"{name}_codes and {name}_ids must be given together")
-        code_array = np.asarray(codes if codes is not None else np.empty((0, nbytes)), np.uint8)
-        if code_array.ndim != 2 or code_array.shape[1] != nbytes:
-            raise ValueError(f"{name}_codes must have shape (n, {nbytes}), got {code_array.shape}")
-        n = len(code_array)
-        id_array: _Ints = np.asarray(ids if ids is not None else (), dtype=np.int64)
-        guild_array: _Ints = np.asarray(
-            guilds if guilds is not None else [INSTANCE_WIDE] * n, np.int64
-        )
-        allow_array: npt.NDArray[np.bool_] = np.asarray(
-            allow if allow is not None else [False] * n, bool
-        )
-        for column, array in (("ids", id_array), ("guilds", guild_array), ("allow", allow_array)):
-            if array.shape != (n,):
-                raise ValueError(f"{name}_{column} must have shape ({n},), got {array.shape}")
-        self.nbytes = nbytes
+        columns = Columns.check(name, nbytes, codes, ids, guilds, allow)
+        super().__init__(nbytes, columns)
+        code_array, n = columns.codes, len(columns.codes)
         width = 16 if nbytes == 32 else nbytes
-        count = max(1, min(shards or _shard_count(n), max(n, 1)))
+        count = max(1, min(shards or shard_count(n), max(n, 1)))
         starts = [n * k // count for k in range(count + 1)]
         self._starts: _Ints = np.asarray(starts[:-1], dtype=np.int64)
         # Per 128-bit part (PDQ has two, pHash one), per shard: a faiss index and a view of it.
@@ -114,44 +209,14 @@ class HammingTable:
                 views.append(view)
             self._indices.append(indices)
             self._views.append(views)
-        int32 = np.iinfo(np.int32)
-        fits = n == 0 or (id_array.min() >= int32.min and id_array.max() <= int32.max)
-        self.ids = id_array.astype(np.int32 if fits else np.int64)  # a copy, narrowed if it can be
-        # Each entry keeps a small scope number, 2 * (rank of its guild) + allow, not two columns.
-        if n == 0 or (not allow_array.any() and bool((guild_array == guild_array[0]).all())):
-            unique, inverse = guild_array[:1], np.zeros(n, dtype=np.int64)
-        else:
-            unique, inverse = np.unique(guild_array, return_inverse=True)
-        named = [None if g == INSTANCE_WIDE else g for g in unique.tolist()]
-        self._guilds: tuple[int | None, ...] = tuple(g for guild in named for g in (guild, guild))
-        self._allow: npt.NDArray[np.bool_] = np.tile(np.array([False, True]), len(unique))
-        self._scope = (inverse * 2 + allow_array).astype(
-            np.uint8 if len(unique) <= 128 else np.int32
-        )
-        frozen: tuple[npt.NDArray[Any], ...] = (self.ids, self._scope, self._allow)
-        for array in frozen:
-            array.flags.writeable = False
-
-    def __len__(self) -> int:
-        return len(self.ids)
 
     def memory_bytes(self) -> int:
         views = [view for part in self._views for view in part]
-        return sum(a.nbytes for a in (*views, self.ids, self._scope))
-
-    def allow_at(self, positions: _Ints) -> npt.NDArray[np.bool_]:
-        return np.asarray(self._allow[self._scope[positions]], dtype=np.bool_)
-
-    def guild_at(self, position: int) -> int | None:
-        return self._guilds[int(self._scope[position])]
+        return sum(a.nbytes for a in views) + self._metadata_bytes()
 
     def search(self, queries: npt.ArrayLike, max_distance: int) -> Hits:
         """Every (query row, position) pair within ``max_distance`` bits, with its distance."""
-        codes = np.ascontiguousarray(queries, dtype=np.uint8)
-        if codes.ndim != 2 or codes.shape[1] != self.nbytes:
-            raise ValueError(f"query codes must have shape (n, {self.nbytes}), got {codes.shape}")
-        if max_distance < 0:
-            raise ValueError(f"max_distance must be >= 0, got {max_distance}")
+        codes = self._queries(queries, max_distance)
         empty = np.empty(0, dtype=np.int64)
         if not len(self) or not len(codes):  # faiss need not be asked about nothing
             return Hits(empty, empty, empty)
@@ -184,14 +249,12 @@ class HammingTable:
             xor = stored ^ codes[row, part * width : (part + 1) * width]
             distance += _POPCOUNT[xor].sum(axis=1, dtype=np.int64)
         keep = distance <= max_distance
-        row, pos, distance = row[keep], pos[keep], distance[keep]
-        order = np.lexsort((self.ids[pos], distance, row))
-        return Hits(row[order], pos[order], distance[order])
+        return self._ordered(row[keep], pos[keep], distance[keep])
 
     def _range_search(self, part: int, codes: _Codes, radius: int) -> list[Any]:
         """faiss's (lims, distances, labels) from each shard of ``part``, in shard order."""
         # faiss keeps binary distances strictly below the radius (tests pin this), hence + 1;
         # distances are recomputed after, so a change to <= would only add candidates.
         first, *rest = self._indices[part]
-        others = [_shard_pool().submit(i.range_search, codes, radius + 1) for i in rest]
+        others = [shard_pool().submit(i.range_search, codes, radius + 1) for i in rest]
         return [first.range_search(codes, radius + 1), *(f.result() for f in others)]

@@ -17,7 +17,14 @@ import numpy.typing as npt
 from bot.core.blocklist import BlocklistEntry, MatchRow
 from bot.core.executor import BoundedExecutor
 from bot.core.hashes import MediaHashes
-from bot.core.index import BlocklistIndex, IndexBuilder, MatchThresholds
+from bot.core.index import (
+    DEFAULT_KIND,
+    BlocklistIndex,
+    IndexBuilder,
+    IndexKind,
+    MatchThresholds,
+    check_kind,
+)
 from bot.core.verdict import Match
 
 COMPACT_ROWS = 50_000
@@ -46,6 +53,11 @@ class LiveIndex:
     def generation(self) -> int:
         """Rises with every change the owner applies."""
         return self._generation
+
+    @property
+    def kind(self) -> IndexKind:
+        """How the base's perceptual tables are searched (``"mih"`` or ``"scan"``)."""
+        return self._base.kind
 
     @property
     def base(self) -> BlocklistIndex:
@@ -103,11 +115,16 @@ class BlocklistMatcher:
     Readers take ``snapshot`` once per scan and keep using it, so a change never alters an
     index under a running query; assigning the new reference is atomic in CPython.
     ``generation`` rises with each swap, which lets caches keyed by it forget results computed
-    against old entries.
+    against old entries. ``kind`` is how every base and delta it builds is searched (``"mih"``,
+    multi-index hashing, or ``"scan"``; see :mod:`bot.core.index`); a given ``snapshot`` keeps
+    its own.
     """
 
-    def __init__(self, snapshot: BlocklistIndex | None = None) -> None:
-        base = snapshot if snapshot is not None else BlocklistIndex.build([])
+    def __init__(
+        self, snapshot: BlocklistIndex | None = None, *, kind: IndexKind = DEFAULT_KIND
+    ) -> None:
+        self._kind = check_kind(kind)
+        base = snapshot if snapshot is not None else BlocklistIndex.build([], kind=kind)
         self._live = LiveIndex(base)
         self._delta: dict[int, MatchRow] = {}
         self._removed: frozenset[int] = frozenset()
@@ -120,6 +137,11 @@ class BlocklistMatcher:
     @property
     def generation(self) -> int:
         return self._live.generation
+
+    @property
+    def kind(self) -> IndexKind:
+        """How the indices this owner builds are searched."""
+        return self._kind
 
     @property
     def delta_size(self) -> int:
@@ -137,7 +159,7 @@ class BlocklistMatcher:
         delta starts empty); returns its size."""
         async with self._lock:
             generation = self.generation + 1
-            base = await executor.run(builder.build, generation)
+            base = await executor.run(builder.build, generation, kind=self._kind)
             self._delta, self._removed = {}, frozenset()
             self._live = LiveIndex(base, generation=generation)
             return len(base)
@@ -157,13 +179,14 @@ class BlocklistMatcher:
             # A re-added id (the same row back) must not stay hidden by an earlier removal.
             tombstones = (self._removed | gone) - {row.id for row in added if row.id not in gone}
             generation = self.generation + 1
-            index = await executor.run(_build_delta, list(delta.values()), generation)
+            rows = list(delta.values())
+            index = await executor.run(_build_delta, rows, generation, self._kind)
             self._delta, self._removed = delta, tombstones
             self._live = LiveIndex(self._live.base, index, tombstones, generation)
             return generation
 
 
-def _build_delta(rows: list[MatchRow], generation: int) -> BlocklistIndex:
+def _build_delta(rows: list[MatchRow], generation: int, kind: IndexKind) -> BlocklistIndex:
     builder = IndexBuilder()
     builder.add(rows)
-    return builder.build(generation)
+    return builder.build(generation, kind=kind)

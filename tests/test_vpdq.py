@@ -254,7 +254,7 @@ def test_an_imported_vpdq_list_quarantines_a_re_encoded_copy_and_nothing_else(
     pdq_rows = [line for line in listing.splitlines() if " pdq " in line]
     assert pdq_rows and all("instance" in row for row in pdq_rows)
     assert all("vPDQ known-fake.vpdq.txt frame" in row for row in pdq_rows)
-    assert f"imported {len(pdq_rows)} entries" in out
+    assert f"{len(pdq_rows)} entries added" in out
 
     copy = reencode(original, (256, 192), crf=38)
     assert copy != original and len(copy) < len(original)

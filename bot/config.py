@@ -16,7 +16,7 @@ import platformdirs
 
 from bot.core.faces.likeness import DEFAULT_MAX_DISTANCE
 from bot.core.faces.stage import MAX_FACES
-from bot.core.index import MatchThresholds
+from bot.core.index import IndexKind, MatchThresholds, check_kind
 from bot.core.limits import MediaLimits
 from bot.core.policy import Policy, PolicyError
 from bot.feeds.limits import FeedLimits
@@ -177,6 +177,9 @@ class Config:
     scanner: ScannerConfig = field(default_factory=ScannerConfig)
     limits: MediaLimits = field(default_factory=MediaLimits)
     matching: MatchThresholds = field(default_factory=MatchThresholds)
+    index: IndexKind = "mih"
+    """How the blocklist index searches PDQ and pHash (``[matching] index``): multi-index hashing
+    (fast at millions of entries, ~97 bytes each) or a flat scan (~37 bytes each, slower)."""
     detectors: tuple[DetectorConfig, ...] = DEFAULT_DETECTORS
     likeness: LikenessConfig = field(default_factory=LikenessConfig)
     policy_rules: Policy | None = None
@@ -257,7 +260,11 @@ def _parse(raw: dict[str, Any], path: Path) -> Config:
     if not isinstance(url, str) or not url:
         raise ValueError("[storage] url must be a non-empty string")
     matching = _table(raw, "matching")
-    _known(matching, set(_MATCHING_KEYS), "matching")
+    _known(matching, {*_MATCHING_KEYS, "index"}, "matching")
+    index = matching.pop("index", "mih")
+    if not isinstance(index, str):
+        raise ValueError('[matching] index must be "mih" or "scan"')
+    kind = check_kind(index)
     policy = _table(raw, "policy")
     _known(policy, {"rules"}, "policy")
     return Config(
@@ -268,6 +275,7 @@ def _parse(raw: dict[str, Any], path: Path) -> Config:
         matching=MatchThresholds(
             **{_MATCHING_KEYS[k]: _matching(k, v) for k, v in matching.items()}
         ),
+        index=kind,
         detectors=tuple(_detector(d, i, base) for i, d in enumerate(raw["detectors"]))
         if "detectors" in raw
         else DEFAULT_DETECTORS,

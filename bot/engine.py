@@ -157,7 +157,7 @@ async def open_engine(
         manifests, detectors = await _load_detectors(config, executor)
         faces = await _load_faces(config, executor) if likeness else None
         protected = ProtectedFaces(config.likeness.max_distance)
-        matcher = BlocklistMatcher()
+        matcher = BlocklistMatcher(kind=config.index)
         scanner = Scanner(
             executor=executor,
             matcher=matcher,

@@ -122,7 +122,7 @@ def import_text(
         w for e, w in zip(parsed.entries, parsed.entry_lines, strict=True) if id(e) in repeated
     ]
     lines = [
-        f"Imported {name_of(file)} into this server's blocklist: {len(result.added)} entries "
+        f"Imported {name_of(file)} into this server's blocklist: {result.added} entries "
         f"added, {len(result.duplicates)} already present, {len(result.removed)} withdrawn, "
         f"{len(parsed.skipped)} rows skipped."
     ]

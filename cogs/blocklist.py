@@ -217,7 +217,7 @@ class Blocklist(commands.Cog):
             f"file {file.filename}",
             {
                 "format": chosen,
-                "added": len(result.added),
+                "added": result.added,
                 "duplicates": len(result.duplicates),
                 "withdrawn": len(result.removed),
                 "skipped": len(parsed.skipped),

@@ -72,6 +72,15 @@ def test_the_look_alike_radius_is_a_cosine_distance(tmp_path: Path) -> None:
     assert load_config(path).matching.clip == 0.0  # look-alike matching off
 
 
+def test_the_index_kind_is_chosen_in_matching(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text('[matching]\nindex = "scan"\n')
+    assert load_config(path).index == "scan"
+    path.write_text('[matching]\nindex = "faiss"\n')
+    with pytest.raises(ConfigError, match="index kind must be one of mih, scan"):
+        load_config(path)
+
+
 def test_relative_paths_are_relative_to_the_config_file(tmp_path: Path) -> None:
     path = tmp_path / "conf" / "config.toml"
     path.parent.mkdir()

@@ -310,7 +310,7 @@ def import_report(file: str, fmt: str, parsed: ParsedFile, result: ApplyResult) 
     duplicates, added = split_places(parsed.entries, parsed.entry_lines, result.duplicates)
     missing, _ = split_places(parsed.removals, parsed.removal_lines, result.missing)
     lines = [
-        f"imported {file} ({fmt}): {len(result.added)} entries added, {len(duplicates)} already "
+        f"imported {file} ({fmt}): {result.added} entries added, {len(duplicates)} already "
         f"present, {len(result.removed)} withdrawn, {len(parsed.skipped)} rows skipped"
     ]
     for label, places in (

@@ -28,7 +28,9 @@ class Algorithm(enum.Enum):
 
     @property
     def hex_length(self) -> int:
-        return _HEX_LENGTH[self]
+        # Keyed by the value: hashing a str is C, hashing an Enum member is Python (a big
+        # import asks this once a row).
+        return _HEX_LENGTH[self._value_]
 
     @property
     def perceptual(self) -> bool:
@@ -53,11 +55,11 @@ class Algorithm(enum.Enum):
 
 
 _HEX_LENGTH = {
-    Algorithm.PDQ: 64,
-    Algorithm.PHASH: 16,
-    Algorithm.SHA256: 64,
-    Algorithm.MD5: 32,
-    Algorithm.CLIP: embeddings.HEX_LENGTH,
+    Algorithm.PDQ.value: 64,
+    Algorithm.PHASH.value: 16,
+    Algorithm.SHA256.value: 64,
+    Algorithm.MD5.value: 32,
+    Algorithm.CLIP.value: embeddings.HEX_LENGTH,
 }
 _HEX = re.compile(r"^[0-9a-f]*$")
 
@@ -65,12 +67,12 @@ _HEX = re.compile(r"^[0-9a-f]*$")
 def normalise_hash(algorithm: Algorithm, value: str) -> str:
     """``value`` as lowercase hex of the right length for ``algorithm``; ValueError otherwise."""
     text = value.strip().lower()
-    if len(text) != algorithm.hex_length or not _HEX.match(text):
+    if len(text) != algorithm.hex_length or _HEX.fullmatch(text) is None:
         shown = value if len(value) <= 80 else f"{value[:40]}...({len(value)} characters)"
         raise ValueError(
             f"{algorithm.value} hash must be {algorithm.hex_length} hex digits, got {shown!r}"
         )
-    if algorithm.semantic:
+    if algorithm is Algorithm.CLIP:
         embeddings.check(text)
     return text
 
@@ -91,7 +93,7 @@ class NewEntry:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "value", normalise_hash(self.algorithm, self.value))
-        if self.algorithm.semantic and self.allow:
+        if self.allow and self.algorithm.semantic:
             # An allow-listed embedding would wave through everything that merely looks like
             # it, known abuse included; false positives are allow-listed by their hashes.
             raise ValueError(f"{self.algorithm.value} entries cannot be allow-list entries")

@@ -69,12 +69,16 @@ class Collector:
 
     def entry(self, where: str, algorithm: Algorithm, value: str, reason: str = "") -> None:
         """An entry of this file's source and scope."""
-        self.add(
-            where,
-            lambda: NewEntry(
+        # Made here rather than through ``add``: a million-row list spends its time here.
+        try:
+            entry = NewEntry(
                 algorithm, value, self.guild_id, self.source, reason[:500], self.added_by
-            ),
-        )
+            )
+        except ValueError as exc:
+            self.error(where, str(exc))
+            return
+        self._parsed.entries.append(entry)
+        self._parsed.entry_lines.append(where)
 
     def remove(self, where: str, algorithm: Algorithm, value: str) -> None:
         """This file's source takes the entry for ``value`` back."""
@@ -106,6 +110,8 @@ def split_places(
     """The places of ``chosen`` (some of ``items``, by identity), then those of the others: which
     lines of a file were duplicates, say, and which were added."""
     picked = {id(item) for item in chosen}
+    if not picked:
+        return [], list(places)
     inside: list[str] = []
     outside: list[str] = []
     for item, place in zip(items, places, strict=True):

@@ -34,13 +34,16 @@ class AddResult:
     duplicates: list[NewEntry] = field(default_factory=list)
     """Entries whose (algorithm, value, scope, allow, source) was stored already, or came earlier
     in the same call."""
+    count: int = 0
+    """How many were stored (also when they are not returned in ``added``)."""
 
 
 @dataclass(frozen=True, slots=True)
 class ApplyResult:
     """What :meth:`BlocklistStore.apply` did: a hash list's additions and removals together."""
 
-    added: list[BlocklistEntry] = field(default_factory=list)
+    added: int = 0
+    """How many entries were stored."""
     duplicates: list[NewEntry] = field(default_factory=list)
     removed: list[BlocklistEntry] = field(default_factory=list)
     missing: list[Removal] = field(default_factory=list)

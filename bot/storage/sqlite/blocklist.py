@@ -29,6 +29,10 @@ _REVISION = "blocklist_revision"
 _Identity = tuple[str, str, int | None, bool, str]
 
 
+def _by_hash(entry: NewEntry) -> tuple[str, str]:
+    return entry.algorithm.value, entry.value
+
+
 def _identity(entry: NewEntry | BlocklistEntry) -> _Identity:
     return (entry.algorithm.value, entry.value, entry.guild_id, entry.allow, entry.source)
 
@@ -69,7 +73,7 @@ class SQLiteBlocklistStore(BlocklistStore):
 
     async def apply(self, entries: Sequence[NewEntry], removals: Sequence[Removal]) -> ApplyResult:
         async with self._db.transaction() as tx:
-            added = await add_in(tx, entries)
+            added = await add_in(tx, entries, keep=False)
             removed: list[BlocklistEntry] = []
             missing: list[Removal] = []
             for removal in removals:
@@ -82,7 +86,7 @@ class SQLiteBlocklistStore(BlocklistStore):
                 if not rows:
                     missing.append(removal)
                 removed.extend(rows)
-        return ApplyResult(added.added, added.duplicates, removed, missing)
+        return ApplyResult(added.count, added.duplicates, removed, missing)
 
     async def remove(self, entry_id: int) -> BlocklistEntry | None:
         async with self._db.transaction() as tx:
@@ -229,16 +233,22 @@ async def delete_in(
     return [row_entry(r) for r in rows]
 
 
-async def add_in(tx: Transaction, entries: Sequence[NewEntry]) -> AddResult:
+async def add_in(tx: Transaction, entries: Sequence[NewEntry], *, keep: bool = True) -> AddResult:
     """Add ``entries`` inside ``tx`` (see :meth:`BlocklistStore.add`): with a case's decision
-    and its audit record, they commit together or not at all."""
+    and its audit record, they commit together or not at all. ``keep=False``: the stored entries
+    are only counted (``AddResult.count``), not returned (a big import needs no million
+    objects)."""
     if not entries:
         return AddResult()
-    added_at = to_text(now())
+    at = now()
+    added_at = to_text(at)
     # The write lock is held, so every row with an id above this one is ours. One executemany
     # plus one SELECT is far faster than a round trip per entry on big imports.
-    row = await tx.fetchone("SELECT coalesce(max(id), 0) FROM blocklist")
-    before = int(row[0]) if row is not None else 0
+    row = await tx.fetchone("SELECT coalesce(max(id), 0), total_changes() FROM blocklist")
+    before, changes_before = (int(row[0]), int(row[1])) if row is not None else (0, 0)
+    # Inserted in hash order (a stable sort: of repeated rows the first still goes in), so the
+    # unique index grows at its end instead of at random places: twice as fast for big imports.
+    ordered = sorted(entries, key=_by_hash) if len(entries) > 1000 else entries
     await tx.executemany(
         f"INSERT INTO blocklist ({ENTRY_COLUMNS}) VALUES (NULL, ?, ?, ?, ?, ?, ?, ?, ?)"
         " ON CONFLICT DO NOTHING",
@@ -253,23 +263,47 @@ async def add_in(tx: Transaction, entries: Sequence[NewEntry]) -> AddResult:
                 added_at,
                 int(e.allow),
             )
-            for e in entries
+            for e in ordered
         ),
     )
+    changed = await tx.fetchone("SELECT total_changes()")
+    inserted = int(changed[0]) - changes_before if changed is not None else 0
+    if not keep and inserted == len(entries):  # nothing was a duplicate: nothing to find
+        if inserted:
+            last = await tx.fetchone("SELECT max(id) FROM blocklist")
+            assert last is not None
+            await _record_change(tx, before + 1, int(last[0]), removed=False)
+        return AddResult(count=inserted)
+    # Only the identity and id of each new row are read back: the rest is what was given
+    # (a million imported rows would otherwise be parsed back, dates and all).
     rows = await tx.fetchall(
-        f"SELECT {ENTRY_COLUMNS} FROM blocklist WHERE id > ? ORDER BY id", (before,)
+        "SELECT id, algorithm, value, guild_id, allow, source FROM blocklist WHERE id > ?"
+        " ORDER BY id",
+        (before,),
     )
     if rows:
-        await _record_change(tx, rows[0]["id"], rows[-1]["id"], removed=False)
-    added = [row_entry(r) for r in rows]
+        await _record_change(tx, rows[0][0], rows[-1][0], removed=False)
+    fresh = {(r[1], r[2], r[3], bool(r[4]), r[5]): int(r[0]) for r in rows}
     # Rows were inserted in input order, so the first occurrence of each identity is the one
     # that went in; any other occurrence is a duplicate.
-    fresh = {_identity(e) for e in added}
+    added: list[BlocklistEntry] = []
     duplicates: list[NewEntry] = []
-    for entry in entries:
-        key = _identity(entry)
-        if key in fresh:
-            fresh.discard(key)
-        else:
-            duplicates.append(entry)
-    return AddResult(added=added, duplicates=duplicates)
+    for e in entries:
+        entry_id = fresh.pop(_identity(e), None)
+        if entry_id is None:
+            duplicates.append(e)
+        elif keep:
+            added.append(
+                BlocklistEntry(
+                    entry_id,
+                    e.algorithm,
+                    e.value,
+                    e.guild_id,
+                    e.source,
+                    e.reason,
+                    e.added_by,
+                    at,
+                    e.allow,
+                )
+            )
+    return AddResult(added=added, duplicates=duplicates, count=len(rows))

@@ -124,7 +124,7 @@ class SQLiteFeedStore(FeedStore):
                 " c.algorithm = blocklist.algorithm AND c.value = blocklist.value)",
                 (feed.source,),
             )
-            added = await add_in(tx, kept)
+            added = await add_in(tx, kept, keep=False)
             await tx.execute("DELETE FROM feed_copy")
             count = await _count(tx, feed)
             await tx.execute(
@@ -132,7 +132,7 @@ class SQLiteFeedStore(FeedStore):
                 " last_error = '', failures = 0, entry_count = ? WHERE id = ?",
                 (etag, last_modified, to_text(next_at), to_text(now()), count, feed_id),
             )
-            result = FeedRefresh(len(added.added), len(gone), count)
+            result = FeedRefresh(added.count, len(gone), count)
             details = {"added": result.added, "removed": result.removed, "entries": count}
             await _audit(tx, feed, "consentry", "feed.refreshed", details)
         return result
@@ -149,7 +149,7 @@ class SQLiteFeedStore(FeedStore):
     ) -> FeedRefresh:
         async with self._db.transaction() as tx:
             feed = await _locked(tx, feed_id)
-            added = await add_in(tx, entries)
+            added = await add_in(tx, entries, keep=False)
             gone = 0
             for removal in removals:
                 gone += len(
@@ -168,7 +168,7 @@ class SQLiteFeedStore(FeedStore):
                 " failures = 0, entry_count = ? WHERE id = ?",
                 (checkpoint, due, to_text(now()), note[:500], note, to_text(now()), count, feed_id),
             )
-            result = FeedRefresh(len(added.added), gone, count)
+            result = FeedRefresh(added.count, gone, count)
             details = {"added": result.added, "removed": gone, "entries": count}
             details["checkpoint"] = checkpoint
             await _audit(tx, feed, "consentry", "feed.refreshed", details)

@@ -115,20 +115,26 @@ class FeedHost:
 
 
 @asynccontextmanager
-async def feed_host(folder: Path) -> AsyncIterator[FeedHost]:
-    """A running :class:`FeedHost` on a free local port."""
+async def serve_tls(app: web.Application, folder: Path) -> AsyncIterator[tuple[int, Path]]:
+    """Serve ``app`` over HTTPS on a free local port: (the port, the CA file to trust)."""
     ca_file, context = make_tls(folder)
-    host = FeedHost(ca_file=ca_file)
-    app = web.Application()
-    app.router.add_get("/feed", host.handle)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=context)
     await site.start()
     server = site._server
     assert server is not None and server.sockets  # type: ignore[attr-defined]
-    host.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
     try:
-        yield host
+        yield server.sockets[0].getsockname()[1], ca_file  # type: ignore[attr-defined]
     finally:
         await runner.cleanup()
+
+
+@asynccontextmanager
+async def feed_host(folder: Path) -> AsyncIterator[FeedHost]:
+    """A running :class:`FeedHost` on a free local port."""
+    host = FeedHost()
+    app = web.Application()
+    app.router.add_get("/feed", host.handle)
+    async with serve_tls(app, folder) as (host.port, host.ca_file):
+        yield host

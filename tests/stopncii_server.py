@@ -15,7 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.feeds.limits import FeedLimits
-from tests.feed_server import make_tls
+from tests.feed_server import serve_tls
 
 FUNCTION_KEY, SUBSCRIPTION_KEY = "fn-key", "sub-key"
 
@@ -98,16 +98,8 @@ def _token(offset: int, start: int) -> str:
 @asynccontextmanager
 async def hash_api(folder: Path) -> AsyncIterator[HashApi]:
     """A running :class:`HashApi` on a free local port."""
-    ca_file, context = make_tls(folder)
-    api = HashApi(ca_file=ca_file)
+    api = HashApi()
     app = web.Application()
     app.router.add_get("/v1/FetchHashes", api.fetch)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=context)
-    await site.start()
-    api.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
+    async with serve_tls(app, folder) as (api.port, api.ca_file):
         yield api
-    finally:
-        await runner.cleanup()

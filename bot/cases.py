@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from bot.case_events import CaseDecided, CaseEvents, CaseOpened
 from bot.core.blocklist import Algorithm, NewEntry
 from bot.core.evidence import EvidenceError, EvidenceKey, Sealed, evidence_context
 from bot.core.moderation import Decision
@@ -62,6 +63,8 @@ class CaseService:
         self.storage = storage
         self.key = key
         self._clock = clock
+        self.events = CaseEvents()
+        """Where the case's opening and decisions are told (:mod:`bot.case_events`)."""
 
     @property
     def keeps_evidence(self) -> bool:
@@ -125,17 +128,19 @@ class CaseService:
             )
 
         try:
-            return await retrying(lambda: store(True), what=f"storing the case of {message_id}")
+            case = await retrying(lambda: store(True), what=f"storing the case of {message_id}")
         except StorageError as exc:
             if exc.busy or not details["evidence_items"]:
                 raise
             failure = str(exc)
-        # Fail closed: the case (a small row) without its evidence, and why.
-        new.verdict["evidence_error"] = failure
-        details = {**details, "evidence_items": 0, "evidence_error": failure}
-        return await retrying(
-            lambda: store(False), what=f"storing the case of {message_id} without evidence"
-        )
+            # Fail closed: the case (a small row) without its evidence, and why.
+            new.verdict["evidence_error"] = failure
+            details = {**details, "evidence_items": 0, "evidence_error": failure}
+            case = await retrying(
+                lambda: store(False), what=f"storing the case of {message_id} without evidence"
+            )
+        self.events.publish(CaseOpened(case))
+        return case
 
     async def log(self, case: Case, action: str, detail: str) -> None:
         """Record something done about ``case`` (a deletion, a failed one) in the audit log."""
@@ -282,6 +287,7 @@ class CaseService:
             raise CaseError(f"Case {case.id} is already {exc.current.value}.") from None
         if updated is None:
             raise CaseError(f"Case {case.id} no longer exists.")
+        self.events.publish(CaseDecided(updated, actor))
         return updated
 
     async def purge_expired(self, *, batch: int = 100) -> int:

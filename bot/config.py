@@ -19,6 +19,7 @@ from bot.core.faces.stage import MAX_FACES
 from bot.core.index import IndexKind, MatchThresholds, check_kind
 from bot.core.limits import MediaLimits
 from bot.core.policy import Policy, PolicyError
+from bot.features import BotConfig
 from bot.feeds.limits import FeedLimits
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
@@ -186,6 +187,7 @@ class Config:
     """Rules from the file; None means the defaults built from the loaded models."""
     discord: DiscordConfig = field(default_factory=DiscordConfig)
     feeds: FeedLimits = field(default_factory=FeedLimits)
+    bot: BotConfig = field(default_factory=BotConfig)
     models_cache_dir: Path = field(default_factory=lambda: default_models_dir())
     """Where ``consentry models fetch`` keeps model weights."""
 
@@ -240,6 +242,7 @@ _SECTIONS = {
     "models",
     "likeness",
     "feeds",
+    "bot",
 }
 _MATCHING_KEYS = {
     "pdq_max_distance": "pdq",
@@ -283,6 +286,7 @@ def _parse(raw: dict[str, Any], path: Path) -> Config:
         policy_rules=Policy.parse(policy["rules"], "[policy] rules") if "rules" in policy else None,
         discord=_dataclass(DiscordConfig, _table(raw, "discord"), "discord"),
         feeds=_feeds(_table(raw, "feeds"), base),
+        bot=_dataclass(BotConfig, _table(raw, "bot"), "bot"),
         models_cache_dir=_models_dir(_table(raw, "models"), base),
     )
 

@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import importlib
 import logging
-import pkgutil
 import struct
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -16,13 +15,14 @@ import discord
 import yarl
 from discord.ext import commands
 
-import cogs
 from bot.cases import CaseService
 from bot.config import DiscordConfig
 from bot.core.evidence import EvidenceKey
 from bot.engine import Engine
+from bot.features import ExtensionError
 from bot.feeds.fetch import FeedFetcher
 from bot.feeds.refresh import FeedRefresher
+from bot.forwarding import WebhookForwarder
 from bot.guild_settings import GuildSettingsService
 from bot.protection import ProtectionService
 from bot.runtime.actions import Actioner
@@ -154,6 +154,8 @@ class ConsentryBot(commands.Bot):
         self.sweeper: Sweeper | None = None
         self.feeds: FeedRefresher | None = None
         self.retro: RetroSweeps | None = None
+        self.webhook: WebhookForwarder | None = None
+        """Forwards case events to ``[bot] webhook_url``, when set (``cogs/webhook``)."""
 
     async def setup_hook(self) -> None:
         discord_config = self.engine.config.discord
@@ -196,11 +198,18 @@ class ConsentryBot(commands.Bot):
             workers=discord_config.queue_workers,
         )
         self.intake.start()
-        # Every public module in cogs/ is one feature with a setup(bot) function; modules named
-        # _like_this are shared helpers.
-        for cog in pkgutil.iter_modules(cogs.__path__, "cogs."):
-            if not cog.name.rpartition(".")[2].startswith("_"):
-                await importlib.import_module(cog.name).setup(self)
+        # Every public module in cogs/ is one feature with a setup(bot) function ([bot] cogs
+        # chooses them); modules named _like_this are shared helpers.
+        features = self.engine.config.bot
+        for name in features.loaded():
+            await importlib.import_module(f"cogs.{name}").setup(self)
+        for name in features.extensions:
+            try:
+                await importlib.import_module(name).setup(self)
+            except Exception as exc:  # the operator's code: say whose it is
+                raise ExtensionError(
+                    f"[bot] extensions: {name} could not be loaded: {exc}"
+                ) from exc
         synced = await self.tree.sync()
         log.info("synced %d application commands", len(synced))
         refresh = self.engine.config.discord.blocklist_refresh_seconds
@@ -353,6 +362,9 @@ class ConsentryBot(commands.Bot):
         if self.watcher is not None:
             await self.watcher.drain(seconds=10.0)
         await self.cursors.flush()
+        if self.webhook is not None:  # the last events are delivered before the session goes
+            await self.cases.events.drain(5.0)
+            await self.webhook.stop()
         tasks = [*self._background, *([self._backlog_task] if self._backlog_task else [])]
         for task in tasks:
             task.cancel()

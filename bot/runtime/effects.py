@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 import discord
 
+from bot.case_events import EffectDone, EffectFailed
 from bot.cases import BOT_ACTOR, CaseError, CaseService
 from bot.guild_settings import GuildSettingsService
 from bot.runtime.actions import Actioner, Outcome
@@ -126,6 +127,7 @@ class EffectRunner:
                     await self.storage.work.effect_done(
                         case.guild_id, due.message_id, effect, audit=audit
                     )
+                    self.cases.events.publish(EffectDone(case, effect, result.detail))
                 said.append(_said(result, passing))
                 retry = retry or passing
         outcome = " ".join(s for s in said if s)
@@ -156,6 +158,7 @@ class EffectRunner:
         await self.storage.work.effect_done(
             due.case.guild_id, due.message_id, "delete", audit=(action, {"detail": detail})
         )
+        self.cases.events.publish(EffectDone(due.case, "delete", deleted.detail))
         if due.attempts > 1:
             await self.storage.cases.add_note(
                 due.case.id, actor="consentry", note=f"on try {due.attempts}: {deleted.detail}"
@@ -223,6 +226,7 @@ class EffectRunner:
         if sent.done:
             alert = (sent.sent.channel.id, sent.sent.id) if sent.sent is not None else None
             await self.storage.work.effect_done(case.guild_id, due.message_id, "alert", alert=alert)
+            self.cases.events.publish(EffectDone(case, "alert", sent.detail))
             return sent.sent, None
         if sent.retry and due.attempts < ALERT_TRIES:
             return None, sent.detail
@@ -236,6 +240,7 @@ class EffectRunner:
             "alert",
             audit=("alert.fallback", {"detail": sent.detail, "tries": due.attempts}),
         )
+        self.cases.events.publish(EffectDone(case, "alert", fallback.detail))
         return None, None
 
     async def _give_up(self, due: Due, error: str) -> None:
@@ -245,3 +250,4 @@ class EffectRunner:
             due.case.guild_id, due.message_id, WorkState.FAILED, error=why
         )
         await self.storage.cases.add_note(due.case.id, actor="consentry", note=why)
+        self.cases.events.publish(EffectFailed(due.case, why))

@@ -13,6 +13,7 @@ import discord
 from bot.config import Config
 from bot.core.evidence import KEY_ENV, EvidenceError, EvidenceKey
 from bot.engine import open_engine
+from bot.features import ExtensionError
 from bot.model_store import ModelFetchError, fetch_missing
 from bot.runtime.client import ConsentryBot, point_at
 
@@ -84,6 +85,8 @@ def _explain(exc: BaseException | None) -> BaseException:
             "Members Intent' in the Developer Portal under Bot -> Privileged Gateway Intents, "
             "then start again (or set [discord] message_content_intent / members_intent = false)."
         )
+    if isinstance(exc, ExtensionError):
+        return StartupError(str(exc))
     if isinstance(exc, discord.GatewayNotFound | OSError | discord.HTTPException):
         return StartupError(f"cannot reach Discord: {exc}")
     return exc if exc is not None else StartupError("the bot stopped unexpectedly")

@@ -21,6 +21,7 @@ from bot.core.limits import MediaLimits
 from bot.core.policy import Policy, PolicyError
 from bot.features import BotConfig
 from bot.feeds.limits import FeedLimits
+from bot.metrics import MetricsConfig
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 """The manifests shipped with Consentry."""
@@ -188,6 +189,7 @@ class Config:
     discord: DiscordConfig = field(default_factory=DiscordConfig)
     feeds: FeedLimits = field(default_factory=FeedLimits)
     bot: BotConfig = field(default_factory=BotConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
     models_cache_dir: Path = field(default_factory=lambda: default_models_dir())
     """Where ``consentry models fetch`` keeps model weights."""
 
@@ -243,6 +245,7 @@ _SECTIONS = {
     "likeness",
     "feeds",
     "bot",
+    "metrics",
 }
 _MATCHING_KEYS = {
     "pdq_max_distance": "pdq",
@@ -287,6 +290,7 @@ def _parse(raw: dict[str, Any], path: Path) -> Config:
         discord=_dataclass(DiscordConfig, _table(raw, "discord"), "discord"),
         feeds=_feeds(_table(raw, "feeds"), base),
         bot=_dataclass(BotConfig, _table(raw, "bot"), "bot"),
+        metrics=_dataclass(MetricsConfig, _table(raw, "metrics"), "metrics"),
         models_cache_dir=_models_dir(_table(raw, "models"), base),
     )
 

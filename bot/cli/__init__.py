@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -139,9 +140,11 @@ async def _demo(args: argparse.Namespace, config: Config) -> int:
 
 
 async def _run(args: argparse.Namespace, config: Config) -> int:
+    from bot.logs import configure
     from bot.runtime.run import StartupError, run_bot
 
-    logging.getLogger().setLevel(logging.DEBUG if args.verbose else logging.INFO)
+    # JSON lines unless a person watches the terminal; the token never appears in them.
+    configure(verbose=args.verbose, secrets=(os.environ.get(config.discord.token_env, ""),))
     try:
         return await run_bot(config)
     except StartupError as exc:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import replace
 
@@ -36,6 +37,8 @@ log = logging.getLogger(__name__)
 _INLINE_HASH_BYTES = 256 * 1024
 
 CacheKey = tuple[str, int, bool]
+Timer = Callable[[str, float], None]
+"""Told a stage's name and how many seconds it took."""
 ScopeFor = Callable[[tuple[Match, ...]], Awaitable[MatchScope]]
 """Which of a scan's matches count for the server (asked only when something matched)."""
 NEAR_DUPLICATES = "near-duplicates"
@@ -73,6 +76,8 @@ class Scanner:
         self.protected = protected
         self.cache: ExpiringLRU[Findings] = cache if cache is not None else ExpiringLRU()
         self._inflight: dict[CacheKey, asyncio.Future[Findings]] = {}
+        self.timer: Timer | None = None
+        """Told how long each stage took (decode_hashes, model:<name>, faces, policy)."""
 
     async def scan(
         self,
@@ -91,6 +96,7 @@ class Scanner:
         findings, cached = await self.examine(data)
         matches = findings.matches()
         scope = await scope_for(matches) if scope_for is not None and matches else DEFAULT_SCOPE
+        started = time.perf_counter()
         verdict = policy.evaluate(
             findings,
             guild_id,
@@ -98,6 +104,7 @@ class Scanner:
             likeness=self.likeness(guild_id, findings.faces, author_id),
             scope=scope,
         )
+        self._took("policy", started)
         return replace(verdict, cached=True) if cached else verdict
 
     def likeness(
@@ -142,6 +149,7 @@ class Scanner:
 
     async def _examine(self, data: bytes, sha256: str, md5: str) -> Findings:
         generation = self.matcher.generation
+        started = time.perf_counter()
         try:
             media, frames = await self.executor.run(_decode_and_hash, data, self.limits)
         except UnscannableMedia as exc:
@@ -154,10 +162,11 @@ class Scanner:
                 problems=(Problem("intake", exc.code, exc.message),),
                 generation=generation,
             )
+        self._took("decode_hashes", started)
         hashes = MediaHashes(sha256, md5, frames)
         detectors: list[Detector] = [self.blocklist, *self.detectors]
         results = await asyncio.gather(
-            *(d.detect(media, hashes) for d in detectors), return_exceptions=True
+            *(self._timed(d, media, hashes) for d in detectors), return_exceptions=True
         )
         detections: list[Detection] = []
         problems: list[Problem] = []
@@ -182,7 +191,9 @@ class Scanner:
         faces: tuple[FaceFinding, ...] = ()
         if self.faces is not None and self._faces_wanted():
             try:
+                started = time.perf_counter()
                 faces = await self.faces.run(media, detections)
+                self._took("faces", started)
             except Exception as exc:
                 log.exception("the face stage failed on %s", sha256)
                 problems.append(Problem("faces", DETECTOR_FAILED, f"face matching failed: {exc}"))
@@ -201,6 +212,16 @@ class Scanner:
             problems=tuple(problems),
             generation=generation,
         )
+
+    async def _timed(self, detector: Detector, media: Media, hashes: MediaHashes) -> Detection:
+        started = time.perf_counter()
+        detection = await detector.detect(media, hashes)
+        self._took(f"model:{detector.name}", started)
+        return detection
+
+    def _took(self, stage: str, started: float) -> None:
+        if self.timer is not None:
+            self.timer(stage, time.perf_counter() - started)
 
     async def _retry(
         self, detector: Detector, media: Media, hashes: MediaHashes

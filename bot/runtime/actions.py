@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -17,6 +18,7 @@ import aiohttp
 import discord
 
 from bot.guild_settings import GuildSettings
+from bot.metrics import Metrics
 from bot.runtime.alerts import SETUP_NOTICE, Incident, alert_embed
 
 log = logging.getLogger(__name__)
@@ -94,24 +96,40 @@ class Actioner:
 
     def __init__(self, client: discord.Client) -> None:
         self._client = client
+        self.metrics: Metrics | None = None
+        """Where Discord actions' times and errors are counted, when metrics are on."""
+
+    def _observed(self, action: str, started: float, exc: BaseException | None = None) -> None:
+        if self.metrics is None:
+            return
+        self.metrics.timed(f"discord:{action}", time.perf_counter() - started)
+        if isinstance(exc, discord.HTTPException):
+            self.metrics.discord_errors.labels(str(exc.status)).inc()
+        elif exc is not None:
+            self.metrics.discord_errors.labels("network").inc()
 
     async def delete(self, channel_id: int, message_id: int, reason: str) -> Outcome:
         """Delete a message (one already gone counts as deleted)."""
+        started = time.perf_counter()
         try:
             # Message.delete() takes no reason; the HTTP call carries it to the audit log.
             await self._client.http.delete_message(
                 channel_id, message_id, reason=reason[:_AUDIT_REASON_LIMIT]
             )
         except discord.NotFound:
-            pass  # already gone (deleted by its author or another moderator)
-        except discord.Forbidden:
+            self._observed("delete", started)  # already gone: the outcome wanted
+        except discord.Forbidden as exc:
+            self._observed("delete", started, exc)
             detail = (
                 f"Not deleted: Consentry lacks the Manage Messages permission in <#{channel_id}>."
             )
             return Outcome(False, detail)
         except (discord.HTTPException, *_NETWORK) as exc:
+            self._observed("delete", started, exc)
             log.warning("delete of message %s failed: %s", message_id, exc)
             return _failure(exc, "Not deleted yet")
+        else:
+            self._observed("delete", started)
         return Outcome(True, "Message deleted.")
 
     async def alert(
@@ -140,6 +158,7 @@ class Actioner:
         if preview is not None:
             files.append(discord.File(io.BytesIO(preview), filename=PREVIEW_NAME))
             embed.set_image(url=f"attachment://{PREVIEW_NAME}")
+        started = time.perf_counter()
         try:
             sent = await channel.send(
                 embed=embed,
@@ -151,8 +170,10 @@ class Actioner:
                 nonce=_alert_nonce(incident),
             )
         except (discord.HTTPException, *_NETWORK) as exc:
+            self._observed("alert", started, exc)
             log.warning("guild %s: could not post alert: %s", guild.id, exc)
             return _failure(exc, "Alert not posted")
+        self._observed("alert", started)
         return Outcome(True, "Alert posted.", sent=sent)
 
     async def alert_owner(self, incident: Incident, why: str) -> Outcome:

@@ -24,7 +24,9 @@ from bot.feeds.fetch import FeedFetcher
 from bot.feeds.refresh import FeedRefresher
 from bot.forwarding import WebhookForwarder
 from bot.guild_settings import GuildSettingsService
+from bot.metrics import Metrics, MetricsServer
 from bot.protection import ProtectionService
+from bot.runtime import observe
 from bot.runtime.actions import Actioner
 from bot.runtime.backlog import Backlog
 from bot.runtime.catchup import CursorBook, catch_up
@@ -156,6 +158,8 @@ class ConsentryBot(commands.Bot):
         self.retro: RetroSweeps | None = None
         self.webhook: WebhookForwarder | None = None
         """Forwards case events to ``[bot] webhook_url``, when set (``cogs/webhook``)."""
+        self.metrics: Metrics | None = None
+        self.metrics_server: MetricsServer | None = None
 
     async def setup_hook(self) -> None:
         discord_config = self.engine.config.discord
@@ -200,6 +204,10 @@ class ConsentryBot(commands.Bot):
         self.intake.start()
         # Every public module in cogs/ is one feature with a setup(bot) function ([bot] cogs
         # chooses them); modules named _like_this are shared helpers.
+        self.metrics = observe.instrument(self)
+        if self.engine.config.metrics.port:
+            self.metrics_server = observe.server(self, self.metrics)
+            await self.metrics_server.start()
         features = self.engine.config.bot
         for name in features.loaded():
             await importlib.import_module(f"cogs.{name}").setup(self)
@@ -369,6 +377,8 @@ class ConsentryBot(commands.Bot):
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if self.metrics_server is not None:
+            await self.metrics_server.stop()
         await self._close_gateway_cleanly()
         await super().close()
         if self._media_session is not None:

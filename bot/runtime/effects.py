@@ -138,6 +138,8 @@ class EffectRunner:
         if retry is not None and due.attempts >= MAX_TRIES:
             await self._give_up(due, retry)
         elif retry is not None:
+            if self.actioner.metrics is not None:
+                self.actioner.metrics.retries.labels("effects").inc()
             await self.storage.work.postpone(
                 case.guild_id,
                 due.message_id,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -16,6 +17,7 @@ from bot.core.moderation import Decision
 from bot.core.verdict import Action, Reason, Verdict
 from bot.engine import Engine
 from bot.guild_settings import GuildSettings, GuildSettingsService
+from bot.metrics import Metrics
 from bot.runtime._deciding import (
     age_restricted,
     blurred_alert_preview,
@@ -72,6 +74,7 @@ class Watcher:
         self.recorder = WorkRecorder(engine.storage.work)
         self.safeguards = Safeguards(engine.storage, settings)
         self.campaigns = CampaignTracker(engine.storage)
+        self.metrics: Metrics | None = None
         self.likeness = likeness
         self.own_user_id = own_user_id
         self._seen: OrderedDict[int, frozenset[str]] = OrderedDict()
@@ -379,8 +382,11 @@ class Watcher:
         guild_id = message.guild.id if message.guild else 0
         # Held from download to verdict, so downloaded bytes waiting for a scan stay bounded.
         async with self._in_flight:
+            started = time.perf_counter()
             try:
                 data = await self.fetcher.fetch(ref.url)
+                if self.metrics is not None:
+                    self.metrics.timed("download", time.perf_counter() - started)
             except FetchError as exc:
                 log.info("guild %s: %s not scanned: %s", guild_id, ref.label, exc.message)
                 reason = Reason("download", Action.UNSCANNABLE, exc.message)
@@ -397,6 +403,8 @@ class Watcher:
             author_id=message.author.id,
             scope_for=partial(self.safeguards.scope_for, guild_id),
         )
+        if self.metrics is not None:
+            self.metrics.scanned(verdict.media_type, verdict.action.value)
         held = await self.safeguards.observe(message.author.id, verdict)
         if held and message.guild is not None:
             settings = await self.settings.get(guild_id)

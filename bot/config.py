@@ -95,6 +95,11 @@ class DiscordConfig:
     """Messages waiting to be scanned; beyond it new ones wait in the work record, and the
     backlog queues them as room frees up (counted in logs and /consentry status)."""
     queue_workers: int = 16
+    shard_count: int = 0
+    """Discord shards in all, for a bot sharded over several processes (0: one connection, not
+    sharded; ``consentry run --shard-count``)."""
+    shard_ids: tuple[int, ...] = ()
+    """The shards this process runs (empty: all of ``shard_count``; ``--shard-ids``)."""
 
     def __post_init__(self) -> None:
         if not self.token_env:
@@ -111,6 +116,11 @@ class DiscordConfig:
             raise ValueError("catch_up_hours must be > 0")
         if self.download_min_kib_per_second < 0:
             raise ValueError("download_min_kib_per_second must be >= 0")
+        if self.shard_count < 0 or any(not 0 <= i < self.shard_count for i in self.shard_ids):
+            raise ValueError(
+                f"shard_ids must lie in 0..shard_count-1 (shard_count {self.shard_count}, "
+                f"shard_ids {list(self.shard_ids)})"
+            )
         if self.download_timeout_seconds <= 0 or self.blocklist_refresh_seconds <= 0:
             raise ValueError("download_timeout_seconds and blocklist_refresh_seconds must be > 0")
 
@@ -398,7 +408,7 @@ def _dataclass(cls: Any, table: dict[str, Any], section: str) -> Any:
         expected = type(getattr(defaults, key))
         if expected is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
-        if expected is tuple and isinstance(value, list) and all(isinstance(v, str) for v in value):
+        if expected is tuple and isinstance(value, list) and _uniform(value):
             value = tuple(value)
         # bool is an int subclass: "workers = true" must not pass as 1.
         if not isinstance(value, expected) or (isinstance(value, bool) and expected is not bool):
@@ -411,11 +421,18 @@ def _dataclass(cls: Any, table: dict[str, Any], section: str) -> Any:
         raise ValueError(f"[{section}] {exc}") from None
 
 
+def _uniform(values: list[Any]) -> bool:
+    """A list of strings, or of whole numbers (a tuple field of the config)."""
+    return all(isinstance(v, str) for v in values) or all(
+        isinstance(v, int) and not isinstance(v, bool) for v in values
+    )
+
+
 _KINDS = {
     int: "a whole number",
     float: "a number",
     str: "text",
-    tuple: "a list of strings",
+    tuple: "a list (of strings, or of whole numbers)",
     bool: "true or false",
 }
 

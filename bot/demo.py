@@ -27,7 +27,7 @@ from bot.core.fingerprint import fingerprint
 from bot.demo_images import altered_copy, encode, landscape
 from bot.engine import open_engine
 from bot.runtime.alerts import Incident
-from bot.runtime.client import ConsentryBot, point_at
+from bot.runtime.client import ConsentryBot, make_bot, point_at
 from bot.sandbox import DemoWorld, Sandbox, demo_world
 
 WAIT = 30.0
@@ -162,7 +162,7 @@ async def run_demo(*, interactive: bool = False, likeness: bool = True, write: A
                 )
                 # A key made for this run only: evidence and face data die with the demo.
                 key = EvidenceKey.generate()[0] if engine.faces is not None else None
-                bot = ConsentryBot(engine, evidence_key=key, guild_ready_timeout=0.05)
+                bot = make_bot(engine, evidence_key=key, guild_ready_timeout=0.05)
                 runner = asyncio.create_task(bot.start(sandbox.token))
                 try:
                     await asyncio.wait_for(bot.wait_until_ready(), WAIT)

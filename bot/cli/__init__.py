@@ -8,6 +8,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 
 from bot.config import Config, ConfigError, load_config, resolve_config_path
 from bot.core.detectors.manifest import ManifestError
@@ -53,6 +54,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="start the Discord bot (token from $DISCORD_TOKEN or [discord] token_env)",
         description="Connect to Discord and watch every server the bot is in. Stops cleanly on "
         "Ctrl-C or SIGTERM.",
+    )
+    run.add_argument(
+        "--shard-count",
+        type=int,
+        metavar="N",
+        help="Discord shards in all, when the bot is sharded over several processes "
+        "(default: [discord] shard_count; 0: one connection)",
+    )
+    run.add_argument(
+        "--shard-ids",
+        metavar="IDS",
+        help="comma-separated shards this process runs, e.g. 0,1 (default: [discord] "
+        "shard_ids; all of them)",
     )
     run.set_defaults(handler=_run)
     demo = commands.add_parser(
@@ -110,6 +124,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     return code
 
 
+def _sharded(config: Config, count: int | None, ids: str | None) -> Config:
+    """``config`` with the shard options of the command line, checked."""
+    discord_config = config.discord
+    if count is not None:
+        discord_config = replace(discord_config, shard_count=count)
+    if ids is not None:
+        try:
+            chosen = tuple(int(i) for i in ids.split(",") if i.strip())
+        except ValueError:
+            raise ValueError(
+                f"--shard-ids must be numbers separated by commas, got {ids!r}"
+            ) from None
+        discord_config = replace(discord_config, shard_ids=chosen)
+    return replace(config, discord=discord_config)
+
+
 async def _audit_verify(args: argparse.Namespace, config: Config) -> int:
     from bot.storage import open_storage
 
@@ -142,6 +172,12 @@ async def _demo(args: argparse.Namespace, config: Config) -> int:
 async def _run(args: argparse.Namespace, config: Config) -> int:
     from bot.logs import configure
     from bot.runtime.run import StartupError, run_bot
+
+    try:
+        config = _sharded(config, args.shard_count, args.shard_ids)
+    except ValueError as exc:
+        print(f"consentry: error: {exc}", file=sys.stderr)
+        return 2
 
     # JSON lines unless a person watches the terminal; the token never appears in them.
     configure(verbose=args.verbose, secrets=(os.environ.get(config.discord.token_env, ""),))

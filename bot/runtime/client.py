@@ -9,6 +9,7 @@ import logging
 import struct
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import aiohttp
 import discord
@@ -101,7 +102,13 @@ class ConsentryBot(commands.Bot):
         # Consentry never joins voice: skip discord.py's start-up warnings about voice libraries.
         discord.VoiceClient.warn_nacl = False
         discord.VoiceClient.warn_dave = False
+        sharding = engine.config.discord
+        shards: dict[str, Any] = {}
+        if sharding.shard_count:
+            shards["shard_count"] = sharding.shard_count
+            shards["shard_ids"] = list(sharding.shard_ids) or None
         super().__init__(
+            **shards,
             command_prefix=commands.when_mentioned,
             intents=intents(
                 engine.config.discord.message_content_intent,
@@ -317,12 +324,15 @@ class ConsentryBot(commands.Bot):
         shows the bot offline at once. discord.py's own close(1000) wakes its reader, which
         closes with 4000 before the 1000 goes out (discord.py issues 6134, 6719); a session
         closed with 4000 stays resumable, shown online for minutes."""
-        ws = self.ws
-        if ws is None or not ws.open:
-            return
+        # A sharded client keeps one socket per shard (discord.py has no public accessor).
+        shards = getattr(self, "_AutoShardedClient__shards", None)
+        sockets = [shard.ws for shard in shards.values()] if shards else [self.ws]
         frame = struct.pack("!H", 1000)  # a close frame's payload: the status code
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(ws.socket.send_frame(frame, aiohttp.WSMsgType.CLOSE), 5)
+        for ws in sockets:
+            if ws is None or not ws.open:
+                continue
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(ws.socket.send_frame(frame, aiohttp.WSMsgType.CLOSE), 5)
 
     async def _every(
         self, seconds: float, job: Callable[[], Awaitable[None]], *, at_start: bool = False
@@ -383,3 +393,16 @@ class ConsentryBot(commands.Bot):
         await super().close()
         if self._media_session is not None:
             await self._media_session.close()
+
+
+class ShardedConsentryBot(ConsentryBot, commands.AutoShardedBot):
+    """The bot running some of Discord's shards (``[discord] shard_count`` and ``shard_ids``):
+    one of several gateway processes sharing one database."""
+
+
+def make_bot(
+    engine: Engine, *, evidence_key: EvidenceKey | None = None, guild_ready_timeout: float = 2.0
+) -> ConsentryBot:
+    """The bot for ``engine``'s config: sharded when ``[discord] shard_count`` is set."""
+    kind = ShardedConsentryBot if engine.config.discord.shard_count else ConsentryBot
+    return kind(engine, evidence_key=evidence_key, guild_ready_timeout=guild_ready_timeout)

@@ -15,7 +15,7 @@ from bot.core.evidence import KEY_ENV, EvidenceError, EvidenceKey
 from bot.engine import open_engine
 from bot.features import ExtensionError
 from bot.model_store import ModelFetchError, fetch_missing
-from bot.runtime.client import ConsentryBot, point_at
+from bot.runtime.client import make_bot, point_at
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ async def run_bot(config: Config, token: str | None = None) -> int:
         ) from None
     point_at(config.discord)
     async with open_engine(config) as engine:
-        bot = ConsentryBot(engine, evidence_key=key)
+        bot = make_bot(engine, evidence_key=key)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

@@ -17,7 +17,7 @@ from bot.core.evidence import EvidenceKey
 from bot.core.fingerprint import fingerprint
 from bot.engine import Engine, open_engine
 from bot.runtime.alerts import Incident
-from bot.runtime.client import ConsentryBot, point_at
+from bot.runtime.client import ConsentryBot, make_bot, point_at
 from bot.sandbox import DemoWorld, Sandbox
 
 HANDLE_TIMEOUT = 10.0
@@ -162,7 +162,7 @@ async def running_bot(
     point_at(config.discord)
     try:
         async with open_engine(config) as engine:
-            bot = ConsentryBot(engine, evidence_key=evidence_key, guild_ready_timeout=0.05)
+            bot = make_bot(engine, evidence_key=evidence_key, guild_ready_timeout=0.05)
             # login() runs setup_hook: the watcher exists before any message can arrive, so the
             # harness sees every one (catch-up included). start() is login() then connect().
             await bot.login(sandbox.token)

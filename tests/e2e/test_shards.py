@@ -1,0 +1,66 @@
+"""End to end: two gateway processes, each running one of Discord's two shards, share one
+database. Each handles only its shard's servers, and a hash confirmed in a server on shard 0
+blocks the same image in a server on shard 1 (sharing on) within 2 s."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from bot.config import Config
+from bot.core.blocklist import Algorithm, NewEntry
+from bot.core.fingerprint import fingerprint
+from bot.core.verdict import Action
+from bot.runtime.client import ShardedConsentryBot
+from bot.sandbox import DemoWorld, Sandbox
+from bot.sandbox.demo import demo_world
+from tests.e2e.harness import running_bot, sandbox_config
+from tests.e2e.test_watch import ASTRONAUT, COPY
+
+
+def _shard(guild_id: int) -> int:
+    return (guild_id >> 22) % 2
+
+
+async def test_two_gateway_processes_split_the_shards_and_share_confirmations(
+    sandbox: Sandbox, world: DemoWorld, tmp_path: Path
+) -> None:
+    worlds = {_shard(world.guild_id): world}
+    while len(worlds) < 2:  # a server on the other shard
+        other = demo_world(sandbox)
+        worlds.setdefault(_shard(other.guild_id), other)
+    base = sandbox_config(sandbox, tmp_path, blocklist_refresh_seconds=0.5)
+
+    def on(shard: int) -> Config:
+        return replace(base, discord=replace(base.discord, shard_count=2, shard_ids=(shard,)))
+
+    async with (
+        running_bot(sandbox, worlds[0], on(0)) as first,
+        running_bot(sandbox, worlds[1], on(1)) as second,
+    ):
+        assert isinstance(first.bot, ShardedConsentryBot)
+        # Each process sees only the servers of its own shard.
+        assert all(_shard(g.id) == 0 for g in first.bot.guilds)
+        assert all(_shard(g.id) == 1 for g in second.bot.guilds)
+        assert worlds[0].guild_id in {g.id for g in first.bot.guilds}
+        assert worlds[1].guild_id in {g.id for g in second.bot.guilds}
+        for harness, w in ((first, worlds[0]), (second, worlds[1])):
+            await harness.bot.guild_settings.set(w.guild_id, "alert_channel_id", w.mod_alerts_id)
+            await harness.bot.guild_settings.set(w.guild_id, "share_confirmed", True)
+        # A moderator on shard 0 confirms the picture: its hashes become server 0's entries.
+        config = first.engine.config
+        hashes = fingerprint(ASTRONAUT, config.limits, config.matching.pdq_min_quality).hashes
+        confirmed = [
+            NewEntry(a, v, worlds[0].guild_id, "case") for a, v in hashes if a is Algorithm.PDQ
+        ]
+        await first.engine.storage.blocklist.add(confirmed)
+        await first.engine.refresh_blocklist()
+        started = time.monotonic()
+        while second.engine.blocklist_revision != await second.engine.storage.blocklist.revision():
+            assert time.monotonic() - started < 2.0, "not live in the other process within 2 s"
+            await asyncio.sleep(0.05)
+        _, incident = await second.post(worlds[1].art_id, worlds[1].member_ids[0], [("p", COPY)])
+        assert incident is not None and incident.decision.action is Action.QUARANTINE
+        assert sandbox.message(worlds[1].art_id, int(incident.post.message_id)) is None

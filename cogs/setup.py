@@ -10,6 +10,7 @@ from discord.ext import commands
 
 from bot.runtime.permissions import is_manager, refuse
 from bot.storage import WorkState
+from cogs._status_format import feed_lines, process_lines
 
 if TYPE_CHECKING:
     from bot.runtime.client import ConsentryBot
@@ -74,6 +75,11 @@ class Setup(commands.Cog):
             *await work_lines(self.bot, interaction.guild.id),
             f"CPU tasks waiting or running: {engine.executor.pending}",
             f"Files remembered: {len(engine.scanner.cache)}",
+            *process_lines(self.bot),
+            *feed_lines(
+                await engine.storage.feeds.list(None)
+                + await engine.storage.feeds.list(interaction.guild.id)
+            ),
         ]
         await interaction.response.send_message("\n".join(lines), ephemeral=True)
 

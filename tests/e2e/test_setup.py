@@ -11,7 +11,7 @@ from bot.config import DetectorConfig
 from bot.core.verdict import Action
 from bot.runtime.run import StartupError, run_bot
 from bot.sandbox import DemoWorld, Permissions, Sandbox
-from bot.storage import open_storage
+from bot.storage import NewFeed, open_storage
 from tests.e2e.harness import Harness, running_bot, sandbox_config
 from tests.e2e.test_watch import ASTRONAUT, COFFEE, COPY, ROCKET
 from tests.imagery import encode
@@ -88,8 +88,12 @@ async def test_setup_and_status_are_for_server_managers(fresh_consentry: Harness
         await harness.bot.guild_settings.get(world.guild_id)
     ).alert_channel_id == world.mod_alerts_id
     await harness.blocklist(COFFEE)
+    await harness.engine.storage.feeds.subscribe(NewFeed(None, "https://lists.example/a", "a"))
     status = await _slash(harness, world.owner_id, "status")
     assert f"<#{world.mod_alerts_id}>" in status and "Blocklist entries loaded: 3" in status
+    assert "this process: not sharded" in status and "Models loaded: provenance" in status
+    assert "Blocklist index: 3 entries, generation" in status and ", mih" in status
+    assert "Feed #1 a (instance): 0 entries, not fetched yet" in status
 
 
 async def test_missing_permissions_are_reported_in_the_alert_channel_at_start(

@@ -1,0 +1,49 @@
+"""`/consentry status` lines about the process: version, shards, models, index, feeds."""
+
+from __future__ import annotations
+
+from importlib import metadata
+from typing import TYPE_CHECKING
+
+from bot.storage import Feed
+
+if TYPE_CHECKING:
+    from bot.runtime.client import ConsentryBot
+
+
+def process_lines(bot: ConsentryBot) -> list[str]:
+    """What this process is and runs."""
+    try:
+        version = metadata.version("consentry")
+    except metadata.PackageNotFoundError:
+        version = "unknown (not installed as a package)"
+    sharding = bot.engine.config.discord
+    shards = (
+        f"shards {', '.join(map(str, sharding.shard_ids or range(sharding.shard_count)))} of "
+        f"{sharding.shard_count}"
+        if sharding.shard_count
+        else "not sharded"
+    )
+    models = ", ".join(d.name for d in bot.engine.scanner.detectors) or "none (hash lists only)"
+    matcher = bot.engine.matcher
+    return [
+        f"Consentry {version}; this process: {shards}, latency {bot.latency * 1000:.0f} ms",
+        f"Models loaded: {models}",
+        f"Blocklist index: {len(matcher.snapshot)} entries, generation {matcher.generation}, "
+        f"{matcher.kind}",
+    ]
+
+
+def feed_lines(feeds: list[Feed]) -> list[str]:
+    """The last refresh of each subscription that applies here."""
+    lines = []
+    for feed in feeds:
+        if feed.last_error:
+            state = f"last refresh failed: {feed.last_error[:150]}"
+        elif feed.last_ok_at is not None:
+            state = f"refreshed {feed.last_ok_at:%Y-%m-%d %H:%M} UTC"
+        else:
+            state = "not fetched yet"
+        scope = "instance" if feed.guild_id is None else "this server"
+        lines.append(f"Feed #{feed.id} {feed.name} ({scope}): {feed.entry_count} entries, {state}")
+    return lines

@@ -31,8 +31,8 @@ MAX_TOTAL = 5000
 PROGRESS_SECONDS = 2.0
 """How often the progress message is edited and the position stored, at most."""
 SWEEPING = "Sweeping…"
-AUTO_PER_CHANNEL = 200
-AUTO_HOURS = 72
+AUTO_PER_CHANNEL = 100
+AUTO_HOURS = 24
 AUTO_PER_SECOND = 20.0
 """An automatic sweep looks at most this many messages per channel, none older than this many
 hours, and this many messages a second (it shares the bot with live scanning)."""

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import asyncpg  # type: ignore[import-untyped]
+import pytest
+
 from bot.core.blocklist import Algorithm, NewEntry
 from bot.storage import NewCase, NewEvidence, Storage
+from bot.storage.postgres import PostgresStorage
 
 GUILD = 1234567890123456789
 OTHER_GUILD = 987654321098765432
@@ -70,3 +75,19 @@ async def append(storage: Storage, n: int, guild_id: int | None = GUILD) -> None
     await storage.audit.append(
         guild_id=guild_id, actor=f"mod:{n}", action="case.confirm", subject=f"case:{n}", details={}
     )
+
+
+def break_change_feed(storage: Storage, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make the backend's next blocklist change-feed write fail as a full disk would."""
+    if isinstance(storage, PostgresStorage):
+
+        async def pg_full(*args: object, **kwargs: object) -> None:
+            raise asyncpg.DiskFullError("could not extend file: disk is full")
+
+        monkeypatch.setattr("bot.storage.postgres.blocklist._record_changes", pg_full)
+        return
+
+    async def sqlite_full(*args: object, **kwargs: object) -> None:
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr("bot.storage.sqlite.blocklist._record_change", sqlite_full)

@@ -10,7 +10,15 @@ import pytest
 from bot.core.blocklist import Algorithm, MatchRow, NewEntry
 from bot.core.hash_lists import Removal
 from bot.storage import ALL, Storage, StorageError, open_storage
-from tests.storage_support import GUILD, OTHER_GUILD, assert_recent_utc, entry, md5, pdq
+from tests.storage_support import (
+    GUILD,
+    OTHER_GUILD,
+    assert_recent_utc,
+    break_change_feed,
+    entry,
+    md5,
+    pdq,
+)
 
 if TYPE_CHECKING:
     from bot.core.blocklist import BlocklistEntry
@@ -253,15 +261,10 @@ async def test_a_list_lands_whole_or_not_at_all(
     kept = NewEntry(Algorithm.MD5, "1" * 32, None, "import:x")
     await storage.blocklist.apply([kept], [])
     revision = await storage.blocklist.revision()
-    from bot.storage.sqlite import blocklist as sqlite_blocklist
-
-    async def disk_full(*args: object, **kwargs: object) -> None:
-        raise sqlite3.OperationalError("database or disk is full")
-
     # The additions are written, then the withdrawal's change record fails: nothing stays.
-    monkeypatch.setattr(sqlite_blocklist, "_record_change", disk_full)
+    break_change_feed(storage, monkeypatch)
     added = NewEntry(Algorithm.MD5, "2" * 32, None, "import:x")
-    with pytest.raises((StorageError, sqlite3.OperationalError)):
+    with pytest.raises(StorageError, match="disk"):
         await storage.blocklist.apply([added], [Removal(Algorithm.MD5, "1" * 32, None, "import:x")])
     assert [e.value for e in await storage.blocklist.list()] == ["1" * 32]
     assert await storage.blocklist.revision() == revision

@@ -244,9 +244,7 @@ def test_storage_urls_name_a_sqlite_location(url: str, location: str) -> None:
 @pytest.mark.parametrize(
     ("url", "message"),
     [
-        ("postgresql://u@h/db", "postgresql is not supported yet"),
-        ("postgres://u@h/db", "postgresql is not supported yet"),
-        ("postgresql+asyncpg://u@h/db", "postgresql is not supported yet"),
+        ("postgresql+psycopg://u@h/db", "unsupported PostgreSQL driver 'psycopg'"),
         ("mysql://u@h/db", "unsupported storage URL scheme 'mysql'"),
         ("sqlite://host/db", "sqlite:///absolute/path.db"),
         ("", "no storage URL"),

@@ -53,12 +53,17 @@ async def open_storage(url: str) -> Storage:
     """Open the database named by ``url``, creating and migrating it as needed.
 
     Accepted: ``sqlite:///absolute/path.db``, ``sqlite:relative/path.db``, a plain file path
-    (``~`` expanded), or ``:memory:`` (tests). Parent folders are created. Every failure a user
-    can fix (bad URL, unreadable or foreign file, schema newer than this code) is a StorageError.
+    (``~`` expanded), ``:memory:`` (tests), or ``postgresql://user:password@host:port/database``
+    (the database must exist; its tables are created). SQLite creates parent folders. Every
+    failure a user can fix (bad URL, unreadable or foreign file, refused connection, failed
+    authentication, schema newer than this code) is a StorageError.
     """
     target = parse_url(url)
-    # Only SQLite exists so far (parse_url refuses every other scheme). Imported here so that a
-    # future backend's driver (asyncpg) is only imported by the processes that use it.
+    # Imported here so that each backend's driver is only imported by the processes using it.
+    if target.backend == "postgresql":
+        from bot.storage.postgres import open_postgres
+
+        return await open_postgres(target.location)
     from bot.storage.sqlite import open_sqlite
 
     return await open_sqlite(target.location)

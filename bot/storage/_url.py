@@ -22,7 +22,9 @@ class Target:
 
 
 def parse_url(url: str) -> Target:
-    """Parse ``sqlite:///abs/path.db``, ``sqlite:rel/path.db``, ``:memory:`` or a plain path.
+    """Parse ``sqlite:///abs/path.db``, ``sqlite:rel/path.db``, ``:memory:``, a plain path, or
+    ``postgresql://user:password@host:port/database`` (also ``postgres://`` and
+    ``postgresql+asyncpg://``; the location is then a DSN asyncpg reads).
 
     Raises StorageError for anything else, naming what is supported.
     """
@@ -39,12 +41,18 @@ def parse_url(url: str) -> Target:
     rest = text[match.end() :]
     if scheme == "sqlite":
         return _sqlite(_sqlite_location(url, rest))
-    if scheme.split("+", 1)[0] in _POSTGRES:
-        raise StorageError("postgresql is not supported yet; use a sqlite: URL or a file path")
+    base, _, driver = scheme.partition("+")
+    if base in _POSTGRES:
+        if driver not in ("", "asyncpg"):
+            raise StorageError(
+                f"unsupported PostgreSQL driver {driver!r}: use postgresql://user@host/database"
+            )
+        # asyncpg reads the rest itself (user, password, host, port, database, options).
+        return Target("postgresql", "postgresql:" + rest)
     # The URL itself is not repeated: it may hold a password.
     raise StorageError(
-        f"unsupported storage URL scheme {scheme!r}: "
-        "use sqlite:///absolute/path.db, sqlite:relative/path.db or a file path"
+        f"unsupported storage URL scheme {scheme!r}: use sqlite:///absolute/path.db,"
+        " sqlite:relative/path.db, a file path or postgresql://user@host/database"
     )
 
 

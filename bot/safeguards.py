@@ -41,6 +41,9 @@ FLOOD_AUTHORS = 10
 within the window is held (it only flags until a moderator confirms it)."""
 _CACHED_ENTRIES = 10_000
 _WATCHED_ENTRIES = 10_000
+REVIEW_SECONDS = 2.0
+"""How long a review state read is trusted: another process's dispute counts here within this
+(this process's own reviews and holds count at once)."""
 
 
 class Safeguards:
@@ -59,6 +62,9 @@ class Safeguards:
         # Entries never change once stored (a change is a removal and a new entry): cached.
         self._entries: OrderedDict[int, BlocklistEntry | None] = OrderedDict()
         self._hits: OrderedDict[int, deque[tuple[float, int, str]]] = OrderedDict()
+        # (entry, server) -> (read at, state): a raid matching one entry reads it once.
+        self._reviews: OrderedDict[tuple[int, int | None], tuple[float, tuple[str, str] | None]]
+        self._reviews = OrderedDict()
 
     async def scope_for(self, guild_id: int | None, matches: Sequence[Match]) -> MatchScope:
         """The exceptions to the plain scope rule for these matches in server ``guild_id``."""
@@ -81,7 +87,7 @@ class Safeguards:
                     continue
                 assert entry.guild_id is not None
                 shared[entry.id] = entry.guild_id
-            review = await self.storage.reviews.state(entry.id, guild_id)
+            review = await self._review(entry.id, guild_id)
             if review is not None and review[0] != "confirmed":
                 state, note = review
                 why = f"held by {note}" if state == "held" else "disputed by a moderator here"
@@ -117,11 +123,30 @@ class Safeguards:
                     "list's entry should (a mistaken or poisoned entry?); it flags instead of "
                     "removing until a moderator confirms it with /blocklist review"
                 )
+                self.forget(entry.id)
                 if await self.storage.reviews.hold(entry, why):
                     log.warning("entry %s (source %s) held: %s", entry.id, entry.source, why)
                     notes.append(f"Entry {entry.id} from {entry.source} is held by {why}.")
                 del self._hits[entry.id]
         return notes
+
+    def forget(self, entry_id: int) -> None:
+        """An entry's review changed (a moderator here): read it afresh from now on."""
+        for key in [k for k in self._reviews if k[0] == entry_id]:
+            del self._reviews[key]
+
+    async def _review(self, entry_id: int, guild_id: int | None) -> tuple[str, str] | None:
+        key = (entry_id, guild_id)
+        cached = self._reviews.get(key)
+        now = self._clock()
+        if cached is not None and now - cached[0] < REVIEW_SECONDS:
+            return cached[1]
+        state = await self.storage.reviews.state(entry_id, guild_id)
+        self._reviews[key] = (now, state)
+        self._reviews.move_to_end(key)
+        while len(self._reviews) > _CACHED_ENTRIES:
+            self._reviews.popitem(last=False)
+        return state
 
     async def _entry(self, entry_id: int) -> BlocklistEntry | None:
         if entry_id in self._entries:

@@ -295,6 +295,8 @@ class Blocklist(commands.Cog):
             return
         state: Opinion = "confirmed" if opinion == "confirm" else "disputed"
         await storage.reviews.review(found, member.guild.id, state, actor=actor(member), note=note)
+        if self.bot.watcher is not None:  # counts here at once, not after the cached read
+            self.bot.watcher.safeguards.forget(found.id)
         effect = (
             "it removes matching media here again"
             if state == "confirmed"

@@ -27,7 +27,7 @@ arguments, config, database or model).
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
-    from bot.cli import blocklist, feed, likeness, model_commands, own_hash, scan
+    from bot.cli import blocklist, db, feed, likeness, model_commands, own_hash, scan
 
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
@@ -46,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     blocklist.register(commands, common)
     feed.register(commands, common)
     own_hash.register(commands, common)
+    db.register(commands, common)
     model_commands.register(commands, common)
     likeness.register(commands, common)
     run = commands.add_parser(

@@ -85,7 +85,8 @@ def translate_errors(where: str) -> Iterator[None]:
         if state.startswith("42"):
             raise
         busy = state in _BUSY or state.startswith("40")
-        raise StorageError(f"database {where}: {exc}", busy=busy) from exc
+        hint = " (another writer held the lock too long; try again)" if state == "55P03" else ""
+        raise StorageError(f"database {where}: {exc}{hint}", busy=busy) from exc
     except TimeoutError as exc:
         # asyncpg's command timeout, or no pooled connection came free in time.
         message = f"database {where}: timed out waiting for the server"

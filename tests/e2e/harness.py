@@ -36,7 +36,9 @@ def sandbox_config(sandbox: Sandbox, tmp_path: Path, **overrides: Any) -> Config
     overrides.setdefault("detectors", ())
     overrides.setdefault("likeness", LikenessConfig(enabled=False))
     return Config(
-        storage_url=f"sqlite:///{tmp_path / 'consentry.db'}", discord=discord_config, **overrides
+        storage_url=overrides.pop("storage_url", f"sqlite:///{tmp_path / 'consentry.db'}"),
+        discord=discord_config,
+        **overrides,
     )
 
 

@@ -25,13 +25,14 @@ def _shard(guild_id: int) -> int:
 
 
 async def test_two_gateway_processes_split_the_shards_and_share_confirmations(
-    sandbox: Sandbox, world: DemoWorld, tmp_path: Path
+    sandbox: Sandbox, world: DemoWorld, tmp_path: Path, url: str
 ) -> None:
     worlds = {_shard(world.guild_id): world}
     while len(worlds) < 2:  # a server on the other shard
         other = demo_world(sandbox)
         worlds.setdefault(_shard(other.guild_id), other)
-    base = sandbox_config(sandbox, tmp_path, blocklist_refresh_seconds=0.5)
+    # Both processes share one database: SQLite's file, or PostgreSQL (each backend in turn).
+    base = sandbox_config(sandbox, tmp_path, blocklist_refresh_seconds=0.5, storage_url=url)
 
     def on(shard: int) -> Config:
         return replace(base, discord=replace(base.discord, shard_count=2, shard_ids=(shard,)))

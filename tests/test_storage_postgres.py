@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg  # type: ignore[import-untyped]
 import pytest
@@ -16,6 +17,7 @@ from bot.storage._migrations import load_migrations
 from bot.storage._url import parse_url
 from bot.storage.postgres import _schema
 from bot.storage.postgres._db import BLOCKLIST_LOCK
+from tests.postgres_support import with_database
 from tests.storage_support import GUILD, append, entry, new_case, new_evidence
 
 if TYPE_CHECKING:
@@ -68,17 +70,15 @@ async def test_a_refused_connection_is_a_storage_error_without_the_password() ->
 
 
 async def test_an_unknown_database_is_named(pg_url: str) -> None:
-    missing = pg_url.rsplit("/", 1)[0] + "/consentry_no_such_database"
     with pytest.raises(StorageError, match="does not exist"):
-        await open_storage(missing)
+        await open_storage(with_database(pg_url, "consentry_no_such_database"))
 
 
 async def test_an_unknown_role_fails_authentication(pg_url: str) -> None:
-    stranger = pg_url.replace("://", "://consentry_no_such_role@", 1).replace(
-        "consentry_no_such_role@postgres@", "consentry_no_such_role@"
-    )
+    parts = urlsplit(pg_url)
+    stranger = parts._replace(netloc=f"consentry_no_such_role@{parts.netloc.rpartition('@')[2]}")
     with pytest.raises(StorageError, match="authentication failed"):
-        await open_storage(stranger)
+        await open_storage(urlunsplit(stranger))
 
 
 # --- migrations ---------------------------------------------------------------------------------

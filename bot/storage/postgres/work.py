@@ -96,8 +96,14 @@ class PostgresWorkStore(WorkStore):
         self, news: Sequence[NewWork], *, lease_until: datetime
     ) -> builtins.list[bool]:
         at, lease = now(), stamp(lease_until)
+        # Rows are locked in key order, so two batches sharing messages never deadlock; the
+        # answers still come back in the order asked.
+        order = sorted(range(len(news)), key=lambda i: (news[i].guild_id, news[i].message_id))
+        answers = [False] * len(news)
         async with self._db.transaction() as tx:
-            return [await _seen(tx, new, at, lease) for new in news]
+            for i in order:
+                answers[i] = await _seen(tx, news[i], at, lease)
+        return answers
 
     async def get(self, guild_id: int, message_id: int) -> WorkItem | None:
         row = await self._db.fetchrow(
@@ -180,6 +186,15 @@ class PostgresWorkStore(WorkStore):
             raise ValueError(f"unknown effect {effect!r}: expected one of {', '.join(EFFECTS)}")
         cleared = "ladder = ''" if effect == "ladder" else f"{effect}_due = FALSE"
         async with self._db.transaction() as tx:
+            if alert is not None:
+                # The case's row first, as every case transaction takes it before a work row:
+                # a decision joining this message to its case cannot deadlock with this.
+                await tx.execute(
+                    "SELECT 1 FROM cases WHERE id = (SELECT case_id FROM work WHERE"
+                    f" {_KEY}) FOR UPDATE",
+                    guild_id,
+                    message_id,
+                )
             # One statement: its SET expressions all see the row as it was, so the new state
             # is computed from the other effects (this one is cleared by the same statement).
             others = " AND ".join(c for c in _NONE_DUE if c != cleared)

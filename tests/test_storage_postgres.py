@@ -181,6 +181,22 @@ async def test_two_workers_claiming_at_once_never_take_the_same_record(pg_url: s
     assert sorted(taken) == list(range(1, 41))  # each once
 
 
+async def test_concurrent_writers_keep_the_change_feed_exact(pg_url: str) -> None:
+    async with await open_storage(pg_url) as one, await open_storage(pg_url) as other:
+        batches = [[entry(10 * b + n) for n in range(3)] for b in range(20)]
+        await asyncio.gather(
+            *(s.blocklist.add(batch) for s, batch in zip((one, other) * 10, batches, strict=True))
+        )
+        [first, *_] = await one.blocklist.list(limit=1)
+        removed = await other.blocklist.remove(first.id)
+        changes = await one.blocklist.changes_since(0)
+        stored = [e async for e in one.blocklist.iter_all()]
+    assert removed is not None and changes is not None and changes.revision == 21
+    # Each batch's ids form its own range: every stored entry is listed once, in id order.
+    assert [r.id for r in changes.added] == [e.id for e in stored]
+    assert len(stored) == 59 and changes.removed == (first.id,)
+
+
 # --- the audit log's guards ---------------------------------------------------------------------
 
 

@@ -9,6 +9,7 @@ case, its evidence, its audit record and the work record commit together.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from bot.storage.records import NewWork, WorkItem, WorkState
@@ -17,6 +18,13 @@ if TYPE_CHECKING:
     import builtins
     from collections.abc import Sequence
     from datetime import datetime
+
+
+EFFECTS = ("delete", "alert", "ladder", "repost")
+"""The effects a work record can have due (see :meth:`WorkStore.effect_done`)."""
+EFFECT_LEASE = timedelta(minutes=2)
+"""How long effects just stored are left to the caller before the backlog may take them up
+(every backend)."""
 
 
 class WorkStore(ABC):

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from bot.storage.base_work import WorkStore
+# Shared with the SQLite backend so that both give effects the same lease and names.
+from bot.storage.base_work import EFFECT_LEASE, EFFECTS, WorkStore
 from bot.storage.postgres._db import Database, Row, Transaction, now, stamp, utc
 from bot.storage.postgres.audit import append_in
 from bot.storage.records import Effects, WorkItem, WorkState
-
-# Shared with the SQLite backend so that both give effects the same lease and names.
-from bot.storage.sqlite.work import EFFECT_LEASE, EFFECTS
 
 if TYPE_CHECKING:
     import builtins

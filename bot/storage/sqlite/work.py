@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from bot.storage.base_work import WorkStore
+from bot.storage.base_work import EFFECT_LEASE, EFFECTS, WorkStore
 from bot.storage.records import Effects, WorkItem, WorkState
 from bot.storage.sqlite._db import Database, Transaction, from_text, now, to_text
 from bot.storage.sqlite.audit import append_in
@@ -24,9 +23,6 @@ _COLUMNS = (
     " next_at, error, created_at, updated_at, ladder, repost_due"
 )
 _UNFINISHED = "state IN ('scan', 'act')"
-EFFECTS = ("delete", "alert", "ladder", "repost")
-EFFECT_LEASE = timedelta(minutes=2)
-"""How long effects just stored are left to the caller before the backlog may take them up."""
 
 
 def _item(row: sqlite3.Row) -> WorkItem:

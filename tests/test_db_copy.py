@@ -1,8 +1,9 @@
-"""`consentry db copy`: an instance moves from SQLite to PostgreSQL with its ids, evidence and
-audit chain, and the copy works as the original did."""
+"""`consentry db copy` and `consentry status`: an instance moves from SQLite to PostgreSQL with
+its ids, evidence and audit chain, and the copy works as the original did."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -82,3 +83,18 @@ def test_db_migrate_brings_the_configured_database_to_this_version(
     assert main(["db", "migrate"]) == 0
     assert "this version's schema" in capsys.readouterr().out
     assert (tmp_path / "c.db").exists()
+
+
+def test_consentry_status_reads_the_instance_from_its_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "config.toml").write_text('detectors = []\n[storage]\nurl = "c.db"\n')
+    monkeypatch.chdir(tmp_path)
+    asyncio.run(_instance(f"sqlite://{(tmp_path / 'c.db').as_posix()}"))
+    assert main(["status"]) == 0
+    out = capsys.readouterr().out
+    assert "sqlite database" in out and "work: 0 to scan" in out
+    assert "blocklist: 2 blocking entries, 0 allow-list" in out
+    assert (
+        "feed #1 a <https://lists.example/a>" in out and "audit chain: 4 records, verifies" in out
+    )

@@ -27,7 +27,7 @@ arguments, config, database or model).
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
-    from bot.cli import blocklist, db, feed, likeness, model_commands, own_hash, scan
+    from bot.cli import blocklist, db, feed, likeness, model_commands, own_hash, scan, status
 
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
@@ -47,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     feed.register(commands, common)
     own_hash.register(commands, common)
     db.register(commands, common)
+    status.register(commands, common)
     model_commands.register(commands, common)
     likeness.register(commands, common)
     run = commands.add_parser(

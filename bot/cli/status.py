@@ -1,0 +1,55 @@
+"""``consentry status``: what the database says about the instance, without a running bot."""
+
+from __future__ import annotations
+
+import argparse
+from importlib import metadata
+from typing import Any
+
+from bot.config import Config
+from bot.feeds.refresh import describe
+from bot.storage import ALL, WorkState, open_storage
+from bot.storage._url import parse_url
+
+
+def register(commands: Any, common: argparse.ArgumentParser) -> None:
+    parser = commands.add_parser(
+        "status",
+        parents=[common],
+        help="the instance as its database shows it: work queue, blocklist, feeds",
+        description="Reads the configured database ([storage] url) and prints this version, the "
+        "backend, the work record (waiting to be scanned, with effects due, given up), the "
+        "blocklist's size and revision, each subscription's last refresh, and whether the "
+        "audit chain verifies. A running bot's own state (shards, queue, models) is in "
+        "/consentry status and its metrics.",
+    )
+    parser.set_defaults(handler=cmd_status)
+
+
+async def cmd_status(args: argparse.Namespace, config: Config) -> int:
+    try:
+        version = metadata.version("consentry")
+    except metadata.PackageNotFoundError:
+        version = "unknown"
+    backend = parse_url(config.storage_url).backend
+    async with await open_storage(config.storage_url) as storage:
+        work = await storage.work.counts()
+        counts = await storage.blocklist.count()
+        revision = await storage.blocklist.revision()
+        feeds = await storage.feeds.list(ALL)
+        chain = await storage.audit.verify()
+    blocking = sum(n for kind, n in counts.items() if kind != "allow")
+    print(f"Consentry {version}, {backend} database")
+    print(
+        f"work: {work[WorkState.SCAN]} to scan, {work[WorkState.ACT]} with effects due, "
+        f"{work[WorkState.FAILED]} given up"
+    )
+    print(
+        f"blocklist: {blocking} blocking entries, {counts.get('allow', 0)} allow-list, "
+        f"revision {revision}"
+    )
+    for feed in feeds:
+        print(f"feed {describe(feed)}")
+    state = "verifies" if chain.ok else f"ALTERED at record {chain.first_bad_id}"
+    print(f"audit chain: {chain.checked} records, {state}")
+    return 0 if chain.ok else 1

@@ -6,7 +6,10 @@ import asyncio
 import contextlib
 import importlib
 import logging
+import os
+import socket
 import struct
+import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -39,6 +42,7 @@ from bot.runtime.retro import RetroSweeps
 from bot.runtime.review import Reviewer
 from bot.runtime.sweeps import Sweeper
 from bot.runtime.watcher import Watcher
+from bot.storage import StorageError
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +53,8 @@ QUEUE_FULL_RETRY_SECONDS = 5.0
 WORK_KEPT_DAYS = 7
 """How long a finished message's work record is kept (longer than any catch-up window)."""
 PURGE_SECONDS = 3600.0
+JOB_LEASE_MIN_SECONDS = 120.0
+"""The shortest lease a background job is taken for (see ``_every``)."""
 FEED_CHECK_SECONDS = 60.0
 """How often subscriptions are checked for a due refresh (each has its own interval)."""
 """How often expired evidence is purged (and once at every start, so a restart never skips it)."""
@@ -167,6 +173,8 @@ class ConsentryBot(commands.Bot):
         """Forwards case events to ``[bot] webhook_url``, when set (``cogs/webhook``)."""
         self.metrics: Metrics | None = None
         self.metrics_server: MetricsServer | None = None
+        self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        """This process, as background job leases name it."""
 
     async def setup_hook(self) -> None:
         discord_config = self.engine.config.discord
@@ -230,9 +238,13 @@ class ConsentryBot(commands.Bot):
         refresh = self.engine.config.discord.blocklist_refresh_seconds
         self._background = [
             asyncio.create_task(self._every(refresh, self._refresh_blocklist)),
-            asyncio.create_task(self._every(PURGE_SECONDS, self._purge_evidence, at_start=True)),
+            asyncio.create_task(
+                self._every(PURGE_SECONDS, self._purge_evidence, at_start=True, lease="purge")
+            ),
             asyncio.create_task(self._every(CURSOR_FLUSH_SECONDS, self.cursors.flush)),
-            asyncio.create_task(self._every(FEED_CHECK_SECONDS, self._refresh_feeds)),
+            asyncio.create_task(
+                self._every(FEED_CHECK_SECONDS, self._refresh_feeds, lease="feeds")
+            ),
         ]
 
     async def take(self, message: discord.Message) -> None:
@@ -335,17 +347,30 @@ class ConsentryBot(commands.Bot):
                 await asyncio.wait_for(ws.socket.send_frame(frame, aiohttp.WSMsgType.CLOSE), 5)
 
     async def _every(
-        self, seconds: float, job: Callable[[], Awaitable[None]], *, at_start: bool = False
+        self,
+        seconds: float,
+        job: Callable[[], Awaitable[None]],
+        *,
+        at_start: bool = False,
+        lease: str | None = None,
     ) -> None:
         # A failing run is logged and retried next period: background jobs never stop the bot.
+        # A job with a lease runs in one process of those sharing the database at a time; the
+        # lease outlasts two periods, so a process that dies is taken over from soon after.
         if not at_start:
             await asyncio.sleep(seconds)
         while True:
             try:
-                await job()
+                if lease is None or await self._holds(lease, seconds):
+                    await job()
             except Exception:
                 log.exception("background job %s failed; retrying later", job.__name__)
             await asyncio.sleep(seconds)
+
+    async def _holds(self, job: str, seconds: float) -> bool:
+        now = datetime.now(UTC)
+        until = now + timedelta(seconds=max(2 * seconds, JOB_LEASE_MIN_SECONDS))
+        return await self.engine.storage.jobs.claim(job, self.holder, until=until, now=now)
 
     async def _purge_evidence(self) -> None:
         purged = await self.cases.purge_expired()
@@ -387,6 +412,9 @@ class ConsentryBot(commands.Bot):
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        for job in ("purge", "feeds"):  # another process may take them over at once
+            with contextlib.suppress(StorageError):
+                await self.engine.storage.jobs.release(job, self.holder)
         if self.metrics_server is not None:
             await self.metrics_server.stop()
         await self._close_gateway_cleanly()

@@ -14,6 +14,7 @@ from bot.storage.base_campaigns import CampaignStore
 from bot.storage.base_cases import CaseStore, EvidenceStore, TransitionRefused
 from bot.storage.base_enrolments import EnrolmentStore
 from bot.storage.base_feeds import FeedStore
+from bot.storage.base_jobs import JobLeases
 from bot.storage.base_own_media import OwnMediaStore
 from bot.storage.base_reviews import ReviewStore
 from bot.storage.base_sweeps import SweepStore
@@ -267,6 +268,11 @@ class Storage(ABC):
     @abstractmethod
     def campaigns(self) -> CampaignStore:
         """Campaigns: the same media posted by several accounts or servers."""
+
+    @property
+    @abstractmethod
+    def jobs(self) -> JobLeases:
+        """Leases on background jobs, so that each runs in one process at a time."""
 
     @property
     @abstractmethod

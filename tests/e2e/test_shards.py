@@ -1,12 +1,14 @@
 """End to end: two gateway processes, each running one of Discord's two shards, share one
-database. Each handles only its shard's servers, and a hash confirmed in a server on shard 0
-blocks the same image in a server on shard 1 (sharing on) within 2 s."""
+database. Each handles only its shard's servers, background jobs run in one of them, and a
+hash confirmed in a server on shard 0 blocks the same image in a server on shard 1 (sharing on)
+within 2 s."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bot.config import Config
@@ -47,6 +49,12 @@ async def test_two_gateway_processes_split_the_shards_and_share_confirmations(
         assert all(_shard(g.id) == 1 for g in second.bot.guilds)
         assert worlds[0].guild_id in {g.id for g in first.bot.guilds}
         assert worlds[1].guild_id in {g.id for g in second.bot.guilds}
+        # The evidence purge runs in one of the two processes: its lease is held, by one.
+        now = datetime.now(UTC)
+        later = now + timedelta(minutes=1)
+        jobs = first.engine.storage.jobs
+        assert not await jobs.claim("purge", "a third process", until=later, now=now)
+        assert first.bot.holder != second.bot.holder
         for harness, w in ((first, worlds[0]), (second, worlds[1])):
             await harness.bot.guild_settings.set(w.guild_id, "alert_channel_id", w.mod_alerts_id)
             await harness.bot.guild_settings.set(w.guild_id, "share_confirmed", True)

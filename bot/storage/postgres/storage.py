@@ -17,6 +17,7 @@ from bot.storage.base import (
 )
 from bot.storage.base_campaigns import CampaignStore
 from bot.storage.base_feeds import FeedStore
+from bot.storage.base_jobs import JobLeases
 from bot.storage.base_own_media import OwnMediaStore
 from bot.storage.base_reviews import ReviewStore
 from bot.storage.base_sweeps import SweepStore
@@ -29,6 +30,7 @@ from bot.storage.postgres.cursors import PostgresCursorStore
 from bot.storage.postgres.enrolments import PostgresEnrolmentStore
 from bot.storage.postgres.evidence import PostgresEvidenceStore
 from bot.storage.postgres.feeds import PostgresFeedStore
+from bot.storage.postgres.jobs import PostgresJobLeases
 from bot.storage.postgres.own_media import PostgresOwnMediaStore
 from bot.storage.postgres.reviews import PostgresReviewStore
 from bot.storage.postgres.settings import PostgresSettingsStore
@@ -58,6 +60,7 @@ class PostgresStorage(Storage):
         self._own_media = PostgresOwnMediaStore(db)
         self._reviews = PostgresReviewStore(db)
         self._campaigns = PostgresCampaignStore(db)
+        self._jobs = PostgresJobLeases(db)
 
     @property
     def where(self) -> str:
@@ -111,6 +114,10 @@ class PostgresStorage(Storage):
     @property
     def campaigns(self) -> CampaignStore:
         return self._campaigns
+
+    @property
+    def jobs(self) -> JobLeases:
+        return self._jobs
 
     @property
     def audit(self) -> AuditLog:

@@ -17,6 +17,7 @@ from bot.storage.base import (
 )
 from bot.storage.base_campaigns import CampaignStore
 from bot.storage.base_feeds import FeedStore
+from bot.storage.base_jobs import JobLeases
 from bot.storage.base_own_media import OwnMediaStore
 from bot.storage.base_reviews import ReviewStore
 from bot.storage.base_sweeps import SweepStore
@@ -29,6 +30,7 @@ from bot.storage.sqlite.cursors import SQLiteCursorStore
 from bot.storage.sqlite.enrolments import SQLiteEnrolmentStore
 from bot.storage.sqlite.evidence import SQLiteEvidenceStore
 from bot.storage.sqlite.feeds import SQLiteFeedStore
+from bot.storage.sqlite.jobs import SQLiteJobLeases
 from bot.storage.sqlite.own_media import SQLiteOwnMediaStore
 from bot.storage.sqlite.reviews import SQLiteReviewStore
 from bot.storage.sqlite.settings import SQLiteSettingsStore
@@ -57,6 +59,7 @@ class SQLiteStorage(Storage):
         self._own_media = SQLiteOwnMediaStore(db)
         self._reviews = SQLiteReviewStore(db)
         self._campaigns = SQLiteCampaignStore(db)
+        self._jobs = SQLiteJobLeases(db)
 
     @property
     def path(self) -> str:
@@ -110,6 +113,10 @@ class SQLiteStorage(Storage):
     @property
     def campaigns(self) -> CampaignStore:
         return self._campaigns
+
+    @property
+    def jobs(self) -> JobLeases:
+        return self._jobs
 
     @property
     def audit(self) -> AuditLog:

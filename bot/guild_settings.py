@@ -96,6 +96,10 @@ class GuildSettingsService:
                 self._cache.pop(guild_id, None)
             return await self._load(guild_id)
 
+    def forget(self, guild_id: int) -> None:
+        """Another process changed the server's settings: read them afresh next time."""
+        self._cache.pop(guild_id, None)
+
     def _lock(self, guild_id: int) -> asyncio.Lock:
         return self._locks.setdefault(guild_id, asyncio.Lock())
 

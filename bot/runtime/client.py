@@ -173,6 +173,7 @@ class ConsentryBot(commands.Bot):
         """Forwards case events to ``[bot] webhook_url``, when set (``cogs/webhook``)."""
         self.metrics: Metrics | None = None
         self.metrics_server: MetricsServer | None = None
+        self._hearing: asyncio.Task[None] | None = None
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         """This process, as background job leases name it."""
 
@@ -235,6 +236,8 @@ class ConsentryBot(commands.Bot):
                 ) from exc
         synced = await self.tree.sync()
         log.info("synced %d application commands", len(synced))
+        if await self.engine.storage.listen(self._heard):
+            log.info("other processes' changes are heard at once (LISTEN/NOTIFY)")
         refresh = self.engine.config.discord.blocklist_refresh_seconds
         self._background = [
             asyncio.create_task(self._every(refresh, self._refresh_blocklist)),
@@ -383,6 +386,14 @@ class ConsentryBot(commands.Bot):
             log.info(
                 "forgot %d finished work records older than %d days", forgotten, WORK_KEPT_DAYS
             )
+
+    def _heard(self, what: str) -> None:
+        """A change another process made (or this one: then nothing is left to do)."""
+        if what == "blocklist":
+            if self._hearing is None or self._hearing.done():
+                self._hearing = asyncio.create_task(self._refresh_blocklist())
+        elif what.startswith("settings:") and what.partition(":")[2].isdigit():
+            self.guild_settings.forget(int(what.partition(":")[2]))
 
     async def _refresh_feeds(self) -> None:
         if self.feeds is not None and any(o.changed for o in await self.feeds.refresh_due()):

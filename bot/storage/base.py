@@ -39,7 +39,7 @@ from bot.storage.records import (
 
 if TYPE_CHECKING:
     import builtins
-    from collections.abc import AsyncIterator, Sequence
+    from collections.abc import AsyncIterator, Callable, Sequence
     from datetime import datetime
     from types import TracebackType
 
@@ -282,6 +282,12 @@ class Storage(ABC):
     @abstractmethod
     async def close(self) -> None:
         """Release the connection(s). Safe to call twice."""
+
+    async def listen(self, handler: Callable[[str], None]) -> bool:
+        """Call ``handler`` with what changed (``"blocklist"``, ``"settings:<guild id>"``) when
+        another process changes it; whether this backend can say (PostgreSQL's LISTEN/NOTIFY).
+        Without it (SQLite) processes notice changes by polling."""
+        return False
 
     async def __aenter__(self) -> Self:
         return self

@@ -20,6 +20,7 @@ from bot.sandbox import DemoWorld, Sandbox
 from bot.sandbox.demo import demo_world
 from tests.e2e.harness import running_bot, sandbox_config
 from tests.e2e.test_watch import ASTRONAUT, COPY
+from tests.postgres_support import ScratchDatabases
 
 
 def _shard(guild_id: int) -> int:
@@ -73,3 +74,34 @@ async def test_two_gateway_processes_split_the_shards_and_share_confirmations(
         _, incident = await second.post(worlds[1].art_id, worlds[1].member_ids[0], [("p", COPY)])
         assert incident is not None and incident.decision.action is Action.QUARANTINE
         assert sandbox.message(worlds[1].art_id, int(incident.post.message_id)) is None
+
+
+async def test_on_postgresql_a_change_reaches_the_other_process_at_once_without_polling(
+    sandbox: Sandbox, world: DemoWorld, tmp_path: Path, scratch_databases: ScratchDatabases
+) -> None:
+    worlds = {_shard(world.guild_id): world}
+    while len(worlds) < 2:
+        other = demo_world(sandbox)
+        worlds.setdefault(_shard(other.guild_id), other)
+    async with scratch_databases.shared() as dsn:
+        # Polling every minute: anything sooner is LISTEN/NOTIFY's doing.
+        base = sandbox_config(sandbox, tmp_path, blocklist_refresh_seconds=60, storage_url=dsn)
+
+        def on(shard: int) -> Config:
+            return replace(base, discord=replace(base.discord, shard_count=2, shard_ids=(shard,)))
+
+        async with (
+            running_bot(sandbox, worlds[0], on(0)) as first,
+            running_bot(sandbox, worlds[1], on(1)) as second,
+        ):
+            guild = worlds[1].guild_id
+            assert not (await second.bot.guild_settings.get(guild)).dry_run  # cached here
+            await first.bot.guild_settings.set(guild, "dry_run", True)  # set by the other
+            await first.engine.storage.blocklist.add([NewEntry(Algorithm.PDQ, "ab" * 32)])
+            started = time.monotonic()
+            while not (
+                second.engine.blocklist_revision == await second.engine.storage.blocklist.revision()
+                and (await second.bot.guild_settings.get(guild)).dry_run
+            ):
+                assert time.monotonic() - started < 2.0, "not heard within 2 s"
+                await asyncio.sleep(0.05)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
@@ -13,7 +14,7 @@ from bot.storage.base import StorageError
 from bot.storage.records import AllGuilds, GuildScope
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Iterable, Iterator
+    from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 
 Params = tuple[Any, ...]
 Row = Any
@@ -104,6 +105,7 @@ class Database:
         self.where = where
         """The database, named without its password (for messages)."""
         self._closed = False
+        self._listening: list[tuple[Any, str, Any]] = []
 
     @asynccontextmanager
     async def transaction(
@@ -130,11 +132,27 @@ class Database:
         rows = await self.fetch(sql, *params)
         return rows[0] if rows else None
 
+    async def listen(self, channel: str, handler: Callable[[str], None]) -> None:
+        """Hear ``channel``'s notifications on a connection of the pool kept for it until the
+        database closes."""
+
+        def heard(_conn: Any, _pid: int, _channel: str, payload: str) -> None:
+            handler(payload)
+
+        with translate_errors(self.where):
+            conn = await self._pool.acquire(timeout=ACQUIRE_TIMEOUT_S)
+            await conn.add_listener(channel, heard)
+        self._listening.append((conn, channel, heard))
+
     async def close(self) -> None:
         """Close the pool (waiting for operations under way); safe to call twice."""
         if self._closed:
             return
         self._closed = True
+        for conn, channel, heard in self._listening:
+            with contextlib.suppress(Exception):
+                await conn.remove_listener(channel, heard)
+                await self._pool.release(conn)
         with translate_errors(self.where):
             await self._pool.close()
 

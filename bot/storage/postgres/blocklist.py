@@ -17,6 +17,7 @@ from bot.storage.postgres._db import (
     stamp,
     utc,
 )
+from bot.storage.postgres.notify import notify
 from bot.storage.records import ALL, AddResult, ApplyResult, BlocklistChanges, GuildScope
 
 if TYPE_CHECKING:
@@ -228,6 +229,7 @@ async def _record_changes(tx: Transaction, ranges: Sequence[tuple[int, int, bool
     change feed, in order."""
     if not ranges:
         return
+    await notify(tx, "blocklist")
     row = await tx.fetchrow(
         "UPDATE counters SET value = value + $2 WHERE name = $1 RETURNING value",
         _REVISION,

@@ -7,6 +7,7 @@ from typing import Any
 
 from bot.storage.base import SettingsStore
 from bot.storage.postgres._db import Database, now
+from bot.storage.postgres.notify import notify
 
 
 class PostgresSettingsStore(SettingsStore):
@@ -27,6 +28,7 @@ class PostgresSettingsStore(SettingsStore):
         # allow_nan=False: NaN is not JSON (and the SQLite backend refuses it too).
         text = json.dumps(value, allow_nan=False, ensure_ascii=False)
         async with self._db.transaction() as tx:
+            await notify(tx, f"settings:{guild_id}")
             await tx.execute(
                 "INSERT INTO guild_settings (guild_id, key, value, updated_at)"
                 " VALUES ($1, $2, $3, $4) ON CONFLICT (guild_id, key)"
@@ -39,6 +41,7 @@ class PostgresSettingsStore(SettingsStore):
 
     async def clear_override(self, guild_id: int, key: str) -> bool:
         async with self._db.transaction() as tx:
+            await notify(tx, f"settings:{guild_id}")
             changed = await tx.execute(
                 "DELETE FROM guild_settings WHERE guild_id = $1 AND key = $2", guild_id, key
             )
@@ -46,4 +49,5 @@ class PostgresSettingsStore(SettingsStore):
 
     async def clear_all(self, guild_id: int) -> int:
         async with self._db.transaction() as tx:
+            await notify(tx, f"settings:{guild_id}")
             return await tx.execute("DELETE FROM guild_settings WHERE guild_id = $1", guild_id)

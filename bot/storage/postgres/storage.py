@@ -31,6 +31,7 @@ from bot.storage.postgres.enrolments import PostgresEnrolmentStore
 from bot.storage.postgres.evidence import PostgresEvidenceStore
 from bot.storage.postgres.feeds import PostgresFeedStore
 from bot.storage.postgres.jobs import PostgresJobLeases
+from bot.storage.postgres.notify import CHANNEL
 from bot.storage.postgres.own_media import PostgresOwnMediaStore
 from bot.storage.postgres.reviews import PostgresReviewStore
 from bot.storage.postgres.settings import PostgresSettingsStore
@@ -38,6 +39,8 @@ from bot.storage.postgres.sweeps import PostgresSweepStore
 from bot.storage.postgres.work import PostgresWorkStore
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from bot.storage.postgres._db import Database
 
 
@@ -122,6 +125,10 @@ class PostgresStorage(Storage):
     @property
     def audit(self) -> AuditLog:
         return self._audit
+
+    async def listen(self, handler: Callable[[str], None]) -> bool:
+        await self._db.listen(CHANNEL, handler)
+        return True
 
     async def close(self) -> None:
         await self._db.close()

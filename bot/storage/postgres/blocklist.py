@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from bot.core.blocklist import Algorithm, BlocklistEntry, MatchRow, NewEntry
 from bot.core.hash_lists import Removal
+from bot.storage import rows
 from bot.storage.base import BlocklistStore
 from bot.storage.postgres._db import (
     BLOCKLIST_LOCK,
@@ -52,17 +53,7 @@ def _identity(entry: NewEntry | BlocklistEntry) -> _Identity:
 
 def row_entry(row: Row) -> BlocklistEntry:
     """A stored entry from a row of :data:`ENTRY_COLUMNS`."""
-    return BlocklistEntry(
-        id=row["id"],
-        algorithm=Algorithm(row["algorithm"]),
-        value=row["value"],
-        guild_id=row["guild_id"],
-        source=row["source"],
-        reason=row["reason"],
-        added_by=row["added_by"],
-        added_at=utc(row["added_at"]),
-        allow=bool(row["allow"]),
-    )
+    return rows.entry(row, utc)
 
 
 def _match_row(row: Row) -> MatchRow:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from bot.storage import rows
 from bot.storage.base_campaigns import Campaign, CampaignPost, CampaignStore
 from bot.storage.postgres._db import Database, Transaction, now, utc
 
@@ -93,11 +94,4 @@ async def _summary(tx: Transaction, campaign_id: int) -> Campaign:
 
 
 def _campaign(row: Any) -> Campaign:
-    return Campaign(
-        id=int(row["id"]),
-        posts=int(row["posts"]),
-        authors=int(row["authors"]),
-        servers=int(row["servers"]),
-        first_at=utc(row["first_at"]),
-        last_at=utc(row["last_at"]),
-    )
+    return rows.campaign(row, utc)

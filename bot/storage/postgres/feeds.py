@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from bot.storage import rows
 from bot.storage.base_feeds import Feed, FeedRefresh, FeedStore, NewFeed
 from bot.storage.postgres._db import Database, Transaction, now, stamp, utc
 from bot.storage.postgres.audit import append_in
@@ -231,28 +232,4 @@ async def _audit(
 
 
 def _feed(row: Any) -> Feed:
-    def when(key: str) -> datetime | None:
-        return None if row[key] is None else utc(row[key])
-
-    return Feed(
-        id=int(row["id"]),
-        guild_id=row["guild_id"],
-        url=row["url"],
-        name=row["name"],
-        public_key=row["public_key"],
-        format=row["format"],
-        refresh_seconds=int(row["refresh_seconds"]),
-        etag=row["etag"],
-        last_modified=row["last_modified"],
-        next_at=utc(row["next_at"]),
-        last_ok_at=when("last_ok_at"),
-        last_error=row["last_error"],
-        last_error_at=when("last_error_at"),
-        entry_count=int(row["entry_count"]),
-        added_by=row["added_by"],
-        created_at=utc(row["created_at"]),
-        checkpoint=int(row["checkpoint"]),
-        failures=int(row["failures"]),
-        max_pdq_distance=row["max_pdq_distance"],
-        max_phash_distance=row["max_phash_distance"],
-    )
+    return rows.feed(row, utc)

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from bot.core.blocklist import Algorithm, BlocklistEntry, MatchRow, NewEntry
 from bot.core.hash_lists import Removal
+from bot.storage import rows
 from bot.storage.base import BlocklistStore
 from bot.storage.records import ALL, AddResult, ApplyResult, BlocklistChanges, GuildScope
 from bot.storage.sqlite._db import (
@@ -38,17 +39,8 @@ def _identity(entry: NewEntry | BlocklistEntry) -> _Identity:
 
 
 def row_entry(row: sqlite3.Row) -> BlocklistEntry:
-    return BlocklistEntry(
-        id=row["id"],
-        algorithm=Algorithm(row["algorithm"]),
-        value=row["value"],
-        guild_id=row["guild_id"],
-        source=row["source"],
-        reason=row["reason"],
-        added_by=row["added_by"],
-        added_at=from_text(row["added_at"]),
-        allow=bool(row["allow"]),
-    )
+    """A stored entry from a row of :data:`ENTRY_COLUMNS`."""
+    return rows.entry(row, from_text)
 
 
 def _check_page(limit: int, after_id: int) -> None:

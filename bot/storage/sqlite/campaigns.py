@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from bot.storage import rows
 from bot.storage.base_campaigns import Campaign, CampaignPost, CampaignStore
 from bot.storage.sqlite._db import Database, Transaction, from_text, now, to_text
 
@@ -86,11 +87,4 @@ async def _summary(tx: Transaction, campaign_id: int) -> Campaign:
 
 
 def _campaign(row: Any) -> Campaign:
-    return Campaign(
-        id=int(row["id"]),
-        posts=int(row["posts"]),
-        authors=int(row["authors"]),
-        servers=int(row["servers"]),
-        first_at=from_text(row["first_at"]),
-        last_at=from_text(row["last_at"]),
-    )
+    return rows.campaign(row, from_text)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
+from bot.storage import rows
 from bot.storage.base_reviews import Feedback, Opinion, ReviewStore
 from bot.storage.sqlite._db import Database, from_text, now, to_text
 from bot.storage.sqlite.audit import append_in
@@ -94,13 +95,4 @@ class SQLiteReviewStore(ReviewStore):
 
 
 def _feedback(row: Any) -> Feedback:
-    return Feedback(
-        entry_id=int(row["entry_id"]),
-        guild_id=row["guild_id"],
-        source=row["source"],
-        algorithm=row["algorithm"],
-        value=row["value"],
-        opinion=cast(Opinion, row["opinion"]),
-        note=row["note"],
-        at=from_text(row["at"]),
-    )
+    return rows.feedback(row, from_text)

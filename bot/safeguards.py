@@ -26,7 +26,7 @@ from bot.core.blocklist import Algorithm, BlocklistEntry
 from bot.core.match_scope import MatchScope
 from bot.core.verdict import Action, Match, Verdict
 from bot.guild_settings import GuildSettings, GuildSettingsService
-from bot.storage import Storage
+from bot.storage import Feed, Storage
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,8 @@ within the window is held (it only flags until a moderator confirms it)."""
 _CACHED_ENTRIES = 10_000
 _WATCHED_ENTRIES = 10_000
 REVIEW_SECONDS = 2.0
-"""How long a review state read is trusted: another process's dispute counts here within this
+"""How long a review state (or a feed's match limits) read is trusted: another process's dispute
+counts here within this
 (this process's own reviews and holds count at once)."""
 
 
@@ -65,6 +66,7 @@ class Safeguards:
         # (entry, server) -> (read at, state): a raid matching one entry reads it once.
         self._reviews: OrderedDict[tuple[int, int | None], tuple[float, tuple[str, str] | None]]
         self._reviews = OrderedDict()
+        self._feeds: dict[int, tuple[float, Feed | None]] = {}
 
     async def scope_for(self, guild_id: int | None, matches: Sequence[Match]) -> MatchScope:
         """The exceptions to the plain scope rule for these matches in server ``guild_id``."""
@@ -148,6 +150,17 @@ class Safeguards:
             self._reviews.popitem(last=False)
         return state
 
+    async def _feed(self, feed_id: int) -> Feed | None:
+        # Read once per REVIEW_SECONDS: a raid of a feed's media would otherwise read the feed's
+        # row for every message.
+        cached = self._feeds.get(feed_id)
+        now = self._clock()
+        if cached is None or now - cached[0] >= REVIEW_SECONDS:
+            if len(self._feeds) >= _CACHED_ENTRIES:
+                self._feeds.clear()
+            cached = self._feeds[feed_id] = (now, await self.storage.feeds.get(feed_id))
+        return cached[1]
+
     async def _entry(self, entry_id: int) -> BlocklistEntry | None:
         if entry_id in self._entries:
             self._entries.move_to_end(entry_id)
@@ -162,7 +175,7 @@ class Safeguards:
         if not entry.source.startswith("feed:") or not entry.algorithm.perceptual:
             return False
         feed_id = entry.source.removeprefix("feed:")
-        feed = await self.storage.feeds.get(int(feed_id)) if feed_id.isdigit() else None
+        feed = await self._feed(int(feed_id)) if feed_id.isdigit() else None
         if feed is None:
             return False
         limit = feed.max_pdq_distance if entry.algorithm is Algorithm.PDQ else None

@@ -43,8 +43,7 @@ _CACHED_ENTRIES = 10_000
 _WATCHED_ENTRIES = 10_000
 REVIEW_SECONDS = 2.0
 """How long a review state (or a feed's match limits) read is trusted: another process's dispute
-counts here within this
-(this process's own reviews and holds count at once)."""
+counts here within this (this process's own reviews and holds count at once)."""
 
 
 class Safeguards:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 from datetime import UTC, datetime
 
 import pytest
@@ -156,27 +157,59 @@ def test_threatexchange_rows_take_spaces_tabs_or_commas_and_keep_their_tags() ->
     assert parsed.errors[1].message == "missing the hash after the signal type"
 
 
-def test_an_hma_bank_names_the_source_and_a_disabled_content_is_withdrawn() -> None:
-    bank = {
+def _hma_content(content_id: int, disable_until_ts: object, signals: dict[str, str]) -> dict:
+    """A bank content as HMA's ``GET /c/bank/<bank>/content/<id>?include_signals=true`` shows
+    it."""
+    return {
+        "id": content_id,
+        "disable_until_ts": disable_until_ts,
+        "collab_metadata": {},
+        "original_media_uri": None,
         "bank": {"name": "NCII_FAKES", "matching_enabled_ratio": 1.0},
-        "contents": [
-            {"id": 1, "disable_until_ts": 1, "signals": {"pdq": PDQ, "video_md5": MD5}},
-            {"id": 2, "disable_until_ts": 0, "signals": {"pdq": "0f" * 32}},
-            {"id": 3, "enabled": True, "signals": {"vpdq": "..."}},
-            {"id": 4, "signals": {}},
-        ],
+        "signals": signals,
     }
-    parsed = _parse(json.dumps(bank), "hma")
+
+
+def test_hma_bank_contents_as_its_api_shows_them_name_the_source_and_disabled_ones_withdraw() -> (
+    None
+):
+    hour = int(time.time()) + 3600
+    contents = [
+        _hma_content(1, 1, {"pdq": PDQ, "video_md5": MD5}),
+        _hma_content(2, 0, {"pdq": "0f" * 32}),
+        _hma_content(3, hour, {"pdq": "1e" * 32}),  # disabled for another hour
+        _hma_content(4, 1_600_000_000, {"pdq": "2d" * 32}),  # disabled until 2020: enabled now
+        _hma_content(5, 1, {"vpdq": "..."}),
+        _hma_content(6, 1, {}),
+        _hma_content(7, "soon", {"pdq": "3c" * 32}),
+    ]
+    parsed = _parse(json.dumps(contents), "hma")
     assert {e.source for e in parsed.entries} == {"hma:NCII_FAKES"}
     assert [(e.algorithm, e.value) for e in parsed.entries] == [
         (Algorithm.PDQ, PDQ),
         (Algorithm.MD5, MD5),
+        (Algorithm.PDQ, "2d" * 32),
     ]
-    assert parsed.removals == [Removal(Algorithm.PDQ, "0f" * 32, None, "hma:NCII_FAKES")]
-    assert [str(s) for s in parsed.skipped] == ["content 3: vpdq is not a hash Consentry matches"]
+    assert parsed.removals == [
+        Removal(Algorithm.PDQ, "0f" * 32, None, "hma:NCII_FAKES"),
+        Removal(Algorithm.PDQ, "1e" * 32, None, "hma:NCII_FAKES"),
+    ]
+    assert [str(s) for s in parsed.skipped] == ["content 5: vpdq is not a hash Consentry matches"]
     assert [str(e) for e in parsed.errors] == [
-        'content 4: a bank content must be an object with "signals"'
+        'content 6: a bank content must be an object with "signals"',
+        "content 7: disable_until_ts must be a whole number (0, 1 or a Unix time)",
     ]
+
+
+def test_a_disabled_hma_bank_withdraws_all_its_contents_and_a_wrapped_bank_is_read_too() -> None:
+    content = _hma_content(1, 1, {"pdq": PDQ})
+    content["bank"] = {"name": "PAUSED", "matching_enabled_ratio": 0.0}
+    parsed = _parse(json.dumps([content]), "hma")
+    assert not parsed.entries
+    assert parsed.removals == [Removal(Algorithm.PDQ, PDQ, None, "hma:PAUSED")]
+    wrapped = {"bank": {"name": "OTHER"}, "contents": [{"enabled": True, "signals": {"pdq": PDQ}}]}
+    parsed = _parse(json.dumps(wrapped), "hma")
+    assert [(e.source, e.value) for e in parsed.entries] == [("hma:OTHER", PDQ)]
 
 
 def test_a_plain_list_is_one_hash_a_line_with_comments() -> None:

@@ -13,10 +13,15 @@
   separated by spaces, tabs or commas (python-threatexchange's local file exchange reads and
   writes ``pdq <hash>`` lines). Types: ``pdq``; ``video_md5``, ``photo_md5`` and ``md5``;
   ``sha256``; ``phash``. Others (``url``, ``raw_text``, ``video_tmk``...) are skipped.
-- ``hma``: a Meta HMA bank export: ``{"bank": {"name": ...}, "contents": [...]}`` (or a bare list
-  of contents), each content with its ``signals`` (signal type to hash, as HMA's bank API shows
-  them) and ``enabled`` or HMA's ``disable_until_ts`` (0: disabled). A disabled content's hashes
-  are removed.
+- ``hma``: Meta HMA bank contents. HMA has no bank export file, so this is a JSON list of the
+  content objects its curation API returns (``GET /c/bank/<bank>/content/<id>?include_signals=
+  true``): ``id``, ``disable_until_ts``, ``collab_metadata``, ``original_media_uri``, ``bank``
+  (``name``, ``matching_enabled_ratio``) and ``signals`` (HMA's signal type names to hashes),
+  plus an optional ``note``. ``{"bank": {...}, "contents": [...]}`` is read as well. As in HMA,
+  ``disable_until_ts`` 1 is enabled, 0 disabled, and any other value disabled until that Unix
+  time; a bank whose ``matching_enabled_ratio`` is 0 is disabled. A disabled content's hashes
+  are removed (a later refresh adds back one whose time has come). The bank's name names the
+  source (``hma:<name>``).
 - ``pdq-list``, ``md5-list``, ``sha256-list``: one hash per line, ``#`` comments and blank lines
   ignored.
 """
@@ -49,6 +54,7 @@ _TE_NAMES[Algorithm.PHASH] = "phash"
 _TE_OTHER = {"url", "raw_text", "trend_query", "video_tmk", "tmk", "vpdq", "text"}
 PLAIN = {"pdq-list": Algorithm.PDQ, "md5-list": Algorithm.MD5, "sha256-list": Algorithm.SHA256}
 FORMATS = ("stopncii", "te", "hma", *PLAIN)
+_HMA_BANK = {"name": "CONSENTRY", "matching_enabled_ratio": 1.0}
 _SPLIT = re.compile(r"[\s,]+")
 
 
@@ -195,15 +201,19 @@ def _hma(text: str, out: Collector, tick: Callable[[], None]) -> None:
         out.error(f"line {exc.lineno}", f"not valid JSON: {exc.msg}")
         return
     contents: Any = document
+    bank: Any = None
     if isinstance(document, dict):
         bank = document.get("bank")
-        name = bank.get("name") if isinstance(bank, dict) else document.get("bank_name")
-        if isinstance(name, str) and name and out.source.startswith("import"):
-            out.source = f"hma:{name}"
         contents = document.get("contents", document.get("content"))
     if not isinstance(contents, list):
         out.error("document", 'expected a list of bank contents, or an object with "contents"')
         return
+    if bank is None and contents and isinstance(contents[0], dict):
+        bank = contents[0].get("bank")  # as HMA's API shows it: each content names its bank
+    name = bank.get("name") if isinstance(bank, dict) else None
+    if isinstance(name, str) and name and out.source.startswith("import"):
+        out.source = f"hma:{name}"
+    now = time.time()
     for i, content in enumerate(contents, start=1):
         tick()
         where = f"content {i}"
@@ -211,7 +221,10 @@ def _hma(text: str, out: Collector, tick: Callable[[], None]) -> None:
         if not isinstance(signals, dict) or not signals:
             out.error(where, 'a bank content must be an object with "signals"')
             continue
-        enabled = content.get("enabled", content.get("disable_until_ts", 1) != 0)
+        enabled = _hma_enabled(content, now)
+        if enabled is None:
+            out.error(where, "disable_until_ts must be a whole number (0, 1 or a Unix time)")
+            continue
         for kind, value in signals.items():
             algorithm = TE_TYPES.get(str(kind).lower())
             if algorithm is None:
@@ -223,6 +236,20 @@ def _hma(text: str, out: Collector, tick: Callable[[], None]) -> None:
                 out.entry(where, algorithm, value, note if isinstance(note, str) else "")
             else:
                 out.remove(where, algorithm, value)
+
+
+def _hma_enabled(content: dict[str, Any], now: float) -> bool | None:
+    """Whether HMA would match this content now (None: its ``disable_until_ts`` is unreadable)."""
+    bank = content.get("bank")
+    if isinstance(bank, dict) and bank.get("matching_enabled_ratio", 1) == 0:
+        return False
+    flag = content.get("enabled")
+    if isinstance(flag, bool):
+        return flag
+    until = content.get("disable_until_ts", 1)
+    if isinstance(until, bool) or not isinstance(until, int):
+        return None
+    return until == 1 or (until != 0 and until <= now)
 
 
 def _plain(text: str, algorithm: Algorithm, out: Collector, tick: Callable[[], None]) -> None:
@@ -244,7 +271,7 @@ class ExchangeWriter:
         if fmt == "stopncii":
             stream.write('{"hasMoreRecords": false, "hashRecords": [')
         elif fmt == "hma":
-            stream.write('{"bank": {"name": "CONSENTRY"}, "contents": [')
+            stream.write("[")
 
     def write(self, entry: BlocklistEntry) -> bool:
         """Write one entry, if this format can say what it is."""
@@ -284,7 +311,14 @@ class ExchangeWriter:
         name = _TE_NAMES.get(entry.algorithm)
         if name is None:
             return None
-        content = {"id": entry.id, "enabled": True, "signals": {name: entry.value}}
+        content = {
+            "id": entry.id,
+            "disable_until_ts": 1,  # HMA's "enabled"
+            "collab_metadata": {},
+            "original_media_uri": None,
+            "bank": _HMA_BANK,
+            "signals": {name: entry.value},
+        }
         if entry.reason:
             content["note"] = entry.reason
         return json.dumps(content, ensure_ascii=False)
@@ -296,4 +330,4 @@ class ExchangeWriter:
                 f'\n], "count": {self._count}, "nextSetTimestamp": {self._stamp}}}\n'
             )
         elif self._fmt == "hma":
-            self._stream.write("\n]}\n")
+            self._stream.write("\n]\n")

@@ -14,6 +14,7 @@ from typing import Any
 
 import platformdirs
 
+from bot.cluster import WorkersConfig
 from bot.core.faces.likeness import DEFAULT_MAX_DISTANCE
 from bot.core.faces.stage import MAX_FACES
 from bot.core.index import IndexKind, MatchThresholds, check_kind
@@ -200,6 +201,7 @@ class Config:
     feeds: FeedLimits = field(default_factory=FeedLimits)
     bot: BotConfig = field(default_factory=BotConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    workers: WorkersConfig = field(default_factory=WorkersConfig)
     models_cache_dir: Path = field(default_factory=lambda: default_models_dir())
     """Where ``consentry models fetch`` keeps model weights."""
 
@@ -256,6 +258,7 @@ _SECTIONS = {
     "feeds",
     "bot",
     "metrics",
+    "workers",
 }
 _MATCHING_KEYS = {
     "pdq_max_distance": "pdq",
@@ -301,6 +304,7 @@ def _parse(raw: dict[str, Any], path: Path) -> Config:
         feeds=_feeds(_table(raw, "feeds"), base),
         bot=_dataclass(BotConfig, _table(raw, "bot"), "bot"),
         metrics=_dataclass(MetricsConfig, _table(raw, "metrics"), "metrics"),
+        workers=_dataclass(WorkersConfig, _table(raw, "workers"), "workers"),
         models_cache_dir=_models_dir(_table(raw, "models"), base),
     )
 

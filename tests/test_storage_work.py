@@ -68,6 +68,20 @@ async def test_claims_take_the_oldest_due_messages_first_up_to_the_limit(storage
         await storage.work.claim(later(1), limit=0, lease_until=later())
 
 
+async def test_a_gateway_claims_only_the_servers_of_its_shards(storage: Storage) -> None:
+    # Discord puts a server on shard (id >> 22) % count: these are on shards 0, 1 and 2 of 3.
+    guilds = {shard: (1000 * 3 + shard) << 22 for shard in range(3)}
+    for shard, guild_id in guilds.items():
+        await storage.work.seen(
+            NewWork(guild_id, 42, 100 + shard, ("https://cdn/a.png",)),
+            lease_until=datetime.now(UTC),
+        )
+    mine = await storage.work.claim(later(1), limit=10, lease_until=later(), shards=(3, (0, 2)))
+    assert sorted(w.guild_id for w in mine) == [guilds[0], guilds[2]]
+    rest = await storage.work.claim(later(1), limit=10, lease_until=later())  # a scan worker
+    assert [w.guild_id for w in rest] == [guilds[1]]
+
+
 async def test_postpone_records_why_and_when(storage: Storage) -> None:
     await storage.work.seen(seen(1), lease_until=datetime.now(UTC))
     await storage.work.postpone(GUILD, 1, until=later(), error="Discord answered 503")

@@ -71,6 +71,19 @@ def build_parser() -> argparse.ArgumentParser:
         "shard_ids; all of them)",
     )
     run.set_defaults(handler=_run)
+    worker = commands.add_parser(
+        "worker",
+        parents=[common],
+        help="start a scan worker: scans what the gateway processes record, acts over REST",
+        description="A scan-only process with no gateway connection, for more scanning than "
+        "the gateway processes do themselves (on this machine or another, CPU or GPU). It shares "
+        "the gateways' database ([storage] url; PostgreSQL wakes it at once, SQLite is looked "
+        "at every 2 s), claims due messages with a lease ([workers] lease_seconds), downloads "
+        "and scans their media, and deletes and alerts through Discord's REST API. While one is "
+        "alive the gateways hand every new scan to the workers; with none they scan "
+        "themselves. Stops cleanly on Ctrl-C or SIGTERM.",
+    )
+    worker.set_defaults(handler=_worker)
     demo = commands.add_parser(
         "demo",
         help="run the bot against a local Discord sandbox with sample pictures (no token needed)",
@@ -169,6 +182,19 @@ async def _demo(args: argparse.Namespace, config: Config) -> int:
     from bot.demo import run_demo
 
     return await run_demo(interactive=args.interactive)
+
+
+async def _worker(args: argparse.Namespace, config: Config) -> int:
+    from bot.logs import configure
+    from bot.runtime.run import StartupError
+    from bot.runtime.worker import run_worker
+
+    configure(verbose=args.verbose, secrets=(os.environ.get(config.discord.token_env, ""),))
+    try:
+        return await run_worker(config)
+    except StartupError as exc:
+        print(f"consentry: error: {exc}", file=sys.stderr)
+        return 2
 
 
 async def _run(args: argparse.Namespace, config: Config) -> int:

@@ -9,8 +9,9 @@ deletion or alert is still due has it carried out again, with backoff (see
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 import aiohttp
@@ -19,6 +20,7 @@ import discord
 from bot.runtime.alerts import case_incident
 from bot.runtime.effects import MAX_TRIES, Due, EffectRunner, backoff
 from bot.storage import Storage, StorageError, WorkItem, WorkState
+from bot.storage.base_work import Shards
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +33,9 @@ FETCH_TIMEOUT_SECONDS = 30.0
 
 Enqueue = Callable[[discord.Message, bool], bool]
 """Queue a message for scanning (``True``: rescan all its media); False if the queue is full."""
+Prepare = Callable[[int], Awaitable[object]]
+"""Makes a server known to this process before its work is taken up (a scan worker, with no
+gateway cache, fetches it over REST)."""
 
 
 def _utcnow() -> datetime:
@@ -49,6 +54,9 @@ class Backlog:
         room: Callable[[], int],
         *,
         clock: Callable[[], datetime] = _utcnow,
+        lease: timedelta | None = None,
+        shards: Shards | None = None,
+        prepare: Prepare | None = None,
     ) -> None:
         self.client = client
         self.storage = storage
@@ -57,6 +65,13 @@ class Backlog:
         self.room = room
         """How many more messages the scan queue takes now."""
         self._clock = clock
+        self._lease = lease or backoff(1)
+        """How long a taken record is left to this process (a scan worker's is longer)."""
+        self._shards = shards
+        """Only these shards' servers are taken up (a gateway's own); None: every server."""
+        self._prepare = prepare
+        self.wake = asyncio.Event()
+        """Set to look for due work at once (another process said some is due)."""
         self.ready = asyncio.Event()
         """Set once every message seen up to :meth:`caught_up_to` has been scanned."""
         self._ready_at: int | None = None
@@ -80,20 +95,29 @@ class Backlog:
                 taken = 0
             # After taking some, look again soon: more may be due, or the queue has room again
             # (what is taken and fails is postponed, so this never spins on the same work).
-            await asyncio.sleep(BACKLOG_SECONDS if taken == 0 else 0.05)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), BACKLOG_SECONDS if taken == 0 else 0.05)
+            self.wake.clear()
 
     async def tick(self) -> int:
         """Take up what is due now; return how many records were taken. Messages to scan are
         taken only as far as the scan queue has room (a busy queue is no failure)."""
         now = self._clock()
-        lease = now + backoff(1)
+        lease = now + self._lease
         work = self.storage.work
-        items = await work.claim(now, limit=BATCH, lease_until=lease, state=WorkState.ACT)
+        shards = self._shards
+        items = await work.claim(
+            now, limit=BATCH, lease_until=lease, state=WorkState.ACT, shards=shards
+        )
         room = min(self.room(), BATCH)
         if room > 0:
-            items += await work.claim(now, limit=room, lease_until=lease, state=WorkState.SCAN)
+            items += await work.claim(
+                now, limit=room, lease_until=lease, state=WorkState.SCAN, shards=shards
+            )
         for item in items:
             try:
+                if self._prepare is not None:
+                    await self._prepare(item.guild_id)
                 await self._resume(item)
             except (StorageError, discord.HTTPException) as exc:
                 log.warning("backlog: message %s: %s", item.message_id, exc)

@@ -6,10 +6,7 @@ import asyncio
 import contextlib
 import importlib
 import logging
-import os
-import socket
 import struct
-import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -20,6 +17,7 @@ import yarl
 from discord.ext import commands
 
 from bot.cases import CaseService
+from bot.cluster import Heartbeat, WorkSignal, process_name
 from bot.config import DiscordConfig
 from bot.core.evidence import EvidenceKey
 from bot.engine import Engine
@@ -41,7 +39,7 @@ from bot.runtime.likeness import LikenessEffects
 from bot.runtime.retro import RetroSweeps
 from bot.runtime.review import Reviewer
 from bot.runtime.sweeps import Sweeper
-from bot.runtime.watcher import Watcher
+from bot.runtime.watcher import Admission, Watcher
 from bot.storage import StorageError
 
 log = logging.getLogger(__name__)
@@ -151,12 +149,24 @@ class ConsentryBot(commands.Bot):
             self,
             likeness=likeness,
         )
+        self.holder = process_name()
+        """This process, as background job leases and heartbeats name it."""
+        runs = ",".join(map(str, sharding.shard_ids)) or ("all" if sharding.shard_count else "")
+        self.heartbeat = Heartbeat(
+            engine.storage.jobs, self.holder, "gateway", runs, engine.config.workers
+        )
+        self._work_signal = WorkSignal(engine.storage)
         self.backlog = Backlog(
             self,
             engine.storage,
             self.effects,
             self._queue,
-            lambda: self.intake.room if self.intake is not None else 0,
+            # With scan workers alive, they take the scans; this process only sees effects due.
+            lambda: self.intake.room if self.intake is not None and not self.hand_off() else 0,
+            # Sharded, a process knows only its own shards' servers: it takes up their work.
+            shards=(sharding.shard_count, sharding.shard_ids or tuple(range(sharding.shard_count)))
+            if sharding.shard_count
+            else None,
         )
         self.caught_up = self.backlog.ready
         """Set once caught up after a (re)connect and every message seen so far is scanned."""
@@ -174,8 +184,10 @@ class ConsentryBot(commands.Bot):
         self.metrics: Metrics | None = None
         self.metrics_server: MetricsServer | None = None
         self._hearing: asyncio.Task[None] | None = None
-        self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        """This process, as background job leases name it."""
+
+    def hand_off(self) -> bool:
+        """Whether new scans go to the scan workers (one was alive at the last heartbeat)."""
+        return self.heartbeat.workers > 0
 
     async def setup_hook(self) -> None:
         discord_config = self.engine.config.discord
@@ -238,6 +250,12 @@ class ConsentryBot(commands.Bot):
         log.info("synced %d application commands", len(synced))
         if await self.engine.storage.listen(self._heard):
             log.info("other processes' changes are heard at once (LISTEN/NOTIFY)")
+        await self.heartbeat.beat()  # know of live workers before the first message
+        self.heartbeat.start()
+        if self.hand_off():
+            log.info(
+                "%d scan worker(s) alive: they scan, this process acts", self.heartbeat.workers
+            )
         refresh = self.engine.config.discord.blocklist_refresh_seconds
         self._background = [
             asyncio.create_task(self._every(refresh, self._refresh_blocklist)),
@@ -253,7 +271,13 @@ class ConsentryBot(commands.Bot):
     async def take(self, message: discord.Message) -> None:
         """A message to watch (from the gateway or catch-up): recorded, then queued. If the
         queue is full the record stays unfinished and the backlog queues it again shortly."""
-        if self.watcher is None or not await self.watcher.admit(message):
+        if self.watcher is None:
+            return
+        admission = await self.watcher.admit(message, hand_off=self.hand_off())
+        if admission is Admission.WORKERS:  # recorded as due now: a scan worker claims it
+            self._work_signal.due()
+            return
+        if admission is not Admission.SCAN:
             return
         if not self._queue(message, False) and message.guild is not None:
             await self.engine.storage.work.postpone(
@@ -291,8 +315,15 @@ class ConsentryBot(commands.Bot):
         started = discord.utils.time_snowflake(datetime.now(UTC))
         self.caught_up.clear()
         if self._backlog_task is None and not self._stopping:
-            # Nothing from before this start is leased any more: resume all of it now.
-            resumed = await self.engine.storage.work.release()
+            # Alone on the database, nothing from before this start is leased any more: resume
+            # all of it now. Beside other live processes, a lease may be theirs (a worker
+            # mid-scan): leases then run out on their own.
+            others = [
+                p
+                for p in await self.engine.storage.jobs.processes(datetime.now(UTC))
+                if p.holder != self.holder
+            ]
+            resumed = 0 if others else await self.engine.storage.work.release()
             if resumed:
                 log.info("resuming %d unfinished messages from before the restart", resumed)
             self._backlog_task = asyncio.create_task(self.backlog.run(), name="consentry-backlog")
@@ -426,6 +457,7 @@ class ConsentryBot(commands.Bot):
         for job in ("purge", "feeds"):  # another process may take them over at once
             with contextlib.suppress(StorageError):
                 await self.engine.storage.jobs.release(job, self.holder)
+        await self.heartbeat.stop()
         if self.metrics_server is not None:
             await self.metrics_server.stop()
         await self._close_gateway_cleanly()

@@ -27,14 +27,15 @@ class WorkRecorder:
 
     def __init__(self, store: WorkStore) -> None:
         self._store = store
-        self._waiting: list[tuple[NewWork, asyncio.Future[bool]]] = []
+        self._waiting: list[tuple[NewWork, bool, asyncio.Future[bool]]] = []
         self._writer: asyncio.Task[None] | None = None
 
-    async def seen(self, new: NewWork) -> bool:
+    async def seen(self, new: NewWork, *, due_now: bool = False) -> bool:
         """Record ``new`` (see :meth:`WorkStore.seen`); StorageError if the database refused
-        even after retrying."""
+        even after retrying. ``due_now``: a scan worker is to claim it, so it is not leased to
+        this process."""
         answer: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._waiting.append((new, answer))
+        self._waiting.append((new, due_now, answer))
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write(), name="consentry-work-recorder")
         return await answer
@@ -43,19 +44,28 @@ class WorkRecorder:
         await asyncio.sleep(0)  # let the other messages of this moment join the batch
         while self._waiting:
             batch, self._waiting = self._waiting[:MAX_BATCH], self._waiting[MAX_BATCH:]
-            try:
-                answers = await retrying(
-                    functools.partial(self._record, [new for new, _ in batch]),
-                    what=f"recording {len(batch)} message(s)",
-                )
-            except StorageError as exc:
-                for _, answer in batch:
-                    if not answer.done():
-                        answer.set_exception(exc)
-                continue
-            for (_, answer), wanted in zip(batch, answers, strict=True):
-                if not answer.done():
-                    answer.set_result(wanted)
+            for due_now in (False, True):
+                part = [(new, answer) for new, due, answer in batch if due is due_now]
+                if part:
+                    await self._write_part(part, due_now)
 
-    async def _record(self, news: list[NewWork]) -> list[bool]:
-        return await self._store.seen_many(news, lease_until=datetime.now(UTC) + SCAN_LEASE)
+    async def _write_part(
+        self, part: list[tuple[NewWork, asyncio.Future[bool]]], due_now: bool
+    ) -> None:
+        try:
+            answers = await retrying(
+                functools.partial(self._record, [new for new, _ in part], due_now),
+                what=f"recording {len(part)} message(s)",
+            )
+        except StorageError as exc:
+            for _, answer in part:
+                if not answer.done():
+                    answer.set_exception(exc)
+            return
+        for (_, answer), wanted in zip(part, answers, strict=True):
+            if not answer.done():
+                answer.set_result(wanted)
+
+    async def _record(self, news: list[NewWork], due_now: bool) -> list[bool]:
+        now = datetime.now(UTC)
+        return await self._store.seen_many(news, lease_until=now if due_now else now + SCAN_LEASE)

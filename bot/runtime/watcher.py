@@ -8,6 +8,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from enum import Enum
 from functools import partial
 
 import discord
@@ -46,6 +47,19 @@ Observer = Callable[[discord.Message, "Incident | None", BaseException | None], 
 
 # Remembered (message id -> media URLs already scanned) so an edit scans only what it added.
 _SEEN_MESSAGES = 10_000
+
+
+class Admission(Enum):
+    """Where an arriving message goes."""
+
+    SKIP = "skip"
+    """Nothing to scan (exempt, the bot's own, no new media, or already waiting)."""
+    SCAN = "scan"
+    """Recorded: queue it for this process to scan."""
+    RECORDED = "recorded"
+    """Recorded, but too many are waiting here: the backlog takes it up from the record."""
+    WORKERS = "workers"
+    """Recorded as due now, for a scan worker to claim."""
 
 
 class Watcher:
@@ -92,53 +106,59 @@ class Watcher:
             log.info("waiting for %d message(s) being scanned", len(pending))
             await asyncio.wait(pending, timeout=seconds)
 
-    async def admit(self, message: discord.Message) -> bool:
+    async def admit(self, message: discord.Message, *, hand_off: bool = False) -> Admission:
         """A message arrived (or was found by catch-up): record it durably if it has media to
-        scan, before it is queued. Return whether it should be queued.
+        scan, before it is queued. ``hand_off``: record it for a scan worker to claim.
 
         A record that cannot be written even after retrying (the database is unusable) is
-        logged, and the message is queued anyway: the scan and its removal still happen.
-        A message that is not queued counts as handled (skipped) for the observers.
+        logged, and the message is to be scanned here anyway: the scan and its removal still
+        happen. A message skipped counts as handled for the observers.
         """
         if message.id in self._queued:
-            return False  # already waiting or being scanned (catch-up met a live message)
+            return Admission.SKIP  # already waiting or being scanned (catch-up met it live)
         # Past the bound, messages are only recorded: the backlog takes them up.
         tracked = len(self._queued) < _SEEN_MESSAGES
         if tracked:
             self._queued.add(message.id)
-        wanted = await self._admit(message)
-        if not wanted:
+        admission = await self._admit(message, hand_off)
+        if admission is not Admission.SCAN:
             self._queued.discard(message.id)
+        if admission is Admission.SKIP:
             for observe in self.observers:
                 observe(message, None, None)
-        return wanted and tracked
+        if admission is Admission.SCAN and not tracked:
+            return Admission.RECORDED
+        return admission
 
-    async def _admit(self, message: discord.Message) -> bool:
+    async def _admit(self, message: discord.Message, hand_off: bool) -> Admission:
         guild = message.guild
         if guild is None:
-            return False
+            return Admission.SKIP
         self.book.recording(guild.id, message.channel.id, message.id)
         try:
-            return await self._record(message, guild.id)
+            return await self._record(message, guild.id, hand_off)
         finally:
             self.book.note(guild.id, message.channel.id, message.id)
 
-    async def _record(self, message: discord.Message, guild_id: int) -> bool:
+    async def _record(self, message: discord.Message, guild_id: int, hand_off: bool) -> Admission:
         if message.author.id == self.own_user_id:
-            return False
+            return Admission.SKIP
         settings = await self.settings.get(guild_id)
         if self._exempt(message, settings):
-            return False
+            return Admission.SKIP
         refs = media_refs(message)
         seen = self._seen.get(message.id, frozenset())
         if not [r for r in refs if r.url not in seen]:
-            return False
+            return Admission.SKIP
         new = NewWork(guild_id, message.channel.id, message.id, tuple(media_key(r) for r in refs))
         try:
-            return await self.recorder.seen(new)
+            wanted = await self.recorder.seen(new, due_now=hand_off)
         except StorageError as exc:
             log.error("message %s not recorded (scanning it anyway): %s", message.id, exc)
-            return True
+            return Admission.SCAN
+        if not wanted:
+            return Admission.SKIP
+        return Admission.WORKERS if hand_off else Admission.SCAN
 
     async def handle(self, message: discord.Message, *, force: bool = False) -> Incident | None:
         """Scan a new or edited message's media and act on it.

@@ -22,3 +22,5 @@ class Context:
     signer: Signer
     log: RequestLog
     failures: FailurePlan
+    cdn_delay_seconds: float = 0.0
+    """How long the CDN waits before it answers (a slow or congested CDN)."""

@@ -279,6 +279,10 @@ class Sandbox(WorldBuilder, UserActions, InteractionActions, Inspection):
         failure = Failure(method, route, status, times, retry_after, code, global_, message)
         self._ctx.failures.add(failure)
 
+    def slow_cdn(self, seconds: float) -> None:
+        """Make the CDN wait ``seconds`` before answering each download (0: at once again)."""
+        self._ctx.cdn_delay_seconds = seconds
+
     def clear_failures(self) -> None:
         """Drop every failure still queued by :meth:`fail_next` (Discord is back)."""
         self._ctx.failures.clear()

@@ -289,6 +289,11 @@ class Storage(ABC):
         Without it (SQLite) processes notice changes by polling."""
         return False
 
+    async def notify(self, what: str) -> None:
+        """Tell every listening process ``what`` (``"work"``: scans are due), at once; nothing
+        on a backend without notifications (SQLite), where processes poll instead."""
+        return None
+
     async def __aenter__(self) -> Self:
         return self
 

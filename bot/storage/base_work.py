@@ -22,6 +22,9 @@ if TYPE_CHECKING:
 
 EFFECTS = ("delete", "alert", "ladder", "repost")
 """The effects a work record can have due (see :meth:`WorkStore.effect_done`)."""
+Shards = tuple[int, tuple[int, ...]]
+"""Some of Discord's shards: their count in all, and which (a server is on shard
+``(guild_id >> 22) % count``)."""
 EFFECT_LEASE = timedelta(minutes=2)
 """How long effects just stored are left to the caller before the backlog may take them up
 (every backend)."""
@@ -51,11 +54,17 @@ class WorkStore(ABC):
 
     @abstractmethod
     async def claim(
-        self, now: datetime, *, limit: int, lease_until: datetime, state: WorkState | None = None
+        self,
+        now: datetime,
+        *,
+        limit: int,
+        lease_until: datetime,
+        state: WorkState | None = None,
+        shards: Shards | None = None,
     ) -> builtins.list[WorkItem]:
         """Take up to ``limit`` unfinished records due at ``now`` (oldest message first), only
-        those in ``state`` if given: each is leased until ``lease_until`` and its ``attempts``
-        counts one more."""
+        those in ``state`` if given, and only servers of ``shards`` if given: each is leased
+        until ``lease_until`` and its ``attempts`` counts one more."""
 
     @abstractmethod
     async def postpone(

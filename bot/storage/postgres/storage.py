@@ -14,7 +14,7 @@ from bot.storage.postgres.enrolments import PostgresEnrolmentStore
 from bot.storage.postgres.evidence import PostgresEvidenceStore
 from bot.storage.postgres.feeds import PostgresFeedStore
 from bot.storage.postgres.jobs import PostgresJobLeases
-from bot.storage.postgres.notify import CHANNEL
+from bot.storage.postgres.notify import CHANNEL, notify
 from bot.storage.postgres.own_media import PostgresOwnMediaStore
 from bot.storage.postgres.reviews import PostgresReviewStore
 from bot.storage.postgres.settings import PostgresSettingsStore
@@ -59,6 +59,10 @@ class PostgresStorage(StoreSet):
     async def listen(self, handler: Callable[[str], None]) -> bool:
         await self._db.listen(CHANNEL, handler)
         return True
+
+    async def notify(self, what: str) -> None:
+        async with self._db.transaction() as tx:
+            await notify(tx, what)
 
     async def close(self) -> None:
         await self._db.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 # Shared with the SQLite backend so that both give effects the same lease and names.
-from bot.storage.base_work import EFFECT_LEASE, EFFECTS, WorkStore
+from bot.storage.base_work import EFFECT_LEASE, EFFECTS, Shards, WorkStore
 from bot.storage.postgres._db import Database, Row, Transaction, now, stamp, utc
 from bot.storage.postgres.audit import append_in
 from bot.storage.records import Effects, WorkItem, WorkState
@@ -110,11 +110,22 @@ class PostgresWorkStore(WorkStore):
         return None if row is None else _item(row)
 
     async def claim(
-        self, now: datetime, *, limit: int, lease_until: datetime, state: WorkState | None = None
+        self,
+        now: datetime,
+        *,
+        limit: int,
+        lease_until: datetime,
+        state: WorkState | None = None,
+        shards: Shards | None = None,
     ) -> builtins.list[WorkItem]:
         if limit < 1:
             raise ValueError(f"limit must be at least 1, got {limit}")
-        wanted, params = (_UNFINISHED, ()) if state is None else ("state = $5", (state.value,))
+        params: tuple[object, ...] = () if state is None else (state.value,)
+        wanted = _UNFINISHED if state is None else "state = $5"
+        if shards is not None:
+            at = 5 + len(params)
+            wanted += f" AND ((guild_id >> 22) % ${at}) = ANY(${at + 1}::bigint[])"
+            params = (*params, shards[0], list(shards[1]))
         async with self._db.transaction() as tx:
             # SKIP LOCKED: workers in other processes claiming at the same moment each take
             # different records instead of waiting for one another's rows.

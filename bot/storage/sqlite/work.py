@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from bot.storage.base_work import EFFECT_LEASE, EFFECTS, WorkStore
+from bot.storage.base_work import EFFECT_LEASE, EFFECTS, Shards, WorkStore
 from bot.storage.records import Effects, WorkItem, WorkState
 from bot.storage.sqlite._db import Database, Transaction, from_text, now, to_text
 from bot.storage.sqlite.audit import append_in
@@ -106,11 +106,23 @@ class SQLiteWorkStore(WorkStore):
         return None if row is None else _item(row)
 
     async def claim(
-        self, now: datetime, *, limit: int, lease_until: datetime, state: WorkState | None = None
+        self,
+        now: datetime,
+        *,
+        limit: int,
+        lease_until: datetime,
+        state: WorkState | None = None,
+        shards: Shards | None = None,
     ) -> builtins.list[WorkItem]:
         if limit < 1:
             raise ValueError(f"limit must be at least 1, got {limit}")
-        wanted, params = (_UNFINISHED, ()) if state is None else ("state = ?", (state.value,))
+        params: tuple[object, ...] = () if state is None else (state.value,)
+        wanted = _UNFINISHED if state is None else "state = ?"
+        if shards is not None:
+            count, ids = shards
+            marks = ", ".join("?" * len(ids))
+            wanted += f" AND ((guild_id >> 22) % ?) IN ({marks})"
+            params = (*params, count, *ids)
         async with self._db.transaction() as tx:
             rows = await tx.fetchall(
                 f"UPDATE work SET attempts = attempts + 1, next_at = ?, updated_at = ?"

@@ -1,0 +1,130 @@
+"""The processes sharing one database: heartbeats, and the ``[workers]`` section.
+
+Every process (a gateway running some shards, or a scan worker) records a heartbeat every
+``heartbeat_seconds``. A gateway that sees a live worker hands new scans to the workers through
+the work record instead of scanning them itself; with none alive it scans as a single process
+does. ``consentry status`` and ``/consentry status`` list the live processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from importlib import metadata
+
+from bot.storage import Storage, StorageError
+from bot.storage.base_jobs import JobLeases, ProcessBeat
+
+log = logging.getLogger(__name__)
+
+MISSED_BEATS = 3
+"""A process counts as gone once this many heartbeats in a row are missing."""
+
+
+@dataclass(frozen=True, slots=True)
+class WorkersConfig:
+    """The ``[workers]`` section: scan workers (``consentry worker``) and heartbeats."""
+
+    lease_seconds: float = 30.0
+    """How long a worker holds a message it took to scan. A worker that dies mid-scan loses it
+    after this, and another worker (or a gateway, when none is left) takes the message over."""
+    heartbeat_seconds: float = 5.0
+    """How often every process records that it is alive. A process is counted gone after three
+    missed beats: a gateway then stops handing scans to a dead worker within 15 s."""
+
+    def __post_init__(self) -> None:
+        if self.heartbeat_seconds <= 0:
+            raise ValueError("heartbeat_seconds must be > 0")
+        if self.lease_seconds < 2 * self.heartbeat_seconds:
+            raise ValueError("lease_seconds must be at least twice heartbeat_seconds")
+
+
+def version() -> str:
+    """This installation's version, as its package metadata says."""
+    try:
+        return metadata.version("consentry")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def process_name() -> str:
+    """A name for this process that no other shares (host:pid:random)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class Heartbeat:
+    """Records this process's heartbeat, and keeps count of the live scan workers."""
+
+    def __init__(
+        self, jobs: JobLeases, holder: str, role: str, detail: str, config: WorkersConfig
+    ) -> None:
+        self._jobs = jobs
+        self._every = config.heartbeat_seconds
+        self._started = datetime.now(UTC)
+        self._holder, self._role, self._detail = holder, role, detail
+        self._task: asyncio.Task[None] | None = None
+        self.workers = 0
+        """Live scan workers at the last beat (this process included, if it is one)."""
+
+    async def beat(self) -> None:
+        """Record one heartbeat now, and count the live workers."""
+        now = datetime.now(UTC)
+        until = now + timedelta(seconds=self._every * MISSED_BEATS)
+        await self._jobs.beat(
+            ProcessBeat(
+                self._holder, self._role, self._detail, version(), self._started, now, until
+            )
+        )
+        self.workers = len(await self._jobs.processes(now, role="worker"))
+
+    def start(self) -> None:
+        """Beat every ``heartbeat_seconds`` in the background, from now until :meth:`stop`."""
+        self._task = asyncio.create_task(self._run(), name="consentry-heartbeat")
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.beat()
+            except StorageError as exc:  # missed beats make others count this process gone
+                log.warning("heartbeat not recorded (%s); trying again", exc)
+            await asyncio.sleep(self._every)
+
+    async def stop(self) -> None:
+        """Stop beating and say this process is gone, so others stop counting on it at once."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        with contextlib.suppress(StorageError):
+            await self._jobs.leave(self._holder)
+
+
+class WorkSignal:
+    """Tells the scan workers that scans are due: one notification at a time, and one more
+    after it when more work was recorded meanwhile (workers also look every 2 s regardless)."""
+
+    def __init__(self, storage: Storage) -> None:
+        self._storage = storage
+        self._again = False
+        self._task: asyncio.Task[None] | None = None
+
+    def due(self) -> None:
+        """Work was just recorded (committed): wake the workers."""
+        self._again = True
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._send(), name="consentry-work-signal")
+
+    async def _send(self) -> None:
+        while self._again:
+            self._again = False
+            try:
+                await self._storage.notify("work")
+            except StorageError as exc:  # the workers' own polling finds the work
+                log.warning("could not wake the scan workers (%s)", exc)
+                return

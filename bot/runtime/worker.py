@@ -1,0 +1,214 @@
+"""``consentry worker``: a scan-only process, with no gateway connection.
+
+Gateway processes record each message with media in the work record. While a worker is alive
+(its heartbeat), they record new messages as due at once and wake the workers (PostgreSQL
+NOTIFY; every worker also looks every 2 s). A worker claims due records under a lease
+(``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so workers never take the same record), fetches
+each message over Discord's REST API, downloads its media from the CDN, scans it, stores the
+verdict and case, and deletes and alerts through REST. A worker that dies loses its leases once
+they run out (``[workers] lease_seconds``), and another worker, or a gateway when none is left,
+takes the message over.
+
+Moderators' buttons and commands stay with the gateway processes, which receive interactions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import timedelta
+
+import aiohttp
+import discord
+
+from bot.cases import CaseService
+from bot.cluster import Heartbeat, process_name
+from bot.config import Config
+from bot.core.evidence import EvidenceKey
+from bot.engine import Engine, open_engine
+from bot.guild_settings import GuildSettingsService
+from bot.protection import ProtectionService
+from bot.runtime.actions import Actioner
+from bot.runtime.backlog import Backlog
+from bot.runtime.catchup import CursorBook
+from bot.runtime.client import point_at
+from bot.runtime.effects import EffectRunner
+from bot.runtime.fetch import MediaFetcher
+from bot.runtime.intake import MessageQueue
+from bot.runtime.likeness import LikenessEffects
+from bot.runtime.rest_guilds import RestGuilds
+from bot.runtime.run import explain, startup, until_stopped
+from bot.runtime.watcher import Watcher
+from bot.storage import StorageError
+
+log = logging.getLogger(__name__)
+
+STOP_SECONDS = 10.0
+"""At a stop, how long scans under way are given to finish (the rest go back by lease)."""
+
+
+class ScanWorker:
+    """One scan worker: the engine, a REST-only Discord client, and the backlog loop."""
+
+    def __init__(self, engine: Engine, *, evidence_key: EvidenceKey | None = None) -> None:
+        config = engine.config
+        self.engine = engine
+        # No gateway connection is made; the guilds intent only tells discord.py's cache to
+        # keep the servers this worker fetches over REST.
+        self.client = discord.Client(intents=discord.Intents(guilds=True))
+        self.guilds = RestGuilds(self.client)
+        self.guild_settings = GuildSettingsService(engine.storage.settings)
+        self.actioner = Actioner(self.client)
+        self.cases = CaseService(engine.storage, evidence_key)
+        self.protection = ProtectionService(
+            engine.storage,
+            evidence_key,
+            engine.faces,
+            engine.protected,
+            engine.executor,
+            config.limits,
+        )
+        self.likeness = LikenessEffects(self.protection, self.actioner, self.cases)
+        self.effects = EffectRunner(
+            engine.storage,
+            self.cases,
+            self.actioner,
+            self.guild_settings,
+            self.client,
+            likeness=self.likeness,
+        )
+        self.holder = process_name()
+        self.heartbeat = Heartbeat(engine.storage.jobs, self.holder, "worker", "", config.workers)
+        self.watcher: Watcher | None = None
+        self.intake: MessageQueue | None = None
+        self.backlog: Backlog | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._hearing: asyncio.Task[None] | None = None
+
+    async def start(self, token: str) -> None:
+        """Log in over REST (no gateway), then take up due scans until :meth:`close`."""
+        config = self.engine.config
+        await self.client.login(token)
+        assert self.client.user is not None
+        loaded = await self.protection.load()
+        log.info("likeness protection: %d enrolled members loaded", loaded)
+        self._session = aiohttp.ClientSession()
+        fetcher = MediaFetcher(
+            self._session,
+            allowed_hosts=config.discord.media_hosts,
+            max_bytes=config.limits.max_bytes,
+            timeout_seconds=config.discord.download_timeout_seconds,
+            min_bytes_per_second=config.discord.download_min_kib_per_second * 1024,
+        )
+        self.watcher = watcher = Watcher(
+            self.engine,
+            self.guild_settings,
+            fetcher,
+            self.actioner,
+            self.cases,
+            CursorBook(self.engine.storage.cursors),
+            self.effects,
+            likeness=self.likeness,
+            own_user_id=self.client.user.id,
+        )
+        workers = config.discord.queue_workers
+        # Claimed only as far as there is room, so a record waits in the database (claimable
+        # by another worker) rather than in this process's memory.
+        self.intake = intake = MessageQueue(
+            lambda message, force: watcher.handle(message, force=force),
+            maxsize=workers,
+            workers=workers,
+        )
+        intake.start()
+        self.backlog = Backlog(
+            self.client,
+            self.engine.storage,
+            self.effects,
+            intake.put,
+            lambda: intake.room,
+            lease=timedelta(seconds=config.workers.lease_seconds),
+            prepare=self.guilds.ensure,
+        )
+        listening = await self.engine.storage.listen(self._heard)
+        await self.heartbeat.beat()
+        self.heartbeat.start()
+        refresh = config.discord.blocklist_refresh_seconds
+        self._tasks = [
+            asyncio.create_task(self.backlog.run(), name="consentry-worker-backlog"),
+            asyncio.create_task(self._refreshing(refresh), name="consentry-worker-blocklist"),
+        ]
+        log.info(
+            "scan worker %s ready as %s: %s",
+            self.holder,
+            self.client.user,
+            "woken at once by the gateways (LISTEN/NOTIFY)"
+            if listening
+            else "looking for due scans every 2 s",
+        )
+
+    def _heard(self, what: str) -> None:
+        if what == "work" and self.backlog is not None:
+            self.backlog.wake.set()
+        elif what == "blocklist" and (self._hearing is None or self._hearing.done()):
+            self._hearing = asyncio.create_task(self._refresh_blocklist())
+        elif what.startswith("settings:") and what.partition(":")[2].isdigit():
+            guild_id = int(what.partition(":")[2])
+            self.guild_settings.forget(guild_id)
+            self.guilds.forget(guild_id)
+
+    async def _refreshing(self, seconds: float) -> None:
+        while True:
+            await asyncio.sleep(seconds)
+            await self._refresh_blocklist()
+
+    async def _refresh_blocklist(self) -> None:
+        try:
+            if await self.engine.refresh_blocklist():
+                size = len(self.engine.matcher.snapshot)
+                log.info("blocklist changed: index rebuilt (%d entries)", size)
+        except StorageError as exc:
+            log.warning("blocklist not refreshed (%s); trying again later", exc)
+
+    async def close(self) -> None:
+        """Stop taking work, let scans under way finish, say this worker is gone."""
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.intake is not None:
+            await self.intake.stop(seconds=STOP_SECONDS)
+        if self.watcher is not None:
+            await self.watcher.drain(seconds=STOP_SECONDS)
+        await self.heartbeat.stop()
+        await self.client.close()
+        if self._session is not None:
+            await self._session.close()
+
+
+async def _forever() -> None:
+    await asyncio.Event().wait()
+
+
+async def run_worker(config: Config, token: str | None = None) -> int:
+    """Run a scan worker until SIGINT or SIGTERM; StartupError for what an admin must fix."""
+    token, key = await startup(config, token)
+    point_at(config.discord)
+    async with open_engine(config) as engine:
+        worker = ScanWorker(engine, evidence_key=key)
+        try:
+            await worker.start(token)
+        except (discord.HTTPException, discord.LoginFailure, OSError) as exc:
+            await worker.close()
+            raise explain(exc) from exc
+        # Runs until a signal; the worker's own loops never end by themselves.
+        forever = asyncio.create_task(_forever())
+        try:
+            await until_stopped(forever)
+        finally:
+            forever.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await forever
+            await worker.close()
+    log.info("scan worker stopped")
+    return 0

@@ -58,6 +58,22 @@ def process_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
+def dead_here(holder: str) -> bool:
+    """Whether ``holder`` names a process of this machine that no longer runs (killed before it
+    could say it was gone). A process elsewhere cannot be told dead: its heartbeat runs out."""
+    host, _, rest = holder.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # it exists, under another user
+        return False
+    return False
+
+
 class Heartbeat:
     """Records this process's heartbeat, and keeps count of the live scan workers."""
 
@@ -95,6 +111,19 @@ class Heartbeat:
                 log.warning("heartbeat not recorded (%s); trying again", exc)
             await asyncio.sleep(self._every)
 
+    async def others(self) -> list[ProcessBeat]:
+        """The other live processes on the database. A process of this machine that died
+        without saying so (kill -9) is forgotten here and now, not counted."""
+        others = []
+        for process in await self._jobs.processes(datetime.now(UTC)):
+            if process.holder == self._holder:
+                continue
+            if dead_here(process.holder):
+                await self._jobs.leave(process.holder)
+                continue
+            others.append(process)
+        return others
+
     async def stop(self) -> None:
         """Stop beating and say this process is gone, so others stop counting on it at once."""
         if self._task is not None:
@@ -128,3 +157,26 @@ class WorkSignal:
             except StorageError as exc:  # the workers' own polling finds the work
                 log.warning("could not wake the scan workers (%s)", exc)
                 return
+
+
+def describe(processes: list[ProcessBeat], now: datetime) -> list[str]:
+    """The live processes, a line each, for ``consentry status`` and ``/consentry status``."""
+    gateways = sum(1 for p in processes if p.role == "gateway")
+    workers = sum(1 for p in processes if p.role == "worker")
+    lines = [f"Processes: {gateways} gateway, {workers} scan worker(s) beating"]
+    for process in processes:
+        runs = f", shards {process.detail}" if process.detail else ""
+        up = _span(now - process.started_at)
+        beat = (now - process.beat_at).total_seconds()
+        lines.append(
+            f"  {process.role} {process.holder}{runs}: version {process.version}, up {up}, "
+            f"last heartbeat {max(beat, 0):.1f} s ago"
+        )
+    return lines
+
+
+def _span(delta: timedelta) -> str:
+    seconds = int(max(delta.total_seconds(), 0))
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60} min"

@@ -23,7 +23,10 @@ SERIES = {
     "consentry_stage_seconds": "time per stage: download, decode_hashes, each model "
     "(model:<name>), faces, policy, and each Discord action (discord:delete, discord:alert...)",
     "consentry_queue_depth": "messages waiting in the scan queue",
-    "consentry_work_records": "work records by state (scan, act, failed) and leased or due",
+    "consentry_work_records": "unfinished and given-up work records by state (scan, act, failed)",
+    "consentry_work_held": "unfinished work records held under a lease (by the process that "
+    "took them) or waiting to be retried, in the whole database",
+    "consentry_processes": "processes beating on this database, by role (gateway, worker)",
     "consentry_retries_total": "effects tried again after a passing fault, by effect",
     "consentry_discord_errors_total": "Discord API errors met by actions, by HTTP status",
     "consentry_cases_total": "cases opened (by action) and decided (by new status)",
@@ -73,6 +76,10 @@ class Metrics:
         )
         self.work = Gauge(
             "consentry_work_records", SERIES["consentry_work_records"], ["state"], registry=reg
+        )
+        self.work_held = Gauge("consentry_work_held", SERIES["consentry_work_held"], registry=reg)
+        self.processes = Gauge(
+            "consentry_processes", SERIES["consentry_processes"], ["role"], registry=reg
         )
         self.retries = Counter(
             "consentry_retries", SERIES["consentry_retries_total"], ["effect"], registry=reg

@@ -126,6 +126,17 @@ class ProtectionService:
         self.protected.install(galleries)
         return sum(len(v) for v in galleries.values())
 
+    async def reload(self, guild_id: int, member_id: int) -> None:
+        """Another process enrolled, replaced or withdrew this member: memory follows storage."""
+        if not self.available:
+            return
+        stored = await self.storage.enrolments.get(guild_id, member_id)
+        enrolled = self._open(stored) if stored is not None else None
+        if enrolled is None:
+            self.protected.remove(guild_id, member_id)
+        else:
+            self.protected.put(guild_id, enrolled)
+
     async def enrol_photos(
         self,
         guild_id: int,

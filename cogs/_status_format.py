@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-from importlib import metadata
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from bot.cluster import describe, version
 from bot.storage import Feed
 
 if TYPE_CHECKING:
     from bot.runtime.client import ConsentryBot
 
 
-def process_lines(bot: ConsentryBot) -> list[str]:
-    """What this process is and runs."""
-    try:
-        version = metadata.version("consentry")
-    except metadata.PackageNotFoundError:
-        version = "unknown (not installed as a package)"
+async def process_lines(bot: ConsentryBot) -> list[str]:
+    """What this process is and runs, and the other processes sharing its database."""
     sharding = bot.engine.config.discord
     shards = (
         f"shards {', '.join(map(str, sharding.shard_ids or range(sharding.shard_count)))} of "
@@ -26,8 +23,13 @@ def process_lines(bot: ConsentryBot) -> list[str]:
     )
     models = ", ".join(d.name for d in bot.engine.scanner.detectors) or "none (hash lists only)"
     matcher = bot.engine.matcher
+    now = datetime.now(UTC)
+    storage = bot.engine.storage
+    held = await storage.work.held(now)
     return [
-        f"Consentry {version}; this process: {shards}, latency {bot.latency * 1000:.0f} ms",
+        f"Consentry {version()}; this process: {shards}, latency {bot.latency * 1000:.0f} ms",
+        *describe(await storage.jobs.processes(now), now),
+        f"Work held under a lease or waiting to retry (all servers): {held}",
         f"Models loaded: {models}",
         f"Blocklist index: {len(matcher.snapshot)} entries, generation {matcher.generation}, "
         f"{matcher.kind}",

@@ -75,7 +75,7 @@ class Setup(commands.Cog):
             *await work_lines(self.bot, interaction.guild.id),
             f"CPU tasks waiting or running: {engine.executor.pending}",
             f"Files remembered: {len(engine.scanner.cache)}",
-            *process_lines(self.bot),
+            *await process_lines(self.bot),
             *feed_lines(
                 await engine.storage.feeds.list(None)
                 + await engine.storage.feeds.list(interaction.guild.id)

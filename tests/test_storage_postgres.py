@@ -19,6 +19,7 @@ from bot.storage.postgres import _schema
 from bot.storage.postgres._db import BLOCKLIST_LOCK
 from tests.postgres_support import with_database
 from tests.storage_support import GUILD, append, entry, new_case, new_evidence
+from tests.test_storage_members import enrolment
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -240,3 +241,18 @@ async def test_evidence_is_deleted_with_its_case(pg_url: str, raw: asyncpg.Conne
         await storage.evidence.put(case.id, [new_evidence()])
         await raw.execute("DELETE FROM cases WHERE id = $1", case.id)
         assert await storage.evidence.for_case(case.id) == []
+
+
+async def test_other_processes_hear_enrolments_decisions_and_due_work(pg_url: str) -> None:
+    async with await open_storage(pg_url) as mine, await open_storage(pg_url) as theirs:
+        heard: asyncio.Queue[str] = asyncio.Queue()
+        assert await theirs.listen(heard.put_nowait)
+        case = await mine.cases.open(new_case())
+        await mine.cases.transition(
+            case.id, expected={CaseStatus.OPEN}, status=CaseStatus.CONFIRMED, actor="mod"
+        )
+        await mine.enrolments.put(enrolment(7), actor="user:7")
+        await mine.enrolments.remove(GUILD, 7, actor="user:7", why="withdrawn")
+        await mine.notify("work")
+        said = [await asyncio.wait_for(heard.get(), 2.0) for _ in range(4)]
+        assert said == [f"case:{case.id}", f"enrolment:{GUILD}:7", f"enrolment:{GUILD}:7", "work"]

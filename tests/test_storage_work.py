@@ -82,6 +82,15 @@ async def test_a_gateway_claims_only_the_servers_of_its_shards(storage: Storage)
     assert [w.guild_id for w in rest] == [guilds[1]]
 
 
+async def test_held_counts_the_unfinished_records_not_due_yet(storage: Storage) -> None:
+    await storage.work.seen(seen(1), lease_until=datetime.now(UTC))  # due: a worker may claim
+    await storage.work.seen(seen(2), lease_until=soon())  # leased to the process that saw it
+    await storage.work.seen(seen(3), lease_until=soon())
+    await storage.work.finish(GUILD, 3, WorkState.DONE)  # finished: never counted
+    assert await storage.work.held(datetime.now(UTC)) == 1
+    assert await storage.work.held(later(121)) == 0  # the lease ran out: due again
+
+
 async def test_postpone_records_why_and_when(storage: Storage) -> None:
     await storage.work.seen(seen(1), lease_until=datetime.now(UTC))
     await storage.work.postpone(GUILD, 1, until=later(), error="Discord answered 503")

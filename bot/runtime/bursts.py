@@ -71,6 +71,13 @@ class BurstTracker:
     def start(self, key: BurstKey, case: Case, alert: discord.Message | None, author: int) -> None:
         self._bursts[key] = Burst(case, alert, self._clock(), authors={author})
 
+    def decided(self, case_id: int) -> None:
+        """Case ``case_id`` was decided (here or in another process): its burst ends, so the
+        next copy is judged afresh, and the alert's buttons are never re-edited from the case
+        as it was before the decision."""
+        for key in [k for k, b in self._bursts.items() if b.case.id == case_id]:
+            del self._bursts[key]
+
     def _expire(self) -> None:
         now = self._clock()
         for key in [k for k, b in self._bursts.items() if now - b.last_at > self.window]:

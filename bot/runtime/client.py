@@ -16,6 +16,7 @@ import discord
 import yarl
 from discord.ext import commands
 
+from bot.case_events import CaseDecided, CaseEvent
 from bot.cases import CaseService
 from bot.cluster import Heartbeat, WorkSignal, process_name
 from bot.config import DiscordConfig
@@ -34,6 +35,8 @@ from bot.runtime.backlog import Backlog
 from bot.runtime.catchup import CursorBook, catch_up
 from bot.runtime.effects import EffectRunner
 from bot.runtime.fetch import MediaFetcher
+from bot.runtime.global_limit import SharedGlobalLimit
+from bot.runtime.hearing import ENROLMENTS_RELOAD_SECONDS, Hearing
 from bot.runtime.intake import MessageQueue
 from bot.runtime.likeness import LikenessEffects
 from bot.runtime.retro import RetroSweeps
@@ -107,6 +110,7 @@ class ConsentryBot(commands.Bot):
         discord.VoiceClient.warn_nacl = False
         discord.VoiceClient.warn_dave = False
         sharding = engine.config.discord
+        global_limit = SharedGlobalLimit(engine.storage)
         shards: dict[str, Any] = {}
         if sharding.shard_count:
             shards["shard_count"] = sharding.shard_count
@@ -124,7 +128,11 @@ class ConsentryBot(commands.Bot):
             allowed_mentions=discord.AllowedMentions.none(),
             # How long discord.py waits for more GUILD_CREATEs before on_ready (its default is 2 s).
             guild_ready_timeout=guild_ready_timeout,
+            http_trace=global_limit.trace(),
         )
+        self.global_limit = global_limit
+        """Discord's global rate limit, met by this process or told by another."""
+        global_limit.attach(self)
         self.engine = engine
         self.guild_settings = GuildSettingsService(engine.storage.settings)
         self.actioner = Actioner(self)
@@ -183,7 +191,14 @@ class ConsentryBot(commands.Bot):
         """Forwards case events to ``[bot] webhook_url``, when set (``cogs/webhook``)."""
         self.metrics: Metrics | None = None
         self.metrics_server: MetricsServer | None = None
-        self._hearing: asyncio.Task[None] | None = None
+        self.hearing = Hearing(
+            global_limit=global_limit,
+            settings=self.guild_settings,
+            protection=self.protection,
+            refresh_blocklist=self._refresh_blocklist,
+            bursts=lambda: self.watcher.bursts if self.watcher is not None else None,
+        )
+        """What other processes' change notifications mean here."""
 
     def hand_off(self) -> bool:
         """Whether new scans go to the scan workers (one was alive at the last heartbeat)."""
@@ -248,7 +263,8 @@ class ConsentryBot(commands.Bot):
                 ) from exc
         synced = await self.tree.sync()
         log.info("synced %d application commands", len(synced))
-        if await self.engine.storage.listen(self._heard):
+        self.cases.events.subscribe(self._case_event)
+        if await self.engine.storage.listen(self.hearing):
             log.info("other processes' changes are heard at once (LISTEN/NOTIFY)")
         await self.heartbeat.beat()  # know of live workers before the first message
         self.heartbeat.start()
@@ -266,6 +282,7 @@ class ConsentryBot(commands.Bot):
             asyncio.create_task(
                 self._every(FEED_CHECK_SECONDS, self._refresh_feeds, lease="feeds")
             ),
+            asyncio.create_task(self._every(ENROLMENTS_RELOAD_SECONDS, self._reload_enrolments)),
         ]
 
     async def take(self, message: discord.Message) -> None:
@@ -318,11 +335,7 @@ class ConsentryBot(commands.Bot):
             # Alone on the database, nothing from before this start is leased any more: resume
             # all of it now. Beside other live processes, a lease may be theirs (a worker
             # mid-scan): leases then run out on their own.
-            others = [
-                p
-                for p in await self.engine.storage.jobs.processes(datetime.now(UTC))
-                if p.holder != self.holder
-            ]
+            others = await self.heartbeat.others()
             resumed = 0 if others else await self.engine.storage.work.release()
             if resumed:
                 log.info("resuming %d unfinished messages from before the restart", resumed)
@@ -418,13 +431,14 @@ class ConsentryBot(commands.Bot):
                 "forgot %d finished work records older than %d days", forgotten, WORK_KEPT_DAYS
             )
 
-    def _heard(self, what: str) -> None:
-        """A change another process made (or this one: then nothing is left to do)."""
-        if what == "blocklist":
-            if self._hearing is None or self._hearing.done():
-                self._hearing = asyncio.create_task(self._refresh_blocklist())
-        elif what.startswith("settings:") and what.partition(":")[2].isdigit():
-            self.guild_settings.forget(int(what.partition(":")[2]))
+    async def _case_event(self, event: CaseEvent) -> None:
+        if isinstance(event, CaseDecided) and self.watcher is not None:
+            self.watcher.bursts.decided(event.case.id)
+
+    async def _reload_enrolments(self) -> None:
+        # Only beside other processes can an enrolment change without this one knowing.
+        if await self.heartbeat.others():
+            await self.hearing.reload_enrolments()
 
     async def _refresh_feeds(self) -> None:
         if self.feeds is not None and any(o.changed for o in await self.feeds.refresh_due()):

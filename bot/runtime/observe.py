@@ -3,6 +3,7 @@ fresh at each scrape."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from bot.case_events import CaseDecided, CaseEvent, CaseOpened
@@ -43,6 +44,11 @@ def server(bot: ConsentryBot, metrics: Metrics) -> MetricsServer:
         counts = await bot.engine.storage.work.counts()
         for state in (WorkState.SCAN, WorkState.ACT, WorkState.FAILED):
             metrics.work.labels(state.value).set(counts.get(state, 0))
+        now = datetime.now(UTC)
+        metrics.work_held.set(await bot.engine.storage.work.held(now))
+        processes = await bot.engine.storage.jobs.processes(now)
+        for role in ("gateway", "worker"):
+            metrics.processes.labels(role).set(sum(1 for p in processes if p.role == role))
         metrics.index_entries.set(len(bot.engine.matcher.snapshot))
         metrics.index_generation.set(bot.engine.matcher.generation)
 

@@ -35,6 +35,8 @@ from bot.runtime.catchup import CursorBook
 from bot.runtime.client import point_at
 from bot.runtime.effects import EffectRunner
 from bot.runtime.fetch import MediaFetcher
+from bot.runtime.global_limit import SharedGlobalLimit
+from bot.runtime.hearing import ENROLMENTS_RELOAD_SECONDS, Hearing
 from bot.runtime.intake import MessageQueue
 from bot.runtime.likeness import LikenessEffects
 from bot.runtime.rest_guilds import RestGuilds
@@ -56,7 +58,11 @@ class ScanWorker:
         self.engine = engine
         # No gateway connection is made; the guilds intent only tells discord.py's cache to
         # keep the servers this worker fetches over REST.
-        self.client = discord.Client(intents=discord.Intents(guilds=True))
+        self.global_limit = SharedGlobalLimit(engine.storage)
+        self.client = discord.Client(
+            intents=discord.Intents(guilds=True), http_trace=self.global_limit.trace()
+        )
+        self.global_limit.attach(self.client)
         self.guilds = RestGuilds(self.client)
         self.guild_settings = GuildSettingsService(engine.storage.settings)
         self.actioner = Actioner(self.client)
@@ -85,7 +91,6 @@ class ScanWorker:
         self.backlog: Backlog | None = None
         self._session: aiohttp.ClientSession | None = None
         self._tasks: list[asyncio.Task[None]] = []
-        self._hearing: asyncio.Task[None] | None = None
 
     async def start(self, token: str) -> None:
         """Log in over REST (no gateway), then take up due scans until :meth:`close`."""
@@ -131,13 +136,23 @@ class ScanWorker:
             lease=timedelta(seconds=config.workers.lease_seconds),
             prepare=self.guilds.ensure,
         )
-        listening = await self.engine.storage.listen(self._heard)
+        hearing = Hearing(
+            global_limit=self.global_limit,
+            settings=self.guild_settings,
+            protection=self.protection,
+            refresh_blocklist=self._refresh_blocklist,
+            bursts=lambda: watcher.bursts,
+            on_work=self.backlog.wake.set,
+            on_settings=self.guilds.forget,
+        )
+        listening = await self.engine.storage.listen(hearing)
         await self.heartbeat.beat()
         self.heartbeat.start()
         refresh = config.discord.blocklist_refresh_seconds
         self._tasks = [
             asyncio.create_task(self.backlog.run(), name="consentry-worker-backlog"),
             asyncio.create_task(self._refreshing(refresh), name="consentry-worker-blocklist"),
+            asyncio.create_task(self._reloading(hearing), name="consentry-worker-enrolments"),
         ]
         log.info(
             "scan worker %s ready as %s: %s",
@@ -148,15 +163,15 @@ class ScanWorker:
             else "looking for due scans every 2 s",
         )
 
-    def _heard(self, what: str) -> None:
-        if what == "work" and self.backlog is not None:
-            self.backlog.wake.set()
-        elif what == "blocklist" and (self._hearing is None or self._hearing.done()):
-            self._hearing = asyncio.create_task(self._refresh_blocklist())
-        elif what.startswith("settings:") and what.partition(":")[2].isdigit():
-            guild_id = int(what.partition(":")[2])
-            self.guild_settings.forget(guild_id)
-            self.guilds.forget(guild_id)
+    async def _reloading(self, hearing: Hearing) -> None:
+        # Enrolments are made in the gateways: read them all again now and then, in case a
+        # notification was missed.
+        while True:
+            await asyncio.sleep(ENROLMENTS_RELOAD_SECONDS)
+            try:
+                await hearing.reload_enrolments()
+            except StorageError as exc:
+                log.warning("enrolments not reloaded (%s); trying again later", exc)
 
     async def _refreshing(self, seconds: float) -> None:
         while True:

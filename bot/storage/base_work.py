@@ -114,6 +114,11 @@ class WorkStore(ABC):
         """How many records still wait for a scan among messages up to ``up_to_message``."""
 
     @abstractmethod
+    async def held(self, now: datetime) -> int:
+        """How many unfinished records are not due at ``now``: leased to a process that took
+        them, or waiting for a retry."""
+
+    @abstractmethod
     async def counts(self, guild_id: int | None = None) -> dict[WorkState, int]:
         """How many records are in each state (one server's, or all)."""
 

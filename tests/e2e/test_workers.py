@@ -70,6 +70,7 @@ async def test_with_a_worker_alive_the_gateway_hands_scans_to_it_and_it_acts_ove
         route = MESSAGE_ROUTE.format(channel_id=world.general_id, message_id=fake["id"])
         await sandbox.wait_for_request("DELETE", route, timeout=TIMEOUT)
         await _until(lambda: _finished(storage, world, int(clean["id"])), "clean not done")
+        await _until(_async(lambda: int(fake["id"]) in worker.handled), "never handled")
         # The worker scanned both; the gateway scanned neither.
         incident = worker.handled[int(fake["id"])]
         assert incident is not None and incident.decision.action is Action.QUARANTINE
@@ -123,6 +124,7 @@ async def test_a_worker_killed_mid_scan_loses_nothing(
                 route = MESSAGE_ROUTE.format(channel_id=world.general_id, message_id=message_id)
                 await sandbox.wait_for_request("DELETE", route, timeout=TIMEOUT)
                 await _until(lambda: _finished(storage, world, message_id), "record not done")
+                await _until(_async(lambda: message_id in heir.handled), "never handled")
                 assert heir.handled[message_id] is not None
             case = await storage.cases.find_by_message(world.guild_id, message_id)
             assert case is not None and case.action == "quarantine"
@@ -148,3 +150,34 @@ async def _claimed(storage: Storage, world: DemoWorld, message_id: int) -> bool:
 
 async def _alerted(consentry: Harness) -> bool:
     return bool(consentry.alerts())
+
+
+async def test_on_postgresql_a_global_rate_limit_met_by_one_process_holds_every_process_back(
+    sandbox: Sandbox, world: DemoWorld, tmp_path: Path, scratch_databases: ScratchDatabases
+) -> None:
+    async with scratch_databases.shared() as dsn:
+        config = with_workers(sandbox_config(sandbox, tmp_path, storage_url=dsn))
+        async with (
+            running_bot(sandbox, world, config) as consentry,
+            running_worker(sandbox, config) as worker,
+        ):
+            # Discord answers the gateway process's next request: global limit, 2 s.
+            sandbox.fail_next("GET", "/users/{user_id}", 429, retry_after=2.0, global_=True)
+            member = world.member_ids[0]
+            hit = asyncio.create_task(consentry.bot.fetch_user(member))
+            limit = worker.worker.global_limit
+            await _until(_async(lambda: limit.pauses == 1), "the worker was never told", 2.0)
+            # The worker's own next request waits for the limit to pass, though Discord never
+            # refused the worker itself.
+            started = time.monotonic()
+            await worker.worker.client.fetch_user(member)
+            waited = time.monotonic() - started
+            assert waited > 1.0, f"the worker did not wait ({waited:.2f} s)"
+            assert (await hit).id == member  # the gateway retried after the limit, as usual
+
+
+def _async(check: Callable[[], bool]) -> Callable[[], Awaitable[bool]]:
+    async def checked() -> bool:
+        return check()
+
+    return checked

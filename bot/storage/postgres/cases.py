@@ -10,6 +10,7 @@ from bot.storage.postgres._db import Database, Params, Row, Transaction, now, ut
 from bot.storage.postgres.audit import append_in
 from bot.storage.postgres.blocklist import add_in
 from bot.storage.postgres.evidence import put_in
+from bot.storage.postgres.notify import notify
 from bot.storage.postgres.work import act_in
 from bot.storage.records import Case, CaseEvent, CaseStatus, CopyWork, Effects, NewCase
 
@@ -231,6 +232,7 @@ class PostgresCaseStore(CaseStore):
                     details=details,
                 )
             updated = await tx.fetchrow(f"{_SELECT} WHERE id = $1", case_id)
+            await notify(tx, f"case:{case_id}")  # other processes' copies of it are stale now
         assert updated is not None
         return _case(updated)
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from bot.storage.base_enrolments import EnrolmentStore
 from bot.storage.postgres._db import Database, Row, now, utc
 from bot.storage.postgres.audit import append_in
+from bot.storage.postgres.notify import notify
 from bot.storage.records import Enrolment, NewEnrolment
 
 if TYPE_CHECKING:
@@ -81,6 +82,7 @@ class PostgresEnrolmentStore(EnrolmentStore):
                     "notify": enrolment.notify,
                 },
             )
+            await notify(tx, f"enrolment:{enrolment.guild_id}:{enrolment.member_id}")
         return _enrolment(row)
 
     async def remove(
@@ -101,6 +103,7 @@ class PostgresEnrolmentStore(EnrolmentStore):
                     subject=f"member {member_id}",
                     details={"reason": reason} if reason else {},
                 )
+                await notify(tx, f"enrolment:{guild_id}:{member_id}")
         return changed > 0
 
     async def get(self, guild_id: int, member_id: int) -> Enrolment | None:

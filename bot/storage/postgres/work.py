@@ -255,6 +255,12 @@ class PostgresWorkStore(WorkStore):
         )
         return int(row[0]) if row is not None else 0
 
+    async def held(self, now: datetime) -> int:
+        row = await self._db.fetchrow(
+            f"SELECT count(*) FROM work WHERE {_UNFINISHED} AND next_at > $1", stamp(now)
+        )
+        return int(row[0]) if row is not None else 0
+
     async def counts(self, guild_id: int | None = None) -> dict[WorkState, int]:
         where, params = ("WHERE guild_id = $1", (guild_id,)) if guild_id is not None else ("", ())
         rows = await self._db.fetch(

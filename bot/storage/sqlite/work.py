@@ -230,6 +230,12 @@ class SQLiteWorkStore(WorkStore):
         )
         return int(row[0]) if row is not None else 0
 
+    async def held(self, now: datetime) -> int:
+        row = await self._db.fetchone(
+            f"SELECT count(*) FROM work WHERE {_UNFINISHED} AND next_at > ?", (to_text(now),)
+        )
+        return int(row[0]) if row is not None else 0
+
     async def counts(self, guild_id: int | None = None) -> dict[WorkState, int]:
         where, params = ("WHERE guild_id = ?", (guild_id,)) if guild_id is not None else ("", ())
         rows = await self._db.fetchall(

@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint run demo bench clean
+.PHONY: install test lint run demo bench load clean
 
 install: $(STAMP)
 
@@ -38,6 +38,11 @@ $(BENCH_STAMP): $(STAMP) pyproject.toml
 
 bench: $(BENCH_STAMP)
 	$(PY) -m bench $(ARGS)
+
+# The 10-minute load test: two gateways and two scan workers on the local PostgreSQL (or
+# $$CONSENTRY_LOAD_POSTGRES); writes bench/load-results.json.
+load: $(STAMP)
+	$(PY) -m bench.load --output bench/load-results.json $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -111,6 +111,12 @@ class Inspection:
         """Return once a client has identified (or resumed) and received its initial events."""
         await self._ctx.gateway.wait_until(self._ctx.gateway.online, timeout)
 
+    async def wait_until_shards_connected(self, count: int, timeout: float = 5.0) -> None:
+        """Return once ``count`` connections (shards, from one process or several) are
+        identified and have received their initial events."""
+        gateway = self._ctx.gateway
+        await gateway.wait_until(lambda: sum(c.up for c in gateway.connections) >= count, timeout)
+
     async def wait_until_disconnected(self, timeout: float = 5.0) -> None:
         """Return once no client is connected (a killed process's socket has closed)."""
         gateway = self._ctx.gateway

@@ -104,7 +104,9 @@ def media(kinds: list[str], known: Image.Image) -> list[tuple[str, bytes]]:
     return out
 
 
-def _config(sandbox: Sandbox, folder: Path, dsn: str) -> Path:
+def config_file(sandbox: Sandbox, folder: Path, dsn: str) -> Path:
+    """The config every process of the test shares: ``dsn``, the stand-in model, no likeness,
+    heartbeats every second."""
     manifest = write_manifest(folder, role="explicit")
     path = folder / "config.toml"
     path.write_text(
@@ -117,7 +119,7 @@ def _config(sandbox: Sandbox, folder: Path, dsn: str) -> Path:
     return path
 
 
-async def _fresh_database(dsn: str, name: str) -> str:
+async def fresh_database(dsn: str, name: str) -> str:
     """A new, empty database ``name`` on the server ``dsn`` names; its DSN."""
     admin = await asyncpg.connect(dsn, timeout=10)
     try:
@@ -139,7 +141,8 @@ def _rss_mb(pid: int) -> float | None:
     return None
 
 
-def _stats(values: list[float]) -> dict[str, float | int]:
+def stats(values: list[float]) -> dict[str, float | int]:
+    """p50, p95, max and count of ``values``."""
     if not values:
         return {"n": 0}
     ordered = sorted(values)
@@ -151,7 +154,10 @@ def _stats(values: list[float]) -> dict[str, float | int]:
     }
 
 
-async def _start(role: str, config: Path, env: dict[str, str], log: Path, *extra: str) -> Any:
+async def start_process(
+    role: str, config: Path, env: dict[str, str], log: Path, *extra: str
+) -> Any:
+    """``consentry ROLE --config CONFIG EXTRA...`` as a process, its stderr in ``log``."""
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -177,7 +183,7 @@ async def run_load(
 ) -> dict[str, Any]:
     """Run the load against a fresh database on the PostgreSQL server ``dsn`` names; the
     figures, and what was lost (nothing, when all is well)."""
-    url = await _fresh_database(dsn, "consentry_load")
+    url = await fresh_database(dsn, "consentry_load")
     count = int(seconds * per_minute / 60)
     known = landscape(99_999, SIZE)
     kinds = _kinds(count)
@@ -193,11 +199,11 @@ async def run_load(
             await storage.blocklist.add(
                 [NewEntry(a, v, None, "load", "known") for a, v in hashes if a is Algorithm.PDQ]
             )
-        config = _config(sandbox, folder, url)
+        config = config_file(sandbox, folder, url)
         env = {**os.environ, "DISCORD_TOKEN": sandbox.token, "PYTHONPATH": str(REPO)}
         processes: dict[str, Any] = {}
         for shard in (0, 1):
-            processes[f"gateway-{shard}"] = await _start(
+            processes[f"gateway-{shard}"] = await start_process(
                 "run",
                 config,
                 env,
@@ -208,24 +214,24 @@ async def run_load(
                 str(shard),
             )
         for number in range(workers):
-            processes[f"worker-{number}"] = await _start(
+            processes[f"worker-{number}"] = await start_process(
                 "worker", config, env, folder / f"worker-{number}.log"
             )
         samples: dict[str, list[float]] = {name: [] for name in processes}
         try:
             await sandbox.wait_until_shards_connected(2, timeout=120)
             async with await open_storage(url) as storage:
-                await _until_beating(storage, workers)
+                await until_beating(storage, workers)
                 await asyncio.sleep(3.0)  # both gateways have seen the workers beat
                 started = time.monotonic()
                 sampler = asyncio.create_task(_sample(processes, samples))
                 posted = await _post(sandbox, worlds, kinds, files, seconds)
                 posting_s = time.monotonic() - started
-                drained = await _drain(storage)
+                drained = await drain(storage)
                 sampler.cancel()
                 outcome = await _outcome(sandbox, storage, posted)
         finally:
-            codes = await _stop(processes)
+            codes = await stop_processes(processes)
     drops = sum(
         (folder / f"{name}.log").read_text(errors="replace").count("scan queue full")
         for name in processes
@@ -244,8 +250,8 @@ async def run_load(
         "posting_seconds": round(posting_s, 1),
         "messages_per_minute": round(len(posted) / posting_s * 60, 1),
         "drained_seconds_after_last_post": round(drained, 1),
-        "message_to_delete_ms": _stats(outcome.pop("delete_ms")),
-        "message_to_finished_ms": _stats(outcome.pop("finished_ms")),
+        "message_to_delete_ms": stats(outcome.pop("delete_ms")),
+        "message_to_finished_ms": stats(outcome.pop("finished_ms")),
         **outcome,
         "scan_queue_drops": drops,
         "rss_mb": {
@@ -261,7 +267,8 @@ async def run_load(
     }
 
 
-async def _until_beating(storage: Any, workers: int) -> None:
+async def until_beating(storage: Any, workers: int) -> None:
+    """Wait (up to 2 minutes) until ``workers`` scan workers beat."""
     for _ in range(600):
         if len(await storage.jobs.processes(datetime.now(UTC), role="worker")) >= workers:
             return
@@ -301,7 +308,7 @@ async def _post(
     return posted
 
 
-async def _drain(storage: Any) -> float:
+async def drain(storage: Any) -> float:
     """Wait until no record waits for a scan or an effect; how long that took."""
     started = time.monotonic()
     while time.monotonic() - started < DRAIN_SECONDS:
@@ -353,7 +360,8 @@ async def _outcome(sandbox: Sandbox, storage: Any, posted: list[Posted]) -> dict
     }
 
 
-async def _stop(processes: dict[str, Any]) -> dict[str, int | None]:
+async def stop_processes(processes: dict[str, Any]) -> dict[str, int | None]:
+    """SIGTERM every process; their exit codes (killed after 60 s)."""
     for process in processes.values():
         if process.returncode is None:
             process.send_signal(signal.SIGTERM)

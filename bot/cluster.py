@@ -32,8 +32,9 @@ class WorkersConfig:
     """The ``[workers]`` section: scan workers (``consentry worker``) and heartbeats."""
 
     lease_seconds: float = 30.0
-    """How long a worker holds a message it took to scan. A worker that dies mid-scan loses it
-    after this, and another worker (or a gateway, when none is left) takes the message over."""
+    """How long a worker holds a message it took to scan, renewed every third of it while the
+    scan runs. A worker that dies mid-scan loses it after this, and another worker (or a
+    gateway, when none is left) takes the message over."""
     heartbeat_seconds: float = 5.0
     """How often every process records that it is alive. A process is counted gone after three
     missed beats: a gateway then stops handing scans to a dead worker within 15 s."""

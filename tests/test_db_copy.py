@@ -4,13 +4,15 @@ its ids, evidence and audit chain, and the copy works as the original did."""
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from bot.cli import main
 from bot.core.blocklist import Algorithm, NewEntry
-from bot.storage import CaseStatus, NewFeed, StorageError, open_storage
+from bot.storage import CaseStatus, NewFeed, NewWork, StorageError, open_storage
+from bot.storage.base_jobs import ProcessBeat
 from bot.storage.copy import copy_database
 from tests.postgres_support import ScratchDatabases
 from tests.storage_support import GUILD, new_case, new_evidence
@@ -98,3 +100,26 @@ def test_consentry_status_reads_the_instance_from_its_database(
     assert (
         "feed #1 a <https://lists.example/a>" in out and "audit chain: 4 records, verifies" in out
     )
+    assert "Processes: 0 gateway, 0 scan worker(s) beating" in out
+
+
+def test_consentry_status_lists_the_processes_beating_with_their_shards(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "config.toml").write_text('detectors = []\n[storage]\nurl = "c.db"\n')
+    monkeypatch.chdir(tmp_path)
+
+    async def beating() -> None:
+        async with await open_storage(f"sqlite://{(tmp_path / 'c.db').as_posix()}") as storage:
+            now = datetime.now(UTC)
+            later = now + timedelta(seconds=15)
+            for holder, role, detail in (("gw:1:a", "gateway", "0,1"), ("wk:2:b", "worker", "")):
+                await storage.jobs.beat(ProcessBeat(holder, role, detail, "0.1.0", now, now, later))
+            await storage.work.seen(NewWork(1, 2, 3, ("https://cdn/x.png",)), lease_until=later)
+
+    asyncio.run(beating())
+    assert main(["status"]) == 0
+    out = capsys.readouterr().out
+    assert "Processes: 1 gateway, 1 scan worker(s) beating" in out
+    assert "gateway gw:1:a, shards 0,1: version 0.1.0" in out and "worker wk:2:b: version" in out
+    assert "1 to scan" in out and "1 held under a lease or waiting to retry" in out

@@ -91,6 +91,22 @@ async def test_held_counts_the_unfinished_records_not_due_yet(storage: Storage) 
     assert await storage.work.held(later(121)) == 0  # the lease ran out: due again
 
 
+async def test_a_scanning_process_renews_its_leases_and_finished_records_stay_finished(
+    storage: Storage,
+) -> None:
+    for message_id in (1, 2, 3):
+        await storage.work.seen(seen(message_id), lease_until=datetime.now(UTC))
+    await storage.work.claim(later(1), limit=3, lease_until=later(30))
+    await storage.work.finish(GUILD, 3, WorkState.DONE)
+    await storage.work.extend([(GUILD, 1), (GUILD, 3)], until=later(600))
+    # Renewed: not due when the first lease runs out; 2 was not renewed, and is.
+    due = await storage.work.claim(later(60), limit=10, lease_until=later(90))
+    assert [w.message_id for w in due] == [2]
+    done = await storage.work.get(GUILD, 3)
+    assert done is not None and done.state is WorkState.DONE
+    await storage.work.extend([], until=later(600))  # nothing held: nothing to do
+
+
 async def test_postpone_records_why_and_when(storage: Storage) -> None:
     await storage.work.seen(seen(1), lease_until=datetime.now(UTC))
     await storage.work.postpone(GUILD, 1, until=later(), error="Discord answered 503")

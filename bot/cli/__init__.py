@@ -83,6 +83,13 @@ def build_parser() -> argparse.ArgumentParser:
         "alive the gateways hand every new scan to the workers; with none they scan "
         "themselves. Stops cleanly on Ctrl-C or SIGTERM.",
     )
+    worker.add_argument(
+        "--metrics-port",
+        type=int,
+        metavar="PORT",
+        help="serve /metrics, /healthz and /readyz on this port instead of [metrics] port "
+        "(each worker on one machine needs its own; 0: not served)",
+    )
     worker.set_defaults(handler=_worker)
     demo = commands.add_parser(
         "demo",
@@ -189,9 +196,15 @@ async def _worker(args: argparse.Namespace, config: Config) -> int:
     from bot.runtime.run import StartupError
     from bot.runtime.worker import run_worker
 
+    if args.metrics_port is not None and not 0 <= args.metrics_port <= 65535:
+        print(
+            f"consentry: error: --metrics-port must be 0 to 65535, got {args.metrics_port}",
+            file=sys.stderr,
+        )
+        return 2
     configure(verbose=args.verbose, secrets=(os.environ.get(config.discord.token_env, ""),))
     try:
-        return await run_worker(config)
+        return await run_worker(config, metrics_port=args.metrics_port)
     except StartupError as exc:
         print(f"consentry: error: {exc}", file=sys.stderr)
         return 2

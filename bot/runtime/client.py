@@ -249,7 +249,11 @@ class ConsentryBot(commands.Bot):
         # chooses them); modules named _like_this are shared helpers.
         self.metrics = observe.instrument(self)
         if self.engine.config.metrics.port:
-            self.metrics_server = observe.server(self, self.metrics)
+            self.metrics_server = observe.server(
+                self,
+                self.metrics,
+                lambda: self.is_ready() and not self.is_closed() and self.caught_up.is_set(),
+            )
             await self.metrics_server.start()
         features = self.engine.config.bot
         for name in features.loaded():

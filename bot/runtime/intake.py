@@ -30,6 +30,8 @@ class MessageQueue:
         self.maxsize = maxsize
         self.drops = 0
         self.handled = 0
+        self.busy = 0
+        """Messages being handled now."""
 
     @property
     def depth(self) -> int:
@@ -40,6 +42,12 @@ class MessageQueue:
     def room(self) -> int:
         """How many more messages fit now."""
         return self.maxsize - self._queue.qsize()
+
+    @property
+    def idle(self) -> int:
+        """How many more messages would be handled at once: workers neither busy nor about to
+        be (a scan worker takes only this many from the database)."""
+        return max(0, self._workers_wanted - self.busy - self._queue.qsize())
 
     def put(self, message: discord.Message, force: bool = False) -> bool:
         """Queue ``message``; if the queue is full it is dropped, counted and logged (its work
@@ -69,6 +77,7 @@ class MessageQueue:
     async def _work(self) -> None:
         while True:
             message, force = await self._queue.get()
+            self.busy += 1
             try:
                 await self._handler(message, force)
             except asyncio.CancelledError:
@@ -81,6 +90,7 @@ class MessageQueue:
             except Exception:
                 log.exception("handling message %s failed", message.id)
             finally:
+                self.busy -= 1
                 self.handled += 1
                 self._queue.task_done()
 

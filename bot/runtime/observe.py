@@ -1,26 +1,44 @@
-"""Wiring a bot process to its metrics (:mod:`bot.metrics`): who reports what, and what is read
-fresh at each scrape."""
+"""Wiring a process (a gateway or a scan worker) to its metrics (:mod:`bot.metrics`): who
+reports what, and what is read fresh at each scrape."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from bot.case_events import CaseDecided, CaseEvent, CaseOpened
-from bot.metrics import Metrics, MetricsServer
+from bot.cases import CaseService
+from bot.engine import Engine
+from bot.metrics import Metrics, MetricsConfig, MetricsServer
+from bot.runtime.actions import Actioner
+from bot.runtime.intake import MessageQueue
+from bot.runtime.watcher import Watcher
 from bot.storage import WorkState
 
-if TYPE_CHECKING:
-    from bot.runtime.client import ConsentryBot
+
+class Observed(Protocol):
+    """What a process has that reports to its metrics."""
+
+    @property
+    def engine(self) -> Engine: ...
+    @property
+    def actioner(self) -> Actioner: ...
+    @property
+    def watcher(self) -> Watcher | None: ...
+    @property
+    def cases(self) -> CaseService: ...
+    @property
+    def intake(self) -> MessageQueue | None: ...
 
 
-def instrument(bot: ConsentryBot) -> Metrics:
+def instrument(process: Observed) -> Metrics:
     """Give the scanner, the watcher, the actioner and the case events the process's series."""
     metrics = Metrics()
-    bot.engine.scanner.timer = metrics.timed
-    bot.actioner.metrics = metrics
-    if bot.watcher is not None:
-        bot.watcher.metrics = metrics
+    process.engine.scanner.timer = metrics.timed
+    process.actioner.metrics = metrics
+    if process.watcher is not None:
+        process.watcher.metrics = metrics
 
     async def cases(event: CaseEvent) -> None:
         if isinstance(event, CaseOpened):
@@ -28,28 +46,31 @@ def instrument(bot: ConsentryBot) -> Metrics:
         elif isinstance(event, CaseDecided):
             metrics.cases.labels("decided", event.case.status.value).inc()
 
-    bot.cases.events.subscribe(cases)
+    process.cases.events.subscribe(cases)
     return metrics
 
 
-def server(bot: ConsentryBot, metrics: Metrics) -> MetricsServer:
-    """The endpoints, ready when the process is connected and caught up."""
-
-    def ready() -> bool:
-        return bot.is_ready() and not bot.is_closed() and bot.caught_up.is_set()
+def server(
+    process: Observed,
+    metrics: Metrics,
+    ready: Callable[[], bool],
+    config: MetricsConfig | None = None,
+) -> MetricsServer:
+    """The endpoints (on ``config``, else ``[metrics]``), ready when ``ready()`` says so."""
+    engine = process.engine
 
     async def refresh() -> None:
-        if bot.intake is not None:
-            metrics.queue_depth.set(bot.intake.depth)
-        counts = await bot.engine.storage.work.counts()
+        if process.intake is not None:
+            metrics.queue_depth.set(process.intake.depth)
+        counts = await engine.storage.work.counts()
         for state in (WorkState.SCAN, WorkState.ACT, WorkState.FAILED):
             metrics.work.labels(state.value).set(counts.get(state, 0))
         now = datetime.now(UTC)
-        metrics.work_held.set(await bot.engine.storage.work.held(now))
-        processes = await bot.engine.storage.jobs.processes(now)
+        metrics.work_held.set(await engine.storage.work.held(now))
+        processes = await engine.storage.jobs.processes(now)
         for role in ("gateway", "worker"):
             metrics.processes.labels(role).set(sum(1 for p in processes if p.role == role))
-        metrics.index_entries.set(len(bot.engine.matcher.snapshot))
-        metrics.index_generation.set(bot.engine.matcher.generation)
+        metrics.index_entries.set(len(engine.matcher.snapshot))
+        metrics.index_generation.set(engine.matcher.generation)
 
-    return MetricsServer(metrics, bot.engine.config.metrics, ready, refresh)
+    return MetricsServer(metrics, config or engine.config.metrics, ready, refresh)

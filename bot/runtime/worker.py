@@ -17,7 +17,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from datetime import timedelta
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 import aiohttp
 import discord
@@ -28,7 +29,9 @@ from bot.config import Config
 from bot.core.evidence import EvidenceKey
 from bot.engine import Engine, open_engine
 from bot.guild_settings import GuildSettingsService
+from bot.metrics import MetricsServer
 from bot.protection import ProtectionService
+from bot.runtime import observe
 from bot.runtime.actions import Actioner
 from bot.runtime.backlog import Backlog
 from bot.runtime.catchup import CursorBook
@@ -53,11 +56,20 @@ STOP_SECONDS = 10.0
 class ScanWorker:
     """One scan worker: the engine, a REST-only Discord client, and the backlog loop."""
 
-    def __init__(self, engine: Engine, *, evidence_key: EvidenceKey | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        evidence_key: EvidenceKey | None = None,
+        metrics_port: int | None = None,
+    ) -> None:
         config = engine.config
         self.engine = engine
         # No gateway connection is made; the guilds intent only tells discord.py's cache to
         # keep the servers this worker fetches over REST.
+        # A worker never joins voice: skip discord.py's start-up warnings about voice libraries.
+        discord.VoiceClient.warn_nacl = False
+        discord.VoiceClient.warn_dave = False
         self.global_limit = SharedGlobalLimit(engine.storage)
         self.client = discord.Client(
             intents=discord.Intents(guilds=True), http_trace=self.global_limit.trace()
@@ -91,6 +103,15 @@ class ScanWorker:
         self.backlog: Backlog | None = None
         self._session: aiohttp.ClientSession | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._held: set[tuple[int, int]] = set()
+        """(server, message) of the scans this worker has queued or runs: their leases are
+        renewed while it lives."""
+        self._metrics_config = (
+            config.metrics if metrics_port is None else replace(config.metrics, port=metrics_port)
+        )
+        self.metrics_server: MetricsServer | None = None
+        self.ready = False
+        """Set once the worker takes up work (its /readyz)."""
 
     async def start(self, token: str) -> None:
         """Log in over REST (no gateway), then take up due scans until :meth:`close`."""
@@ -118,9 +139,10 @@ class ScanWorker:
             likeness=self.likeness,
             own_user_id=self.client.user.id,
         )
+        watcher.observers.append(self._handled)
         workers = config.discord.queue_workers
-        # Claimed only as far as there is room, so a record waits in the database (claimable
-        # by another worker) rather than in this process's memory.
+        # Claimed only as far as a scan slot is idle, so a record waits in the database
+        # (claimable by another worker) rather than in this process's memory.
         self.intake = intake = MessageQueue(
             lambda message, force: watcher.handle(message, force=force),
             maxsize=workers,
@@ -131,8 +153,8 @@ class ScanWorker:
             self.client,
             self.engine.storage,
             self.effects,
-            intake.put,
-            lambda: intake.room,
+            self._take,
+            lambda: intake.idle,
             lease=timedelta(seconds=config.workers.lease_seconds),
             prepare=self.guilds.ensure,
         )
@@ -145,6 +167,12 @@ class ScanWorker:
             on_work=self.backlog.wake.set,
             on_settings=self.guilds.forget,
         )
+        metrics = observe.instrument(self)
+        if self._metrics_config.port:
+            self.metrics_server = observe.server(
+                self, metrics, lambda: self.ready, self._metrics_config
+            )
+            await self.metrics_server.start()
         listening = await self.engine.storage.listen(hearing)
         await self.heartbeat.beat()
         self.heartbeat.start()
@@ -153,7 +181,9 @@ class ScanWorker:
             asyncio.create_task(self.backlog.run(), name="consentry-worker-backlog"),
             asyncio.create_task(self._refreshing(refresh), name="consentry-worker-blocklist"),
             asyncio.create_task(self._reloading(hearing), name="consentry-worker-enrolments"),
+            asyncio.create_task(self._renewing(), name="consentry-worker-leases"),
         ]
+        self.ready = True
         log.info(
             "scan worker %s ready as %s: %s",
             self.holder,
@@ -162,6 +192,28 @@ class ScanWorker:
             if listening
             else "looking for due scans every 2 s",
         )
+
+    def _take(self, message: discord.Message, force: bool) -> bool:
+        if self.intake is None or message.guild is None or not self.intake.put(message, force):
+            return False
+        self._held.add((message.guild.id, message.id))
+        return True
+
+    def _handled(self, message: discord.Message, _: object, error: BaseException | None) -> None:
+        if message.guild is not None:
+            self._held.discard((message.guild.id, message.id))
+
+    async def _renewing(self) -> None:
+        # A slow scan (a long video, a stalled CDN) keeps its message: renewed at a third of the
+        # lease, so only a worker that died (or lost the database) lets its messages go.
+        lease = self.engine.config.workers.lease_seconds
+        while True:
+            await asyncio.sleep(lease / 3)
+            until = datetime.now(UTC) + timedelta(seconds=lease)
+            try:
+                await self.engine.storage.work.extend(sorted(self._held), until=until)
+            except StorageError as exc:
+                log.warning("leases not renewed (%s): other workers may take them", exc)
 
     async def _reloading(self, hearing: Hearing) -> None:
         # Enrolments are made in the gateways: read them all again now and then, in case a
@@ -196,6 +248,8 @@ class ScanWorker:
         if self.watcher is not None:
             await self.watcher.drain(seconds=STOP_SECONDS)
         await self.heartbeat.stop()
+        if self.metrics_server is not None:
+            await self.metrics_server.stop()
         await self.client.close()
         if self._session is not None:
             await self._session.close()
@@ -205,12 +259,15 @@ async def _forever() -> None:
     await asyncio.Event().wait()
 
 
-async def run_worker(config: Config, token: str | None = None) -> int:
-    """Run a scan worker until SIGINT or SIGTERM; StartupError for what an admin must fix."""
+async def run_worker(
+    config: Config, token: str | None = None, *, metrics_port: int | None = None
+) -> int:
+    """Run a scan worker until SIGINT or SIGTERM; StartupError for what an admin must fix.
+    ``metrics_port`` replaces ``[metrics] port`` (several workers on one machine)."""
     token, key = await startup(config, token)
     point_at(config.discord)
     async with open_engine(config) as engine:
-        worker = ScanWorker(engine, evidence_key=key)
+        worker = ScanWorker(engine, evidence_key=key, metrics_port=metrics_port)
         try:
             await worker.start(token)
         except (discord.HTTPException, discord.LoginFailure, OSError) as exc:

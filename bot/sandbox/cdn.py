@@ -6,8 +6,6 @@ allow-lists download hosts can tell the API from the CDN.
 
 from __future__ import annotations
 
-import asyncio
-
 from aiohttp import web
 
 from bot.sandbox.context import Context
@@ -25,8 +23,8 @@ def build_app(ctx: Context) -> web.Application:
     """An aiohttp application for CDN paths; the same app serves the media-proxy host."""
 
     async def attachment(request: web.Request) -> web.StreamResponse:
-        if ctx.cdn_delay_seconds:
-            await asyncio.sleep(ctx.cdn_delay_seconds)
+        if ctx.cdn_gate is not None:
+            await ctx.cdn_gate.wait()
         path = request.path
         blob = ctx.world.blobs.get(path)
         if blob is None or not ctx.signer.valid(path, request.query):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 from bot.sandbox.config import Config, Urls
@@ -22,5 +23,6 @@ class Context:
     signer: Signer
     log: RequestLog
     failures: FailurePlan
-    cdn_delay_seconds: float = 0.0
-    """How long the CDN waits before it answers (a slow or congested CDN)."""
+    cdn_gate: asyncio.Event | None = None
+    """While set to an unset event, the CDN holds every download until it is set (a stalled
+    CDN); None: downloads are answered at once."""

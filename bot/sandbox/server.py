@@ -12,6 +12,7 @@ rate-limit headers, close codes and event ordering follow Discord's documentatio
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import re
 import secrets
@@ -279,9 +280,16 @@ class Sandbox(WorldBuilder, UserActions, InteractionActions, Inspection):
         failure = Failure(method, route, status, times, retry_after, code, global_, message)
         self._ctx.failures.add(failure)
 
-    def slow_cdn(self, seconds: float) -> None:
-        """Make the CDN wait ``seconds`` before answering each download (0: at once again)."""
-        self._ctx.cdn_delay_seconds = seconds
+    def hold_downloads(self) -> None:
+        """Stall the CDN: every download waits, unanswered, until :meth:`release_downloads`."""
+        if self._ctx.cdn_gate is None:
+            self._ctx.cdn_gate = asyncio.Event()
+
+    def release_downloads(self) -> None:
+        """Answer the downloads held by :meth:`hold_downloads`, and every later one at once."""
+        gate, self._ctx.cdn_gate = self._ctx.cdn_gate, None
+        if gate is not None:
+            gate.set()
 
     def clear_failures(self) -> None:
         """Drop every failure still queued by :meth:`fail_next` (Discord is back)."""

@@ -67,6 +67,11 @@ class WorkStore(ABC):
         until ``lease_until`` and its ``attempts`` counts one more."""
 
     @abstractmethod
+    async def extend(self, keys: Sequence[tuple[int, int]], *, until: datetime) -> None:
+        """Renew the lease of records still waiting for their scan, (server, message) each:
+        the process scanning them is alive, so nobody else takes them before ``until``."""
+
+    @abstractmethod
     async def postpone(
         self, guild_id: int, message_id: int, *, until: datetime, error: str
     ) -> None:

@@ -14,7 +14,8 @@ from tests.e2e.harness import running_bot, sandbox_config
 from tests.e2e.test_watch import ASTRONAUT, COPY
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A local port nothing listens on now."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
@@ -23,7 +24,7 @@ def _free_port() -> int:
 async def test_a_scrape_finds_every_documented_series_and_readiness_follows_catch_up(
     sandbox: Sandbox, world: DemoWorld, tmp_path: Path
 ) -> None:
-    port = _free_port()
+    port = free_port()
     config = sandbox_config(sandbox, tmp_path, metrics=MetricsConfig(port=port))
     base = f"http://127.0.0.1:{port}"
     async with running_bot(sandbox, world, config) as harness, aiohttp.ClientSession() as http:

@@ -10,6 +10,7 @@ from PIL import Image
 from bot.config import DetectorConfig
 from bot.core.verdict import Action
 from bot.runtime.run import StartupError, run_bot
+from bot.runtime.worker import run_worker
 from bot.sandbox import DemoWorld, Permissions, Sandbox
 from bot.storage import NewFeed, open_storage
 from tests.e2e.harness import Harness, running_bot, sandbox_config
@@ -122,6 +123,16 @@ async def test_a_missing_token_is_explained(sandbox: Sandbox, tmp_path: Path, mo
 async def test_a_rejected_token_is_explained(sandbox: Sandbox, tmp_path: Path) -> None:
     with pytest.raises(StartupError, match="rejected the bot token"):
         await run_bot(sandbox_config(sandbox, tmp_path), token="not-the-token")
+
+
+async def test_a_scan_worker_with_a_rejected_or_missing_token_is_explained(
+    sandbox: Sandbox, tmp_path: Path, monkeypatch
+) -> None:
+    with pytest.raises(StartupError, match="rejected the bot token"):
+        await run_worker(sandbox_config(sandbox, tmp_path), token="not-the-token")
+    monkeypatch.delenv("DISCORD_TOKEN", raising=False)
+    with pytest.raises(StartupError, match="set the DISCORD_TOKEN environment variable"):
+        await run_worker(sandbox_config(sandbox, tmp_path))
 
 
 async def test_a_missing_message_content_intent_is_explained(

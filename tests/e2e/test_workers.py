@@ -1,8 +1,10 @@
-"""End to end: scan workers (``consentry worker``) beside a gateway process on one database.
+"""End to end: scan workers (``consentry worker``) beside gateway processes on one database.
 
-While a worker beats, the gateway records each new message as due and the worker claims it,
-fetches it over REST, scans it, and deletes and alerts through REST. A worker killed mid-scan
-loses its lease, and another worker takes the message over: nothing is lost.
+While a worker beats, the gateways record each new message as due and the workers claim it,
+fetch it over REST, scan it, and delete and alert through REST. With two gateways (one shard
+each) and two worker processes on PostgreSQL: a hash confirmed in a server on shard 0 blocks the
+same image in a server on shard 1 within 2 s, and a worker killed mid-scan loses its lease to
+the other worker, which takes the message over: nothing is lost.
 """
 
 from __future__ import annotations
@@ -11,15 +13,24 @@ import asyncio
 import signal
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
 
+import aiohttp
+
+from bot.config import Config
+from bot.core.blocklist import Algorithm, NewEntry
+from bot.core.fingerprint import fingerprint
 from bot.core.verdict import Action
 from bot.sandbox import DemoWorld, Sandbox
+from bot.sandbox.demo import demo_world
 from bot.storage import Storage, WorkState
 from tests.e2e.harness import Harness, running_bot, sandbox_config
 from tests.e2e.process_support import bot_env
+from tests.e2e.test_metrics import free_port
 from tests.e2e.test_watch import ASTRONAUT, COFFEE, COPY, MESSAGE_ROUTE
 from tests.e2e.worker_support import (
+    QUICK,
     live_workers,
     running_worker,
     start_worker_process,
@@ -49,9 +60,10 @@ async def test_with_a_worker_alive_the_gateway_hands_scans_to_it_and_it_acts_ove
     config = with_workers(
         sandbox_config(sandbox, tmp_path, storage_url=url, blocklist_refresh_seconds=0.5)
     )
+    port = free_port()
     async with (
         running_bot(sandbox, world, config) as consentry,
-        running_worker(sandbox, config) as worker,
+        running_worker(sandbox, config, metrics_port=port) as worker,
     ):
         await _until(lambda: _handing_off(consentry), "the gateway never saw the worker")
         await _known_fake(consentry)
@@ -80,6 +92,15 @@ async def test_with_a_worker_alive_the_gateway_hands_scans_to_it_and_it_acts_ove
         await _until(lambda: _alerted(consentry), "no alert posted")
         case = await storage.cases.find_by_message(world.guild_id, int(fake["id"]))
         assert case is not None and "confirm" in consentry.buttons(case.alert_message_id or 0)
+        # The worker's own metrics count its scans, and the processes of the cluster.
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(f"http://127.0.0.1:{port}/metrics") as scrape,
+        ):
+            text = await scrape.text()
+        assert 'consentry_scans_total{action="quarantine",media_type="jpeg"} 1.0' in text
+        assert 'consentry_processes{role="worker"} 1.0' in text
+        assert 'consentry_processes{role="gateway"} 1.0' in text
         # A moderator's press on the worker's alert reaches the gateway, which decides.
         alert = next(a for a in consentry.alerts() if int(a["id"]) == case.alert_message_id)
         await consentry.click(alert, "confirm", world.moderator_id)
@@ -87,47 +108,126 @@ async def test_with_a_worker_alive_the_gateway_hands_scans_to_it_and_it_acts_ove
         assert decided is not None and decided.status.value == "confirmed"
 
 
-async def test_a_worker_killed_mid_scan_loses_nothing(
+async def test_two_gateways_and_two_workers_share_confirmations_and_lose_nothing_to_a_kill(
     sandbox: Sandbox, world: DemoWorld, tmp_path: Path, scratch_databases: ScratchDatabases
 ) -> None:
+    worlds = {_shard(world.guild_id): world}
+    while len(worlds) < 2:  # a server on the other shard
+        other = demo_world(sandbox)
+        worlds.setdefault(_shard(other.guild_id), other)
     async with scratch_databases.shared() as dsn:
-        config = with_workers(
-            sandbox_config(sandbox, tmp_path, storage_url=dsn, blocklist_refresh_seconds=0.5)
-        )
-        async with running_bot(sandbox, world, config) as consentry:
-            storage = consentry.engine.storage
-            await _known_fake(consentry)
-            path = worker_config_file(sandbox, tmp_path / "worker.toml", dsn)
-            doomed = await start_worker_process(path, bot_env(sandbox))
-            try:
-                await live_workers(storage, 1, timeout=60)
-                await _until(lambda: _handing_off(consentry), "the gateway never saw the worker")
-                sandbox.slow_cdn(60)  # the worker's download hangs: it is mid-scan
-                fake = await sandbox.post_message(
-                    world.general_id, world.member_ids[0], attachments=[("p.jpg", COPY)]
+        base = with_workers(sandbox_config(sandbox, tmp_path, storage_url=dsn))
+
+        def on(shard: int) -> Config:
+            return replace(base, discord=replace(base.discord, shard_count=2, shard_ids=(shard,)))
+
+        async with (
+            running_bot(sandbox, worlds[0], on(0)) as first,
+            running_bot(sandbox, worlds[1], on(1)) as second,
+        ):
+            storage = first.engine.storage
+            for harness, w in ((first, worlds[0]), (second, worlds[1])):
+                await harness.bot.guild_settings.set(
+                    w.guild_id, "alert_channel_id", w.mod_alerts_id
                 )
-                message_id = int(fake["id"])
-                await _until(lambda: _claimed(storage, world, message_id), "never claimed")
-                doomed.send_signal(signal.SIGKILL)
-                await doomed.wait()
+                await harness.bot.guild_settings.set(w.guild_id, "share_confirmed", True)
+            # Two worker processes, each scanning one message at a time.
+            path = worker_config_file(sandbox, tmp_path / "worker.toml", dsn)
+            env = bot_env(sandbox)
+            workers = [
+                await start_worker_process(path, env, tmp_path / f"worker-{n}.log")
+                for n in range(2)
+            ]
+            try:
+                await live_workers(storage, 2, timeout=60)
+                for harness in (first, second):
+                    await _until(lambda h=harness: _handing_off(h), "a gateway never saw them")
+                await _confirmed_on_shard_0_blocks_on_shard_1(first, worlds, storage)
+                await _a_worker_killed_mid_scan_loses_nothing(sandbox, worlds, storage, workers)
             finally:
-                if doomed.returncode is None:
-                    doomed.kill()
-                    await doomed.wait()
-            sandbox.slow_cdn(0)
-            # Killed holding the message: not acted on, still waiting for its scan.
-            assert sandbox.message(world.general_id, message_id) is not None
-            left = await storage.work.get(world.guild_id, message_id)
-            assert left is not None and left.state is WorkState.SCAN and left.attempts == 1
-            # Another worker takes the message over once the dead one's lease runs out.
-            async with running_worker(sandbox, config) as heir:
-                route = MESSAGE_ROUTE.format(channel_id=world.general_id, message_id=message_id)
-                await sandbox.wait_for_request("DELETE", route, timeout=TIMEOUT)
-                await _until(lambda: _finished(storage, world, message_id), "record not done")
-                await _until(_async(lambda: message_id in heir.handled), "never handled")
-                assert heir.handled[message_id] is not None
-            case = await storage.cases.find_by_message(world.guild_id, message_id)
-            assert case is not None and case.action == "quarantine"
+                sandbox.release_downloads()
+                for process in workers:
+                    if process.returncode is None:
+                        process.kill()
+                        await process.wait()
+
+
+async def _confirmed_on_shard_0_blocks_on_shard_1(
+    first: Harness, worlds: dict[int, DemoWorld], storage: Storage
+) -> None:
+    # A moderator on shard 0 confirms the picture: its hashes become server 0's entries.
+    config = first.engine.config
+    hashes = fingerprint(ASTRONAUT, config.limits, config.matching.pdq_min_quality).hashes
+    confirmed = [
+        NewEntry(a, v, worlds[0].guild_id, "case") for a, v in hashes if a is Algorithm.PDQ
+    ]
+    confirmed_at = time.monotonic()
+    await storage.blocklist.add(confirmed)
+    # Copies go on being posted in the server on shard 1 until one is removed: the first one
+    # removed must have been posted within 2 s of the confirmation.
+    channel = worlds[1].general_id
+    while True:
+        posted_at = time.monotonic()
+        assert posted_at - confirmed_at < 2.0, "not blocked on shard 1 within 2 s"
+        copy = await sandbox_post(first.sandbox, worlds[1], COPY)
+        route = MESSAGE_ROUTE.format(channel_id=channel, message_id=copy)
+        try:
+            await first.sandbox.wait_for_request("DELETE", route, timeout=1.0)
+        except TimeoutError:
+            continue
+        break
+
+
+async def _a_worker_killed_mid_scan_loses_nothing(
+    sandbox: Sandbox,
+    worlds: dict[int, DemoWorld],
+    storage: Storage,
+    workers: list[asyncio.subprocess.Process],
+) -> None:
+    sandbox.hold_downloads()  # every worker's download hangs: each is mid-scan
+    posts = [(w, await sandbox_post(sandbox, w, COPY)) for w in worlds.values()]
+    for w, message_id in posts:  # each worker took one (one scan at a time each)
+        try:
+            await _until(lambda w=w, m=message_id: _claimed(storage, w, m), "never claimed")
+        except AssertionError:
+            print("DEBUG", [await storage.work.get(x.guild_id, m) for x, m in posts])
+            print(
+                "DEBUG",
+                await storage.jobs.processes(
+                    __import__("datetime").datetime.now(__import__("datetime").UTC)
+                ),
+            )
+            raise
+    await asyncio.sleep(QUICK.lease_seconds * 1.5)  # held past a lease: renewed, not retaken
+    for w, message_id in posts:
+        item = await storage.work.get(w.guild_id, message_id)
+        assert item is not None and item.attempts == 1, item
+    workers[0].send_signal(signal.SIGKILL)
+    await workers[0].wait()
+    for w, message_id in posts:  # killed holding one: nothing acted on yet
+        assert sandbox.message(w.general_id, message_id) is not None
+    sandbox.release_downloads()
+    # The other worker finishes its own, then takes the dead one's over once its lease ran out.
+    for w, message_id in posts:
+        route = MESSAGE_ROUTE.format(channel_id=w.general_id, message_id=message_id)
+        await sandbox.wait_for_request("DELETE", route, timeout=TIMEOUT)
+        await _until(lambda w=w, m=message_id: _finished(storage, w, m), "record not done")
+        # Its own case, or, as a copy in a raid, the case of the first copy.
+        item = await storage.work.get(w.guild_id, message_id)
+        assert item is not None and item.case_id is not None
+        case = await storage.cases.get(item.case_id)
+        assert case is not None and case.action == "quarantine"
+
+
+async def sandbox_post(sandbox: Sandbox, world: DemoWorld, data: bytes) -> int:
+    message = await sandbox.post_message(
+        world.general_id, world.member_ids[0], attachments=[("p.jpg", data)]
+    )
+    return int(message["id"])
+
+
+def _shard(guild_id: int) -> int:
+    return (guild_id >> 22) % 2
 
 
 async def _handing_off(consentry: Harness) -> bool:

@@ -44,11 +44,13 @@ class RunningWorker:
 
 
 @asynccontextmanager
-async def running_worker(sandbox: Sandbox, config: Config) -> AsyncIterator[RunningWorker]:
+async def running_worker(
+    sandbox: Sandbox, config: Config, *, metrics_port: int | None = None
+) -> AsyncIterator[RunningWorker]:
     """A scan worker with its own engine, logged in to ``sandbox`` over REST only (the test
     has pointed discord.py at the sandbox, as ``running_bot`` does)."""
     async with open_engine(config) as engine:
-        worker = ScanWorker(engine)
+        worker = ScanWorker(engine, metrics_port=metrics_port)
         await worker.start(sandbox.token)
         running = RunningWorker(worker)
         assert worker.watcher is not None
@@ -69,20 +71,23 @@ async def live_workers(storage: Storage, count: int, timeout: float = 10.0) -> N
 
 
 def worker_config_file(sandbox: Sandbox, path: Path, storage_url: str) -> Path:
-    """A config file for a worker process: ``storage_url``, no models, quick leases."""
+    """A config file for a worker process: ``storage_url``, no models, quick leases, and one
+    scan at a time (so that of two workers each takes one of two messages)."""
     path.write_text(
         "detectors = []\n"
         f'[storage]\nurl = "{storage_url}"\n'
         "[likeness]\nenabled = false\n"
         f"[workers]\nlease_seconds = {QUICK.lease_seconds}\n"
         f"heartbeat_seconds = {QUICK.heartbeat_seconds}\n"
-        + sandbox.discord_section(blocklist_refresh_seconds=0.5)
+        + sandbox.discord_section(blocklist_refresh_seconds=0.5, queue_workers=1)
     )
     return path
 
 
-async def start_worker_process(config: Path, env: dict[str, str]) -> asyncio.subprocess.Process:
-    """`consentry worker --config CONFIG`, with stderr piped for the test to read."""
+async def start_worker_process(
+    config: Path, env: dict[str, str], log: Path
+) -> asyncio.subprocess.Process:
+    """`consentry worker --config CONFIG`, its stderr written to ``log``."""
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -92,5 +97,5 @@ async def start_worker_process(config: Path, env: dict[str, str]) -> asyncio.sub
         str(config),
         env=env,
         stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
+        stderr=log.open("wb"),
     )

@@ -142,6 +142,19 @@ class PostgresWorkStore(WorkStore):
             )
         return sorted((_item(r) for r in rows), key=lambda w: w.message_id)
 
+    async def extend(self, keys: Sequence[tuple[int, int]], *, until: datetime) -> None:
+        if not keys:
+            return
+        async with self._db.transaction() as tx:
+            await tx.execute(
+                "UPDATE work SET next_at = $1 FROM unnest($2::bigint[], $3::bigint[])"
+                " AS held(guild_id, message_id) WHERE work.guild_id = held.guild_id"
+                " AND work.message_id = held.message_id AND work.state = 'scan'",
+                stamp(until),
+                [g for g, _ in keys],
+                [m for _, m in keys],
+            )
+
     async def postpone(
         self, guild_id: int, message_id: int, *, until: datetime, error: str
     ) -> None:

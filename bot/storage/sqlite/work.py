@@ -133,6 +133,17 @@ class SQLiteWorkStore(WorkStore):
             )
         return sorted((_item(r) for r in rows), key=lambda w: w.message_id)
 
+    async def extend(self, keys: Sequence[tuple[int, int]], *, until: datetime) -> None:
+        if not keys:
+            return
+        async with self._db.transaction() as tx:
+            for guild_id, message_id in keys:
+                await tx.execute(
+                    "UPDATE work SET next_at = ? WHERE guild_id = ? AND message_id = ?"
+                    " AND state = 'scan'",
+                    (to_text(until), guild_id, message_id),
+                )
+
     async def postpone(
         self, guild_id: int, message_id: int, *, until: datetime, error: str
     ) -> None:

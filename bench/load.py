@@ -104,13 +104,16 @@ def media(kinds: list[str], known: Image.Image) -> list[tuple[str, bytes]]:
     return out
 
 
-def config_file(sandbox: Sandbox, folder: Path, dsn: str) -> Path:
+def config_file(
+    sandbox: Sandbox, folder: Path, dsn: str, *, cache_entries: int | None = None
+) -> Path:
     """The config every process of the test shares: ``dsn``, the stand-in model, no likeness,
-    heartbeats every second."""
+    heartbeats every second (and ``[scanner] cache_entries``, if given)."""
     manifest = write_manifest(folder, role="explicit")
     path = folder / "config.toml"
+    scanner = "" if cache_entries is None else f"[scanner]\ncache_entries = {cache_entries}\n"
     path.write_text(
-        f'[[detectors]]\nmanifest = "{manifest}"\n'
+        scanner + f'[[detectors]]\nmanifest = "{manifest}"\n'
         f'[storage]\nurl = "{dsn}"\n'
         "[likeness]\nenabled = false\n"
         "[workers]\nlease_seconds = 20.0\nheartbeat_seconds = 1.0\n"
@@ -180,9 +183,11 @@ async def run_load(
     per_minute: int = 1000,
     servers: int = 10,
     workers: int = 2,
+    cache_entries: int | None = None,
 ) -> dict[str, Any]:
     """Run the load against a fresh database on the PostgreSQL server ``dsn`` names; the
-    figures, and what was lost (nothing, when all is well)."""
+    figures, and what was lost (nothing, when all is well). ``cache_entries`` shrinks the
+    findings cache, so that a run shorter than its filling shows memory flat once it is full."""
     url = await fresh_database(dsn, "consentry_load")
     count = int(seconds * per_minute / 60)
     known = landscape(99_999, SIZE)
@@ -199,7 +204,7 @@ async def run_load(
             await storage.blocklist.add(
                 [NewEntry(a, v, None, "load", "known") for a, v in hashes if a is Algorithm.PDQ]
             )
-        config = config_file(sandbox, folder, url)
+        config = config_file(sandbox, folder, url, cache_entries=cache_entries)
         env = {**os.environ, "DISCORD_TOKEN": sandbox.token, "PYTHONPATH": str(REPO)}
         processes: dict[str, Any] = {}
         for shard in (0, 1):
@@ -245,6 +250,7 @@ async def run_load(
             "mix_percent": dict(MIX),
             "image": f"JPEG {SIZE[0]}x{SIZE[1]}, distinct bytes each",
             "models": "stand-in redness model (ONNX), hash lists",
+            "findings_cache_entries": cache_entries or "default (10,000)",
         },
         "messages_posted": len(posted),
         "posting_seconds": round(posting_s, 1),
@@ -381,6 +387,9 @@ def main() -> int:
     parser.add_argument("--per-minute", type=int, default=1000)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument(
+        "--cache-entries", type=int, help="[scanner] cache_entries for every process"
+    )
+    parser.add_argument(
         "--dsn",
         default=os.environ.get("CONSENTRY_LOAD_POSTGRES", LOCAL_DSN),
         help="a PostgreSQL server to make the scratch database consentry_load on",
@@ -397,6 +406,7 @@ def main() -> int:
                 seconds=args.minutes * 60,
                 per_minute=args.per_minute,
                 workers=args.workers,
+                cache_entries=args.cache_entries,
             )
         )
     Path(args.output).write_text(json.dumps(results, indent=2) + "\n")

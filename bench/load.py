@@ -161,18 +161,19 @@ async def start_process(
     role: str, config: Path, env: dict[str, str], log: Path, *extra: str
 ) -> Any:
     """``consentry ROLE --config CONFIG EXTRA...`` as a process, its stderr in ``log``."""
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        role,
-        "--config",
-        str(config),
-        *extra,
-        env=env,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=log.open("wb"),
-    )
+    with log.open("wb") as sink:  # the process writes to its own copy of the file
+        return await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot",
+            role,
+            "--config",
+            str(config),
+            *extra,
+            env=env,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=sink,
+        )
 
 
 async def run_load(

@@ -17,7 +17,6 @@ import yarl
 from discord.ext import commands
 
 from bot.case_events import CaseDecided, CaseEvent
-from bot.cases import CaseService
 from bot.cluster import Heartbeat, WorkSignal, process_name
 from bot.config import DiscordConfig
 from bot.core.evidence import EvidenceKey
@@ -26,19 +25,14 @@ from bot.features import ExtensionError
 from bot.feeds.fetch import FeedFetcher
 from bot.feeds.refresh import FeedRefresher
 from bot.forwarding import WebhookForwarder
-from bot.guild_settings import GuildSettingsService
 from bot.metrics import Metrics, MetricsServer
-from bot.protection import ProtectionService
 from bot.runtime import observe
-from bot.runtime.actions import Actioner
 from bot.runtime.backlog import Backlog
 from bot.runtime.catchup import CursorBook, catch_up
-from bot.runtime.effects import EffectRunner
-from bot.runtime.fetch import MediaFetcher
 from bot.runtime.global_limit import SharedGlobalLimit
 from bot.runtime.hearing import ENROLMENTS_RELOAD_SECONDS, Hearing
 from bot.runtime.intake import MessageQueue
-from bot.runtime.likeness import LikenessEffects
+from bot.runtime.parts import build_parts
 from bot.runtime.retro import RetroSweeps
 from bot.runtime.review import Reviewer
 from bot.runtime.sweeps import Sweeper
@@ -134,29 +128,16 @@ class ConsentryBot(commands.Bot):
         """Discord's global rate limit, met by this process or told by another."""
         global_limit.attach(self)
         self.engine = engine
-        self.guild_settings = GuildSettingsService(engine.storage.settings)
-        self.actioner = Actioner(self)
-        self.cases = CaseService(engine.storage, evidence_key)
-        self.protection = ProtectionService(
-            engine.storage,
-            evidence_key,
-            engine.faces,
-            engine.protected,
-            engine.executor,
-            engine.config.limits,
-        )
+        parts = build_parts(engine, self, evidence_key)
+        self.guild_settings = parts.guild_settings
+        self.actioner = parts.actioner
+        self.cases = parts.cases
+        self.protection = parts.protection
+        self.effects = parts.effects
+        self._parts = parts
         self.cursors = CursorBook(engine.storage.cursors)
         self.intake: MessageQueue | None = None
         self.review = Reviewer(self)
-        likeness = LikenessEffects(self.protection, self.actioner, self.cases)
-        self.effects = EffectRunner(
-            engine.storage,
-            self.cases,
-            self.actioner,
-            self.guild_settings,
-            self,
-            likeness=likeness,
-        )
         self.holder = process_name()
         """This process, as background job leases and heartbeats name it."""
         runs = ",".join(map(str, sharding.shard_ids)) or ("all" if sharding.shard_count else "")
@@ -178,7 +159,6 @@ class ConsentryBot(commands.Bot):
         )
         self.caught_up = self.backlog.ready
         """Set once caught up after a (re)connect and every message seen so far is scanned."""
-        self._likeness = likeness
         self._media_session: aiohttp.ClientSession | None = None
         self._background: list[asyncio.Task[None]] = []
         self._backlog_task: asyncio.Task[None] | None = None
@@ -218,23 +198,7 @@ class ConsentryBot(commands.Bot):
             FeedFetcher(self._media_session, self.engine.config.feeds),
             self.engine.executor.run,
         )
-        fetcher = MediaFetcher(
-            self._media_session,
-            allowed_hosts=discord_config.media_hosts,
-            max_bytes=self.engine.config.limits.max_bytes,
-            timeout_seconds=discord_config.download_timeout_seconds,
-            min_bytes_per_second=discord_config.download_min_kib_per_second * 1024,
-        )
-        self.watcher = Watcher(
-            self.engine,
-            self.guild_settings,
-            fetcher,
-            self.actioner,
-            self.cases,
-            self.cursors,
-            self.effects,
-            likeness=self._likeness,
-        )
+        self.watcher = self._parts.watcher(self.engine, self._media_session, self.cursors)
         watcher = self.watcher
         self.sweeper = Sweeper(watcher, self.actioner, self.engine.storage, self)
         self.retro = RetroSweeps(self, self.sweeper, self.guild_settings)

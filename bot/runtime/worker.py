@@ -23,25 +23,19 @@ from datetime import UTC, datetime, timedelta
 import aiohttp
 import discord
 
-from bot.cases import CaseService
 from bot.cluster import Heartbeat, process_name
 from bot.config import Config
 from bot.core.evidence import EvidenceKey
 from bot.engine import Engine, open_engine
-from bot.guild_settings import GuildSettingsService
 from bot.metrics import MetricsServer
-from bot.protection import ProtectionService
 from bot.runtime import observe
-from bot.runtime.actions import Actioner
 from bot.runtime.backlog import Backlog
 from bot.runtime.catchup import CursorBook
 from bot.runtime.client import point_at
-from bot.runtime.effects import EffectRunner
-from bot.runtime.fetch import MediaFetcher
 from bot.runtime.global_limit import SharedGlobalLimit
 from bot.runtime.hearing import ENROLMENTS_RELOAD_SECONDS, Hearing
 from bot.runtime.intake import MessageQueue
-from bot.runtime.likeness import LikenessEffects
+from bot.runtime.parts import build_parts
 from bot.runtime.rest_guilds import RestGuilds
 from bot.runtime.run import explain, startup, until_stopped
 from bot.runtime.watcher import Watcher
@@ -65,37 +59,24 @@ class ScanWorker:
     ) -> None:
         config = engine.config
         self.engine = engine
-        # No gateway connection is made; the guilds intent only tells discord.py's cache to
-        # keep the servers this worker fetches over REST.
         # A worker never joins voice: skip discord.py's start-up warnings about voice libraries.
         discord.VoiceClient.warn_nacl = False
         discord.VoiceClient.warn_dave = False
         self.global_limit = SharedGlobalLimit(engine.storage)
+        # No gateway connection is made; the guilds intent only tells discord.py's cache to
+        # keep the servers this worker fetches over REST.
         self.client = discord.Client(
             intents=discord.Intents(guilds=True), http_trace=self.global_limit.trace()
         )
         self.global_limit.attach(self.client)
         self.guilds = RestGuilds(self.client)
-        self.guild_settings = GuildSettingsService(engine.storage.settings)
-        self.actioner = Actioner(self.client)
-        self.cases = CaseService(engine.storage, evidence_key)
-        self.protection = ProtectionService(
-            engine.storage,
-            evidence_key,
-            engine.faces,
-            engine.protected,
-            engine.executor,
-            config.limits,
-        )
-        self.likeness = LikenessEffects(self.protection, self.actioner, self.cases)
-        self.effects = EffectRunner(
-            engine.storage,
-            self.cases,
-            self.actioner,
-            self.guild_settings,
-            self.client,
-            likeness=self.likeness,
-        )
+        parts = build_parts(engine, self.client, evidence_key)
+        self.guild_settings = parts.guild_settings
+        self.actioner = parts.actioner
+        self.cases = parts.cases
+        self.protection = parts.protection
+        self.effects = parts.effects
+        self._parts = parts
         self.holder = process_name()
         self.heartbeat = Heartbeat(engine.storage.jobs, self.holder, "worker", "", config.workers)
         self.watcher: Watcher | None = None
@@ -121,22 +102,10 @@ class ScanWorker:
         loaded = await self.protection.load()
         log.info("likeness protection: %d enrolled members loaded", loaded)
         self._session = aiohttp.ClientSession()
-        fetcher = MediaFetcher(
-            self._session,
-            allowed_hosts=config.discord.media_hosts,
-            max_bytes=config.limits.max_bytes,
-            timeout_seconds=config.discord.download_timeout_seconds,
-            min_bytes_per_second=config.discord.download_min_kib_per_second * 1024,
-        )
-        self.watcher = watcher = Watcher(
+        self.watcher = watcher = self._parts.watcher(
             self.engine,
-            self.guild_settings,
-            fetcher,
-            self.actioner,
-            self.cases,
+            self._session,
             CursorBook(self.engine.storage.cursors),
-            self.effects,
-            likeness=self.likeness,
             own_user_id=self.client.user.id,
         )
         watcher.observers.append(self._handled)

@@ -6,6 +6,7 @@ import asyncio
 import os
 import sys
 from pathlib import Path
+from typing import IO
 
 from bot.sandbox import Sandbox
 
@@ -21,14 +22,26 @@ async def start_bot(
     config: Path, env: dict[str, str], *, stdout: int = asyncio.subprocess.DEVNULL
 ) -> asyncio.subprocess.Process:
     """`consentry run --config CONFIG`, with stderr piped for the test to read."""
+    return await start_command("run", config, env, stdout=stdout)
+
+
+async def start_command(
+    command: str,
+    config: Path,
+    env: dict[str, str],
+    *,
+    stdout: int = asyncio.subprocess.DEVNULL,
+    stderr: int | IO[bytes] = asyncio.subprocess.PIPE,
+) -> asyncio.subprocess.Process:
+    """`consentry COMMAND --config CONFIG` as a process of its own."""
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "bot",
-        "run",
+        command,
         "--config",
         str(config),
         env=env,
         stdout=stdout,
-        stderr=asyncio.subprocess.PIPE,
+        stderr=stderr,
     )

@@ -4,7 +4,6 @@ real process that a test can kill."""
 from __future__ import annotations
 
 import asyncio
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
@@ -20,6 +19,7 @@ from bot.runtime.alerts import Incident
 from bot.runtime.worker import ScanWorker
 from bot.sandbox import Sandbox
 from bot.storage import Storage
+from tests.e2e.process_support import start_command
 
 QUICK = WorkersConfig(lease_seconds=2.0, heartbeat_seconds=0.5)
 """Leases and heartbeats short enough for a test to watch a worker die and be replaced."""
@@ -88,14 +88,5 @@ async def start_worker_process(
     config: Path, env: dict[str, str], log: Path
 ) -> asyncio.subprocess.Process:
     """`consentry worker --config CONFIG`, its stderr written to ``log``."""
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        "worker",
-        "--config",
-        str(config),
-        env=env,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=log.open("wb"),
-    )
+    with log.open("wb") as sink:  # the process writes to its own copy of the file
+        return await start_command("worker", config, env, stderr=sink)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from bot.engine import Engine, open_engine
 from bot.runtime.alerts import Incident
 from bot.runtime.client import ConsentryBot, make_bot, point_at
 from bot.sandbox import DemoWorld, Sandbox
+from bot.sandbox.demo import demo_world
 
 HANDLE_TIMEOUT = 10.0
 
@@ -40,6 +41,25 @@ def sandbox_config(sandbox: Sandbox, tmp_path: Path, **overrides: Any) -> Config
         discord=discord_config,
         **overrides,
     )
+
+
+def shard_of(guild_id: int) -> int:
+    """The shard of two that Discord puts ``guild_id`` on."""
+    return (guild_id >> 22) % 2
+
+
+def worlds_on_two_shards(sandbox: Sandbox, world: DemoWorld) -> dict[int, DemoWorld]:
+    """``world`` and another demo server, one on each of two shards (by shard)."""
+    worlds = {shard_of(world.guild_id): world}
+    while len(worlds) < 2:
+        other = demo_world(sandbox)
+        worlds.setdefault(shard_of(other.guild_id), other)
+    return worlds
+
+
+def on_shard(config: Config, shard: int) -> Config:
+    """``config`` for a gateway process running shard ``shard`` of two."""
+    return replace(config, discord=replace(config.discord, shard_count=2, shard_ids=(shard,)))
 
 
 @dataclass

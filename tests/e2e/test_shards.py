@@ -7,47 +7,34 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bot.config import Config
 from bot.core.blocklist import Algorithm, NewEntry
 from bot.core.fingerprint import fingerprint
 from bot.core.verdict import Action
 from bot.runtime.client import ShardedConsentryBot
 from bot.sandbox import DemoWorld, Sandbox
-from bot.sandbox.demo import demo_world
-from tests.e2e.harness import running_bot, sandbox_config
+from tests.e2e.harness import on_shard, running_bot, sandbox_config, shard_of, worlds_on_two_shards
 from tests.e2e.test_watch import ASTRONAUT, COPY
 from tests.postgres_support import ScratchDatabases
-
-
-def _shard(guild_id: int) -> int:
-    return (guild_id >> 22) % 2
 
 
 async def test_two_gateway_processes_split_the_shards_and_share_confirmations(
     sandbox: Sandbox, world: DemoWorld, tmp_path: Path, url: str
 ) -> None:
-    worlds = {_shard(world.guild_id): world}
-    while len(worlds) < 2:  # a server on the other shard
-        other = demo_world(sandbox)
-        worlds.setdefault(_shard(other.guild_id), other)
+    worlds = worlds_on_two_shards(sandbox, world)
     # Both processes share one database: SQLite's file, or PostgreSQL (each backend in turn).
     base = sandbox_config(sandbox, tmp_path, blocklist_refresh_seconds=0.5, storage_url=url)
 
-    def on(shard: int) -> Config:
-        return replace(base, discord=replace(base.discord, shard_count=2, shard_ids=(shard,)))
-
     async with (
-        running_bot(sandbox, worlds[0], on(0)) as first,
-        running_bot(sandbox, worlds[1], on(1)) as second,
+        running_bot(sandbox, worlds[0], on_shard(base, 0)) as first,
+        running_bot(sandbox, worlds[1], on_shard(base, 1)) as second,
     ):
         assert isinstance(first.bot, ShardedConsentryBot)
         # Each process sees only the servers of its own shard.
-        assert all(_shard(g.id) == 0 for g in first.bot.guilds)
-        assert all(_shard(g.id) == 1 for g in second.bot.guilds)
+        assert all(shard_of(g.id) == 0 for g in first.bot.guilds)
+        assert all(shard_of(g.id) == 1 for g in second.bot.guilds)
         assert worlds[0].guild_id in {g.id for g in first.bot.guilds}
         assert worlds[1].guild_id in {g.id for g in second.bot.guilds}
         # The evidence purge runs in one of the two processes: its lease is held, by one.
@@ -79,20 +66,14 @@ async def test_two_gateway_processes_split_the_shards_and_share_confirmations(
 async def test_on_postgresql_a_change_reaches_the_other_process_at_once_without_polling(
     sandbox: Sandbox, world: DemoWorld, tmp_path: Path, scratch_databases: ScratchDatabases
 ) -> None:
-    worlds = {_shard(world.guild_id): world}
-    while len(worlds) < 2:
-        other = demo_world(sandbox)
-        worlds.setdefault(_shard(other.guild_id), other)
+    worlds = worlds_on_two_shards(sandbox, world)
     async with scratch_databases.shared() as dsn:
         # Polling every minute: anything sooner is LISTEN/NOTIFY's doing.
         base = sandbox_config(sandbox, tmp_path, blocklist_refresh_seconds=60, storage_url=dsn)
 
-        def on(shard: int) -> Config:
-            return replace(base, discord=replace(base.discord, shard_count=2, shard_ids=(shard,)))
-
         async with (
-            running_bot(sandbox, worlds[0], on(0)) as first,
-            running_bot(sandbox, worlds[1], on(1)) as second,
+            running_bot(sandbox, worlds[0], on_shard(base, 0)) as first,
+            running_bot(sandbox, worlds[1], on_shard(base, 1)) as second,
         ):
             guild = worlds[1].guild_id
             assert not (await second.bot.guild_settings.get(guild)).dry_run  # cached here

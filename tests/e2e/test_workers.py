@@ -13,19 +13,22 @@ import asyncio
 import signal
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
 from pathlib import Path
 
 import aiohttp
 
-from bot.config import Config
 from bot.core.blocklist import Algorithm, NewEntry
 from bot.core.fingerprint import fingerprint
 from bot.core.verdict import Action
 from bot.sandbox import DemoWorld, Sandbox
-from bot.sandbox.demo import demo_world
 from bot.storage import Storage, WorkState
-from tests.e2e.harness import Harness, running_bot, sandbox_config
+from tests.e2e.harness import (
+    Harness,
+    on_shard,
+    running_bot,
+    sandbox_config,
+    worlds_on_two_shards,
+)
 from tests.e2e.process_support import bot_env
 from tests.e2e.test_metrics import free_port
 from tests.e2e.test_watch import ASTRONAUT, COFFEE, COPY, MESSAGE_ROUTE
@@ -111,19 +114,13 @@ async def test_with_a_worker_alive_the_gateway_hands_scans_to_it_and_it_acts_ove
 async def test_two_gateways_and_two_workers_share_confirmations_and_lose_nothing_to_a_kill(
     sandbox: Sandbox, world: DemoWorld, tmp_path: Path, scratch_databases: ScratchDatabases
 ) -> None:
-    worlds = {_shard(world.guild_id): world}
-    while len(worlds) < 2:  # a server on the other shard
-        other = demo_world(sandbox)
-        worlds.setdefault(_shard(other.guild_id), other)
+    worlds = worlds_on_two_shards(sandbox, world)
     async with scratch_databases.shared() as dsn:
         base = with_workers(sandbox_config(sandbox, tmp_path, storage_url=dsn))
 
-        def on(shard: int) -> Config:
-            return replace(base, discord=replace(base.discord, shard_count=2, shard_ids=(shard,)))
-
         async with (
-            running_bot(sandbox, worlds[0], on(0)) as first,
-            running_bot(sandbox, worlds[1], on(1)) as second,
+            running_bot(sandbox, worlds[0], on_shard(base, 0)) as first,
+            running_bot(sandbox, worlds[1], on_shard(base, 1)) as second,
         ):
             storage = first.engine.storage
             for harness, w in ((first, worlds[0]), (second, worlds[1])):
@@ -224,10 +221,6 @@ async def sandbox_post(sandbox: Sandbox, world: DemoWorld, data: bytes) -> int:
         world.general_id, world.member_ids[0], attachments=[("p.jpg", data)]
     )
     return int(message["id"])
-
-
-def _shard(guild_id: int) -> int:
-    return (guild_id >> 22) % 2
 
 
 async def _handing_off(consentry: Harness) -> bool:

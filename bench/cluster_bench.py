@@ -22,7 +22,6 @@ from bench.load import (
     LOCAL_DSN,
     REPO,
     config_file,
-    drain,
     fresh_database,
     media,
     run_load,
@@ -34,7 +33,7 @@ from bench.load import (
 from bot.core.blocklist import Algorithm, NewEntry
 from bot.demo_images import landscape
 from bot.sandbox import Sandbox, demo_world
-from bot.storage import open_storage
+from bot.storage import Storage, WorkState, open_storage
 
 
 async def notification_delay(dsn: str, samples: int = 50) -> dict[str, Any]:
@@ -87,7 +86,7 @@ async def throughput(dsn: str, workers: int, burst: int) -> dict[str, Any]:
                         await sandbox.post_message(
                             world.general_id, author, attachments=[(filename, data)]
                         )
-                    await drain(storage)
+                    await _finished(storage, burst)
                     seconds = time.monotonic() - started
             finally:
                 await stop_processes(processes)
@@ -97,6 +96,17 @@ async def throughput(dsn: str, workers: int, burst: int) -> dict[str, Any]:
         "seconds": round(seconds, 2),
         "messages_per_second": round(burst / seconds, 1),
     }
+
+
+async def _finished(storage: Storage, count: int, timeout: float = 600.0) -> None:
+    """Wait until ``count`` work records are finished."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        counts = await storage.work.counts()
+        if counts[WorkState.DONE] + counts[WorkState.GONE] >= count:
+            return
+        await asyncio.sleep(0.05)
+    raise TimeoutError(f"{count} messages not finished within {timeout} s")
 
 
 async def _measure(dsn: str, burst: int, load_seconds: float) -> dict[str, Any]:

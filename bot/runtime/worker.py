@@ -171,6 +171,8 @@ class ScanWorker:
     def _handled(self, message: discord.Message, _: object, error: BaseException | None) -> None:
         if message.guild is not None:
             self._held.discard((message.guild.id, message.id))
+        if self.backlog is not None:  # a slot is free: take the next due message now
+            self.backlog.wake.set()
 
     async def _renewing(self) -> None:
         # A slow scan (a long video, a stalled CDN) keeps its message: renewed at a third of the

@@ -95,6 +95,10 @@ async def test_setup_and_status_are_for_server_managers(fresh_consentry: Harness
     assert "this process: not sharded" in status and "Models loaded: provenance" in status
     assert "Blocklist index: 3 entries, generation" in status and ", mih" in status
     assert "Feed #1 a (instance): 0 entries, not fetched yet" in status
+    # The processes sharing the database: this gateway, beating.
+    assert "Processes: 1 gateway, 0 scan worker(s) beating" in status
+    assert f"gateway {harness.bot.holder}: version" in status
+    assert "Work held under a lease or waiting to retry (all servers): 0" in status
 
 
 async def test_missing_permissions_are_reported_in_the_alert_channel_at_start(

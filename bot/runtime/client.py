@@ -7,7 +7,6 @@ import contextlib
 import importlib
 import logging
 import struct
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -33,11 +32,11 @@ from bot.runtime.global_limit import SharedGlobalLimit
 from bot.runtime.hearing import ENROLMENTS_RELOAD_SECONDS, Hearing
 from bot.runtime.intake import MessageQueue
 from bot.runtime.parts import build_parts
+from bot.runtime.periodic import Periodic
 from bot.runtime.retro import RetroSweeps
 from bot.runtime.review import Reviewer
 from bot.runtime.sweeps import Sweeper
 from bot.runtime.watcher import Admission, Watcher
-from bot.storage import StorageError
 
 log = logging.getLogger(__name__)
 
@@ -48,11 +47,9 @@ QUEUE_FULL_RETRY_SECONDS = 5.0
 WORK_KEPT_DAYS = 7
 """How long a finished message's work record is kept (longer than any catch-up window)."""
 PURGE_SECONDS = 3600.0
-JOB_LEASE_MIN_SECONDS = 120.0
-"""The shortest lease a background job is taken for (see ``_every``)."""
+"""How often expired evidence is purged (and once at every start, so a restart never skips it)."""
 FEED_CHECK_SECONDS = 60.0
 """How often subscriptions are checked for a due refresh (each has its own interval)."""
-"""How often expired evidence is purged (and once at every start, so a restart never skips it)."""
 
 # Permissions the bot needs, and why (the README lists the same).
 REQUIRED_PERMISSIONS = discord.Permissions(
@@ -140,6 +137,7 @@ class ConsentryBot(commands.Bot):
         self.review = Reviewer(self)
         self.holder = process_name()
         """This process, as background job leases and heartbeats name it."""
+        self.periodic = Periodic(engine.storage.jobs, self.holder)
         runs = ",".join(map(str, sharding.shard_ids)) or ("all" if sharding.shard_count else "")
         self.heartbeat = Heartbeat(
             engine.storage.jobs, self.holder, "gateway", runs, engine.config.workers
@@ -241,16 +239,15 @@ class ConsentryBot(commands.Bot):
                 "%d scan worker(s) alive: they scan, this process acts", self.heartbeat.workers
             )
         refresh = self.engine.config.discord.blocklist_refresh_seconds
+        every = self.periodic.every
         self._background = [
-            asyncio.create_task(self._every(refresh, self._refresh_blocklist)),
+            asyncio.create_task(every(refresh, self._refresh_blocklist)),
             asyncio.create_task(
-                self._every(PURGE_SECONDS, self._purge_evidence, at_start=True, lease="purge")
+                every(PURGE_SECONDS, self._purge_evidence, at_start=True, lease="purge")
             ),
-            asyncio.create_task(self._every(CURSOR_FLUSH_SECONDS, self.cursors.flush)),
-            asyncio.create_task(
-                self._every(FEED_CHECK_SECONDS, self._refresh_feeds, lease="feeds")
-            ),
-            asyncio.create_task(self._every(ENROLMENTS_RELOAD_SECONDS, self._reload_enrolments)),
+            asyncio.create_task(every(CURSOR_FLUSH_SECONDS, self.cursors.flush)),
+            asyncio.create_task(every(FEED_CHECK_SECONDS, self._refresh_feeds, lease="feeds")),
+            asyncio.create_task(every(ENROLMENTS_RELOAD_SECONDS, self._reload_enrolments)),
         ]
 
     async def take(self, message: discord.Message) -> None:
@@ -361,32 +358,6 @@ class ConsentryBot(commands.Bot):
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(ws.socket.send_frame(frame, aiohttp.WSMsgType.CLOSE), 5)
 
-    async def _every(
-        self,
-        seconds: float,
-        job: Callable[[], Awaitable[None]],
-        *,
-        at_start: bool = False,
-        lease: str | None = None,
-    ) -> None:
-        # A failing run is logged and retried next period: background jobs never stop the bot.
-        # A job with a lease runs in one process of those sharing the database at a time; the
-        # lease outlasts two periods, so a process that dies is taken over from soon after.
-        if not at_start:
-            await asyncio.sleep(seconds)
-        while True:
-            try:
-                if lease is None or await self._holds(lease, seconds):
-                    await job()
-            except Exception:
-                log.exception("background job %s failed; retrying later", job.__name__)
-            await asyncio.sleep(seconds)
-
-    async def _holds(self, job: str, seconds: float) -> bool:
-        now = datetime.now(UTC)
-        until = now + timedelta(seconds=max(2 * seconds, JOB_LEASE_MIN_SECONDS))
-        return await self.engine.storage.jobs.claim(job, self.holder, until=until, now=now)
-
     async def _purge_evidence(self) -> None:
         purged = await self.cases.purge_expired()
         if purged:
@@ -436,9 +407,7 @@ class ConsentryBot(commands.Bot):
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        for job in ("purge", "feeds"):  # another process may take them over at once
-            with contextlib.suppress(StorageError):
-                await self.engine.storage.jobs.release(job, self.holder)
+        await self.periodic.release()  # another process may take the jobs over at once
         await self.heartbeat.stop()
         if self.metrics_server is not None:
             await self.metrics_server.stop()

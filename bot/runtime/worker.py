@@ -36,6 +36,7 @@ from bot.runtime.global_limit import SharedGlobalLimit
 from bot.runtime.hearing import ENROLMENTS_RELOAD_SECONDS, Hearing
 from bot.runtime.intake import MessageQueue
 from bot.runtime.parts import build_parts
+from bot.runtime.periodic import Periodic
 from bot.runtime.rest_guilds import RestGuilds
 from bot.runtime.run import explain, startup, until_stopped
 from bot.runtime.watcher import Watcher
@@ -145,12 +146,19 @@ class ScanWorker:
         listening = await self.engine.storage.listen(hearing)
         await self.heartbeat.beat()
         self.heartbeat.start()
-        refresh = config.discord.blocklist_refresh_seconds
+        every = Periodic(self.engine.storage.jobs, self.holder).every
+        lease = config.workers.lease_seconds
         self._tasks = [
             asyncio.create_task(self.backlog.run(), name="consentry-worker-backlog"),
-            asyncio.create_task(self._refreshing(refresh), name="consentry-worker-blocklist"),
-            asyncio.create_task(self._reloading(hearing), name="consentry-worker-enrolments"),
-            asyncio.create_task(self._renewing(), name="consentry-worker-leases"),
+            asyncio.create_task(
+                every(config.discord.blocklist_refresh_seconds, self._refresh_blocklist)
+            ),
+            # Enrolments are made in the gateways: all read again now and then, in case a
+            # notification was missed.
+            asyncio.create_task(every(ENROLMENTS_RELOAD_SECONDS, hearing.reload_enrolments)),
+            # A slow scan (a long video, a stalled CDN) keeps its message: renewed at a third
+            # of the lease, so only a worker that died (or lost the database) lets go of it.
+            asyncio.create_task(every(lease / 3, self._renew)),
         ]
         self.ready = True
         log.info(
@@ -174,32 +182,9 @@ class ScanWorker:
         if self.backlog is not None:  # a slot is free: take the next due message now
             self.backlog.wake.set()
 
-    async def _renewing(self) -> None:
-        # A slow scan (a long video, a stalled CDN) keeps its message: renewed at a third of the
-        # lease, so only a worker that died (or lost the database) lets its messages go.
-        lease = self.engine.config.workers.lease_seconds
-        while True:
-            await asyncio.sleep(lease / 3)
-            until = datetime.now(UTC) + timedelta(seconds=lease)
-            try:
-                await self.engine.storage.work.extend(sorted(self._held), until=until)
-            except StorageError as exc:
-                log.warning("leases not renewed (%s): other workers may take them", exc)
-
-    async def _reloading(self, hearing: Hearing) -> None:
-        # Enrolments are made in the gateways: read them all again now and then, in case a
-        # notification was missed.
-        while True:
-            await asyncio.sleep(ENROLMENTS_RELOAD_SECONDS)
-            try:
-                await hearing.reload_enrolments()
-            except StorageError as exc:
-                log.warning("enrolments not reloaded (%s); trying again later", exc)
-
-    async def _refreshing(self, seconds: float) -> None:
-        while True:
-            await asyncio.sleep(seconds)
-            await self._refresh_blocklist()
+    async def _renew(self) -> None:
+        until = datetime.now(UTC) + timedelta(seconds=self.engine.config.workers.lease_seconds)
+        await self.engine.storage.work.extend(sorted(self._held), until=until)
 
     async def _refresh_blocklist(self) -> None:
         try:

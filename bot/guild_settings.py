@@ -100,6 +100,11 @@ class GuildSettingsService:
         """Another process changed the server's settings: read them afresh next time."""
         self._cache.pop(guild_id, None)
 
+    def forget_all(self) -> None:
+        """Read every server's settings afresh next time (the checkpoint, in case another
+        process's change went unheard)."""
+        self._cache.clear()
+
     def _lock(self, guild_id: int) -> asyncio.Lock:
         return self._locks.setdefault(guild_id, asyncio.Lock())
 

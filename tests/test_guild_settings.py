@@ -64,3 +64,18 @@ async def test_a_read_racing_a_write_never_leaves_the_old_value_cached() -> None
         assert not (await reader).dry_run  # that read saw the old value...
         assert (await writer).dry_run  # ...then the write went through, and the cache with it
         assert (await service.get(1)).dry_run
+
+
+async def test_another_processs_change_is_read_once_heard_or_at_the_checkpoint() -> None:
+    async with await open_storage("sqlite::memory:") as storage:
+        service = GuildSettingsService(storage.settings)
+        assert not (await service.get(1)).dry_run
+        assert not (await service.get(2)).dry_run
+        # Another process writes both servers' settings: this one still serves its cache.
+        await storage.settings.set_override(1, "dry_run", True)
+        await storage.settings.set_override(2, "dry_run", True)
+        assert not (await service.get(1)).dry_run
+        service.forget(1)  # the notification for server 1
+        assert (await service.get(1)).dry_run and not (await service.get(2)).dry_run
+        service.forget_all()  # the periodic checkpoint (the notification for 2 was missed)
+        assert (await service.get(2)).dry_run

@@ -29,7 +29,7 @@ from bot.runtime import observe
 from bot.runtime.backlog import Backlog
 from bot.runtime.catchup import CursorBook, catch_up
 from bot.runtime.global_limit import SharedGlobalLimit
-from bot.runtime.hearing import ENROLMENTS_RELOAD_SECONDS, Hearing
+from bot.runtime.hearing import ENROLMENTS_RELOAD_SECONDS, SETTINGS_RELOAD_SECONDS, Hearing
 from bot.runtime.intake import MessageQueue
 from bot.runtime.parts import build_parts
 from bot.runtime.periodic import Periodic
@@ -248,6 +248,7 @@ class ConsentryBot(commands.Bot):
             asyncio.create_task(every(CURSOR_FLUSH_SECONDS, self.cursors.flush)),
             asyncio.create_task(every(FEED_CHECK_SECONDS, self._refresh_feeds, lease="feeds")),
             asyncio.create_task(every(ENROLMENTS_RELOAD_SECONDS, self._reload_enrolments)),
+            asyncio.create_task(every(SETTINGS_RELOAD_SECONDS, self._reload_settings)),
         ]
 
     async def take(self, message: discord.Message) -> None:
@@ -378,6 +379,10 @@ class ConsentryBot(commands.Bot):
         # Only beside other processes can an enrolment change without this one knowing.
         if await self.heartbeat.others():
             await self.hearing.reload_enrolments()
+
+    async def _reload_settings(self) -> None:
+        if await self.heartbeat.others():
+            await self.hearing.reload_settings()
 
     async def _refresh_feeds(self) -> None:
         if self.feeds is not None and any(o.changed for o in await self.feeds.refresh_due()):

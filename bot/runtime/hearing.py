@@ -10,9 +10,10 @@ nothing left to do, and each handling is idempotent):
 - ``work``: scans are due (only scan workers act on it).
 - ``ratelimit:<seconds>``: Discord's global rate limit was met (see ``global_limit``).
 
-A notification can be missed (a dropped connection): the blocklist is also compared every
-``blocklist_refresh_seconds``, and enrolments are reloaded every ``ENROLMENTS_RELOAD_SECONDS``
-while other processes share the database.
+A notification can be missed (a dropped connection), and SQLite sends none: the blocklist is
+also compared every ``blocklist_refresh_seconds``, and while other processes share the database,
+settings are read again every ``SETTINGS_RELOAD_SECONDS`` and enrolments every
+``ENROLMENTS_RELOAD_SECONDS``.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ log = logging.getLogger(__name__)
 
 ENROLMENTS_RELOAD_SECONDS = 300.0
 """How often every enrolment is read again while other processes share the database."""
+SETTINGS_RELOAD_SECONDS = 60.0
+"""How often servers' settings are read again while other processes share the database."""
 
 
 class Hearing:
@@ -83,6 +86,10 @@ class Hearing:
     async def reload_enrolments(self) -> None:
         """Read every enrolment again (the checkpoint, in case a notification was missed)."""
         await self._protection.load()
+
+    async def reload_settings(self) -> None:
+        """Read servers' settings again when next used (the checkpoint)."""
+        self._settings.forget_all()
 
     def _spawn(self, job: Awaitable[None]) -> None:
         task = asyncio.ensure_future(job)

@@ -33,7 +33,7 @@ from bot.runtime.backlog import Backlog
 from bot.runtime.catchup import CursorBook
 from bot.runtime.client import point_at
 from bot.runtime.global_limit import SharedGlobalLimit
-from bot.runtime.hearing import ENROLMENTS_RELOAD_SECONDS, Hearing
+from bot.runtime.hearing import ENROLMENTS_RELOAD_SECONDS, SETTINGS_RELOAD_SECONDS, Hearing
 from bot.runtime.intake import MessageQueue
 from bot.runtime.parts import build_parts
 from bot.runtime.periodic import Periodic
@@ -153,9 +153,10 @@ class ScanWorker:
             asyncio.create_task(
                 every(config.discord.blocklist_refresh_seconds, self._refresh_blocklist)
             ),
-            # Enrolments are made in the gateways: all read again now and then, in case a
-            # notification was missed.
+            # Enrolments and settings are changed in the gateways: all read again now and
+            # then, in case a notification was missed (or, on SQLite, never sent).
             asyncio.create_task(every(ENROLMENTS_RELOAD_SECONDS, hearing.reload_enrolments)),
+            asyncio.create_task(every(SETTINGS_RELOAD_SECONDS, hearing.reload_settings)),
             # A slow scan (a long video, a stalled CDN) keeps its message: renewed at a third
             # of the lease, so only a worker that died (or lost the database) lets go of it.
             asyncio.create_task(every(lease / 3, self._renew)),

@@ -101,6 +101,7 @@ def test_consentry_status_reads_the_instance_from_its_database(
         "feed #1 a <https://lists.example/a>" in out and "audit chain: 4 records, verifies" in out
     )
     assert "Processes: 0 gateway, 0 scan worker(s) beating" in out
+    assert "models: dlib-face (" in out  # likeness is on by default; no detectors here
 
 
 def test_consentry_status_lists_the_processes_beating_with_their_shards(

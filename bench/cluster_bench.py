@@ -119,7 +119,6 @@ async def _measure(dsn: str, burst: int, load_seconds: float) -> dict[str, Any]:
     }
     with tempfile.TemporaryDirectory(prefix="consentry-load-") as folder:
         load = await run_load(dsn, Path(folder), seconds=load_seconds)
-    load.pop("rss_mb_samples", None)
     results["load"] = load
     return results
 

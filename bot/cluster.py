@@ -61,7 +61,8 @@ def process_name() -> str:
 
 def dead_here(holder: str) -> bool:
     """Whether ``holder`` names a process of this machine that no longer runs (killed before it
-    could say it was gone). A process elsewhere cannot be told dead: its heartbeat runs out."""
+    could say it was gone). A process elsewhere cannot be told dead: its heartbeat runs out.
+    Machines are told apart by host name, so each needs its own."""
     host, _, rest = holder.partition(":")
     pid = rest.partition(":")[0]
     if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
@@ -98,7 +99,8 @@ class Heartbeat:
                 self._holder, self._role, self._detail, version(), self._started, now, until
             )
         )
-        self.workers = len(await self._jobs.processes(now, role="worker"))
+        workers = await self._jobs.processes(now, role="worker")
+        self.workers = sum(1 for p in workers if not dead_here(p.holder))
 
     def start(self) -> None:
         """Beat every ``heartbeat_seconds`` in the background, from now until :meth:`stop`."""

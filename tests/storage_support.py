@@ -10,10 +10,11 @@ import asyncpg  # type: ignore[import-untyped]
 import pytest
 
 from bot.core.blocklist import Algorithm, NewEntry
-from bot.storage import NewCase, NewEvidence, Storage
+from bot.storage import NewCase, NewEnrolment, NewEvidence, Storage
 from bot.storage.postgres import PostgresStorage
 
 GUILD = 1234567890123456789
+MEMBER, OTHER_MEMBER = 11, 12
 OTHER_GUILD = 987654321098765432
 
 
@@ -91,3 +92,17 @@ def break_change_feed(storage: Storage, monkeypatch: pytest.MonkeyPatch) -> None
         raise sqlite3.OperationalError("database or disk is full")
 
     monkeypatch.setattr("bot.storage.sqlite.blocklist._record_change", sqlite_full)
+
+
+def new_enrolment(member_id: int = MEMBER, guild_id: int = GUILD, faces: int = 2) -> NewEnrolment:
+    """A sealed face enrolment (made-up bytes: storage never opens it)."""
+    return NewEnrolment(
+        guild_id=guild_id,
+        member_id=member_id,
+        model="dlib-face@abc123",
+        faces=faces,
+        key_id="key-2030",
+        nonce=b"n" * 12,
+        ciphertext=bytes(range(64)),
+        notify=True,
+    )

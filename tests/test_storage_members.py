@@ -4,31 +4,23 @@ registrations of their own media."""
 from __future__ import annotations
 
 from bot.core.blocklist import Algorithm
-from bot.storage import NewEnrolment, Storage
+from bot.storage import Storage
 from bot.storage.base_own_media import OWN_MEDIA_SOURCE
-from tests.storage_support import GUILD, OTHER_GUILD, assert_recent_utc, md5
-
-MEMBER, OTHER_MEMBER = 11, 12
-
-
-def enrolment(member_id: int = MEMBER, guild_id: int = GUILD, faces: int = 2) -> NewEnrolment:
-    return NewEnrolment(
-        guild_id=guild_id,
-        member_id=member_id,
-        model="dlib-face@abc123",
-        faces=faces,
-        key_id="key-2030",
-        nonce=b"n" * 12,
-        ciphertext=bytes(range(64)),
-        notify=True,
-    )
-
+from tests.storage_support import (
+    GUILD,
+    MEMBER,
+    OTHER_GUILD,
+    OTHER_MEMBER,
+    assert_recent_utc,
+    md5,
+    new_enrolment,
+)
 
 # --- enrolments ---------------------------------------------------------------------------------
 
 
 async def test_an_enrolment_is_stored_and_audited_with_counts_only(storage: Storage) -> None:
-    stored = await storage.enrolments.put(enrolment(), actor=f"user:{MEMBER}")
+    stored = await storage.enrolments.put(new_enrolment(), actor=f"user:{MEMBER}")
     assert (stored.guild_id, stored.member_id, stored.faces, stored.notify) == (
         GUILD,
         MEMBER,
@@ -54,8 +46,8 @@ async def test_an_enrolment_is_stored_and_audited_with_counts_only(storage: Stor
 
 
 async def test_a_re_enrolment_replaces_the_data_and_keeps_the_first_date(storage: Storage) -> None:
-    first = await storage.enrolments.put(enrolment(), actor=f"user:{MEMBER}")
-    again = await storage.enrolments.put(enrolment(faces=5), actor=f"user:{MEMBER}")
+    first = await storage.enrolments.put(new_enrolment(), actor=f"user:{MEMBER}")
+    again = await storage.enrolments.put(new_enrolment(faces=5), actor=f"user:{MEMBER}")
     assert again.faces == 5 and again.created_at == first.created_at
     assert again.updated_at >= first.updated_at
     assert [r.action for r in await storage.audit.list()] == [
@@ -68,7 +60,7 @@ async def test_enrolments_are_listed_per_server_and_iterated_across_servers(
     storage: Storage,
 ) -> None:
     for member, guild in ((MEMBER, GUILD), (OTHER_MEMBER, GUILD), (MEMBER, OTHER_GUILD)):
-        await storage.enrolments.put(enrolment(member, guild), actor="user")
+        await storage.enrolments.put(new_enrolment(member, guild), actor="user")
     assert [e.member_id for e in await storage.enrolments.list(GUILD)] == [MEMBER, OTHER_MEMBER]
     everyone = [(e.guild_id, e.member_id) async for e in storage.enrolments.iter_all()]
     assert sorted(everyone) == everyone
@@ -76,7 +68,7 @@ async def test_enrolments_are_listed_per_server_and_iterated_across_servers(
 
 
 async def test_a_withdrawal_deletes_the_enrolment_and_is_audited_once(storage: Storage) -> None:
-    await storage.enrolments.put(enrolment(), actor="user")
+    await storage.enrolments.put(new_enrolment(), actor="user")
     assert await storage.enrolments.remove(
         GUILD, MEMBER, actor="mod:1", why="removed", reason="asked"
     )

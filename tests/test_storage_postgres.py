@@ -18,8 +18,7 @@ from bot.storage._url import parse_url
 from bot.storage.postgres import _schema
 from bot.storage.postgres._db import BLOCKLIST_LOCK
 from tests.postgres_support import with_database
-from tests.storage_support import GUILD, append, entry, new_case, new_evidence
-from tests.test_storage_members import enrolment
+from tests.storage_support import GUILD, append, entry, new_case, new_enrolment, new_evidence
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -251,7 +250,7 @@ async def test_other_processes_hear_enrolments_decisions_and_due_work(pg_url: st
         await mine.cases.transition(
             case.id, expected={CaseStatus.OPEN}, status=CaseStatus.CONFIRMED, actor="mod"
         )
-        await mine.enrolments.put(enrolment(7), actor="user:7")
+        await mine.enrolments.put(new_enrolment(7), actor="user:7")
         await mine.enrolments.remove(GUILD, 7, actor="user:7", why="withdrawn")
         await mine.notify("work")
         said = [await asyncio.wait_for(heard.get(), 2.0) for _ in range(4)]

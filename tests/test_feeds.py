@@ -37,8 +37,9 @@ async def publisher(tmp_path: Path) -> AsyncIterator[Storage]:
 
 
 @pytest.fixture
-async def subscriber(tmp_path: Path) -> AsyncIterator[Storage]:
-    async with await open_storage(str(tmp_path / "subscriber.db")) as opened:
+async def subscriber(url: str) -> AsyncIterator[Storage]:
+    """The subscribing instance, on each backend in turn (the publisher is another instance)."""
+    async with await open_storage(url) as opened:
         yield opened
 
 

@@ -89,9 +89,11 @@ class Heartbeat:
         self._task: asyncio.Task[None] | None = None
         self.workers = 0
         """Live scan workers at the last beat (this process included, if it is one)."""
+        self.peers = 0
+        """Other live processes on the database at the last beat."""
 
     async def beat(self) -> None:
-        """Record one heartbeat now, and count the live workers."""
+        """Record one heartbeat now, and count the live workers and other processes."""
         now = datetime.now(UTC)
         until = now + timedelta(seconds=self._every * MISSED_BEATS)
         await self._jobs.beat(
@@ -99,8 +101,9 @@ class Heartbeat:
                 self._holder, self._role, self._detail, version(), self._started, now, until
             )
         )
-        workers = await self._jobs.processes(now, role="worker")
-        self.workers = sum(1 for p in workers if not dead_here(p.holder))
+        alive = [p for p in await self._jobs.processes(now) if not dead_here(p.holder)]
+        self.workers = sum(1 for p in alive if p.role == "worker")
+        self.peers = sum(1 for p in alive if p.holder != self._holder)
 
     def start(self) -> None:
         """Beat every ``heartbeat_seconds`` in the background, from now until :meth:`stop`."""

@@ -377,11 +377,11 @@ class ConsentryBot(commands.Bot):
 
     async def _reload_enrolments(self) -> None:
         # Only beside other processes can an enrolment change without this one knowing.
-        if await self.heartbeat.others():
+        if self.heartbeat.peers:
             await self.hearing.reload_enrolments()
 
     async def _reload_settings(self) -> None:
-        if await self.heartbeat.others():
+        if self.heartbeat.peers:
             await self.hearing.reload_settings()
 
     async def _refresh_feeds(self) -> None:

@@ -237,3 +237,49 @@ async def test_a_clean_scan_finishes_a_waiting_record_but_never_drops_due_effect
     await storage.work.scanned(GUILD, 2)  # a sweep found message 2 clean after all
     second = await storage.work.get(GUILD, 2)
     assert second is not None and second.state is WorkState.ACT and second.delete_due
+
+
+def handed(message_id: int, *media: str, handoff: str = '{"id": "1"}') -> NewWork:
+    return NewWork(GUILD, 42, message_id, media or ("a",), handoff=handoff)
+
+
+async def test_a_message_handed_to_workers_carries_what_a_worker_needs_until_scanned(
+    storage: Storage,
+) -> None:
+    now = datetime.now(UTC)
+    await storage.work.seen_many([handed(1), handed(2), seen(3)], lease_until=now)
+    claimed = await storage.work.claim(now, limit=10, lease_until=later())
+    assert [(c.message_id, c.handoff) for c in claimed] == [
+        (1, '{"id": "1"}'),
+        (2, '{"id": "1"}'),
+        (3, None),  # scanned where it was seen: fetched again if ever retried
+    ]
+    # Whatever ends the wait drops what it carried: a clean scan, a case, giving up.
+    await storage.work.scanned(GUILD, 1)
+    await storage.cases.open(new_case(2), work=Effects(delete=True, alert=True))
+    for message_id in (1, 2):
+        item = await storage.work.get(GUILD, message_id)
+        assert item is not None and item.handoff is None
+    await storage.work.seen(handed(4), lease_until=now)
+    await storage.work.finish(GUILD, 4, WorkState.FAILED, error="no access")
+    item = await storage.work.get(GUILD, 4)
+    assert item is not None and item.handoff is None
+
+
+async def test_an_edit_while_waiting_replaces_what_it_carries_and_adds_the_media(
+    storage: Storage,
+) -> None:
+    now = datetime.now(UTC)
+    await storage.work.seen(handed(1, "a", handoff="first"), lease_until=now)
+    assert await storage.work.seen(handed(1, "a", "b", handoff="edited"), lease_until=now)
+    item = await storage.work.get(GUILD, 1)
+    assert item is not None and item.media == ("a", "b") and item.handoff == "edited"
+    # Seen again unchanged (catch-up): what it carries stays as it was.
+    assert await storage.work.seen(handed(1, "a", "b", handoff="other"), lease_until=now)
+    item = await storage.work.get(GUILD, 1)
+    assert item is not None and item.handoff == "edited"
+    # A finished message edited to add media waits again, with the message as edited.
+    await storage.work.scanned(GUILD, 1)
+    assert await storage.work.seen(handed(1, "a", "b", "c", handoff="third"), lease_until=now)
+    item = await storage.work.get(GUILD, 1)
+    assert item is not None and item.state is WorkState.SCAN and item.handoff == "third"

@@ -19,6 +19,7 @@ import discord
 
 from bot.runtime.alerts import case_incident
 from bot.runtime.effects import MAX_TRIES, Due, EffectRunner, backoff
+from bot.runtime.handoff import received
 from bot.storage import Storage, StorageError, WorkItem, WorkState
 from bot.storage.base_work import Shards
 
@@ -164,8 +165,14 @@ class Backlog:
             await self._later(item, "the scan queue was full", backoff(1))
 
     async def _fetch(self, item: WorkItem) -> discord.Message | None:
-        """The message as Discord has it now; None if its channel is no longer one."""
+        """The message as a gateway handed it over (first try only), else as Discord has it
+        now; None if its channel is no longer one."""
         channel = self.client.get_channel(item.channel_id)
+        first = item.handoff is not None and item.attempts == 1
+        if first and isinstance(channel, discord.abc.Messageable):
+            message = received(self.client, channel, item.handoff or "")
+            if message is not None:
+                return message
         if channel is None:
             channel = await self.client.fetch_channel(item.channel_id)
         if not isinstance(channel, discord.abc.Messageable):

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 import discord
+from discord.message import MessageSnapshot
 
 # Extensions Discord renders inline or plays; other attachments (documents, archives) are skipped.
 MEDIA_EXTENSIONS = frozenset(
@@ -43,11 +44,23 @@ class MediaRef:
 
 def media_refs(message: discord.Message) -> list[MediaRef]:
     """Every attachment that is an image or video, every embed image, thumbnail and video, and
-    every sticker that is an image; in message order, without duplicate URLs."""
+    every sticker that is an image; then the same of each message forwarded in it (Discord
+    carries a forwarded message's media in the forward, wherever the original was posted); in
+    message order, without duplicate URLs."""
+    refs = _refs(message, "")
+    for forwarded in message.message_snapshots:
+        refs += _refs(forwarded, "forwarded ")
+    unique: dict[str, MediaRef] = {}
+    for ref in refs:
+        unique.setdefault(ref.url, ref)
+    return list(unique.values())
+
+
+def _refs(message: discord.Message | MessageSnapshot, prefix: str) -> list[MediaRef]:
     refs: list[MediaRef] = []
     for attachment in message.attachments:
         if _is_media(attachment.content_type, attachment.filename):
-            refs.append(MediaRef(attachment.url, f"attachment {attachment.filename}"))
+            refs.append(MediaRef(attachment.url, f"{prefix}attachment {attachment.filename}"))
     for embed in message.embeds:
         # Discord's media proxy holds a copy of embedded media; the original may be anywhere.
         for name, proxy in (
@@ -57,14 +70,11 @@ def media_refs(message: discord.Message) -> list[MediaRef]:
         ):
             url = getattr(proxy, "proxy_url", None) or getattr(proxy, "url", None)
             if url:
-                refs.append(MediaRef(url, f"embed {name}"))
+                refs.append(MediaRef(url, f"{prefix}embed {name}"))
     for sticker in message.stickers:
         if sticker.format is not discord.StickerFormatType.lottie:  # Lottie is vector JSON
-            refs.append(MediaRef(sticker.url, f"sticker {sticker.name}"))
-    unique: dict[str, MediaRef] = {}
-    for ref in refs:
-        unique.setdefault(ref.url, ref)
-    return list(unique.values())
+            refs.append(MediaRef(sticker.url, f"{prefix}sticker {sticker.name}"))
+    return refs
 
 
 def _is_media(content_type: str | None, filename: str) -> bool:

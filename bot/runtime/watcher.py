@@ -34,6 +34,7 @@ from bot.runtime.catchup import CursorBook
 from bot.runtime.effects import Due, EffectRunner
 from bot.runtime.extract import MediaRef, media_key, media_refs
 from bot.runtime.fetch import FetchError, MediaFetcher
+from bot.runtime.handoff import handoff
 from bot.runtime.likeness import LikenessEffects
 from bot.runtime.recorder import WorkRecorder
 from bot.safeguards import Safeguards
@@ -150,7 +151,10 @@ class Watcher:
         seen = self._seen.get(message.id, frozenset())
         if not [r for r in refs if r.url not in seen]:
             return Admission.SKIP
-        new = NewWork(guild_id, message.channel.id, message.id, tuple(media_key(r) for r in refs))
+        keys = tuple(media_key(r) for r in refs)
+        new = NewWork(
+            guild_id, message.channel.id, message.id, keys, handoff(message) if hand_off else None
+        )
         try:
             wanted = await self.recorder.seen(new, due_now=hand_off)
         except StorageError as exc:

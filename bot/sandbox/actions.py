@@ -108,6 +108,25 @@ class UserActions:
         )
         return copy.deepcopy(stored.payload)
 
+    async def forward_message(
+        self, channel_id: int, author_id: int, source_channel_id: int, source_message_id: int
+    ) -> JSON:
+        """A person forwards a message into ``channel_id`` (MESSAGE_CREATE): the forward has no
+        content or files of its own and carries the original in ``message_snapshots``, with a
+        ``message_reference`` of type 1, as Discord does. The original may be in another server;
+        the person must be able to read it."""
+        channel = self._ctx.world.channel(channel_id)
+        needed = P.SEND_MESSAGES_IN_THREADS if channel.is_thread else P.SEND_MESSAGES
+        require_user_permissions(self._ctx, channel_id, author_id, needed)
+        require_user_permissions(
+            self._ctx, source_channel_id, author_id, P.VIEW_CHANNEL, P.READ_MESSAGE_HISTORY
+        )
+        original = self._ctx.world.message(source_channel_id, source_message_id)
+        stored = messages.create(
+            self._ctx, channel, self._ctx.world.user(author_id), forwarded=original
+        )
+        return copy.deepcopy(stored.payload)
+
     async def edit_message(
         self, channel_id: int, message_id: int, *, content: Any = _MISSING, embeds: Any = _MISSING
     ) -> JSON:

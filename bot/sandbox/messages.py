@@ -21,6 +21,23 @@ _USER_MENTION = re.compile(r"<@!?(\d{15,21})>")
 _ROLE_MENTION = re.compile(r"<@&(\d{15,21})>")
 
 DEFAULT, REPLY, CHAT_INPUT_COMMAND, CONTEXT_MENU_COMMAND = 0, 19, 20, 23
+FORWARD = 1
+"""Discord's message reference type of a forward (0 is a reply)."""
+# Discord: a message snapshot is "a minimal subset of fields in a message (e.g. author is
+# excluded.)"; these are the fields it lists.
+_SNAPSHOT_FIELDS = (
+    "type",
+    "content",
+    "embeds",
+    "attachments",
+    "timestamp",
+    "edited_timestamp",
+    "flags",
+    "mentions",
+    "mention_roles",
+    "sticker_items",
+    "components",
+)
 EPHEMERAL, LOADING, SUPPRESS_EMBEDS = 1 << 6, 1 << 7, 1 << 2
 
 
@@ -47,8 +64,10 @@ def create(
     nonce: str | int | None = None,
     message_id: int | None = None,
     ephemeral: bool = False,
+    forwarded: StoredMessage | None = None,
 ) -> StoredMessage:
-    """Store a new message and dispatch MESSAGE_CREATE (ephemeral ones are not dispatched)."""
+    """Store a new message and dispatch MESSAGE_CREATE (ephemeral ones are not dispatched).
+    ``forwarded``: the message is a forward of that one, which it carries as a snapshot."""
     world = ctx.world
     new_id = message_id if message_id is not None else world.ids.next()
     author_payload = payloads.user(author)
@@ -107,6 +126,12 @@ def create(
             **({"guild_id": str(channel.guild_id)} if channel.guild_id else {}),
         }
         payload["referenced_message"] = referenced
+    if forwarded is not None:
+        payload["message_reference"] = _forward_reference(ctx, forwarded)
+        original = forwarded.payload
+        payload["message_snapshots"] = [
+            {"message": {k: copy.deepcopy(original[k]) for k in _SNAPSHOT_FIELDS if k in original}}
+        ]
     if interaction is not None:
         payload["interaction_metadata"] = interaction
     if nonce is not None:
@@ -124,6 +149,18 @@ def create(
         channel.message_count += 1
     ctx.gateway.dispatch("MESSAGE_CREATE", gateway_form(ctx, stored), guild_id=channel.guild_id)
     return stored
+
+
+def _forward_reference(ctx: Context, forwarded: StoredMessage) -> JSON:
+    channel = ctx.world.channel(int(forwarded.payload["channel_id"]))
+    reference: JSON = {
+        "type": FORWARD,
+        "channel_id": str(channel.id),
+        "message_id": forwarded.payload["id"],
+    }
+    if channel.guild_id is not None:
+        reference["guild_id"] = str(channel.guild_id)
+    return reference
 
 
 def _hide_embedded(stored: StoredMessage) -> None:

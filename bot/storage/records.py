@@ -264,6 +264,9 @@ class NewWork:
     message_id: int
     media: tuple[str, ...]
     """What identifies each piece of media (its URL without the query string)."""
+    handoff: str | None = None
+    """The message as a scan worker needs it (Discord's message JSON: its media and author,
+    never its text), recorded when a worker is to take it; None: the message is fetched."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -315,3 +318,5 @@ class WorkItem:
     """Why the last attempt did not finish (empty when none failed)."""
     created_at: datetime
     updated_at: datetime
+    handoff: str | None = None
+    """See :attr:`NewWork.handoff`; kept only while the message waits to be scanned."""

@@ -224,6 +224,27 @@ async def test_webhook_posts_are_scanned(consentry: Harness) -> None:
     assert sandbox.message(world.art_id, int(message["id"])) is None
 
 
+async def test_a_forwarded_message_is_scanned_for_the_media_it_carries(
+    consentry: Harness,
+) -> None:
+    """Discord carries a forward's media in its message snapshot, not as its own attachments:
+    forwarding a picture posted before it was known is no way around the blocklist."""
+    world, sandbox = consentry.world, consentry.sandbox
+    original, incident = await consentry.post(world.art_id, world.member_ids[1], [("o.jpg", COPY)])
+    assert incident is not None and incident.decision.action is Action.ALLOW
+    await consentry.blocklist(ASTRONAUT)
+    forward = await sandbox.forward_message(
+        world.general_id, world.member_ids[0], world.art_id, int(original["id"])
+    )
+    assert forward["attachments"] == [] and forward["message_reference"]["type"] == 1
+    incident = await consentry.handled(int(forward["id"]))
+    assert incident is not None and [m.label for m in incident.media] == [
+        "forwarded attachment o.jpg"
+    ]
+    assert incident.decision.action is Action.QUARANTINE
+    assert sandbox.message(world.general_id, int(forward["id"])) is None
+
+
 async def test_stickers_are_scanned(consentry: Harness) -> None:
     sticker_png = encode(photo("astronaut").resize((320, 320)), "PNG")
     await consentry.blocklist(sticker_png)

@@ -52,11 +52,6 @@ async def _until(check: Callable[[], Awaitable[bool]], what: str, timeout: float
         await asyncio.sleep(0.05)
 
 
-async def _known_fake(consentry: Harness) -> None:
-    await consentry.configure(alert_channel_id=consentry.world.mod_alerts_id)
-    await consentry.blocklist(ASTRONAUT)
-
-
 async def test_with_a_worker_alive_the_gateway_hands_scans_to_it_and_it_acts_over_rest(
     sandbox: Sandbox, world: DemoWorld, tmp_path: Path, url: str
 ) -> None:
@@ -69,9 +64,15 @@ async def test_with_a_worker_alive_the_gateway_hands_scans_to_it_and_it_acts_ove
         running_worker(sandbox, config, metrics_port=port) as worker,
     ):
         await _until(lambda: _handing_off(consentry), "the gateway never saw the worker")
-        await _known_fake(consentry)
-        engine = worker.worker.engine
+        await consentry.configure(alert_channel_id=world.mod_alerts_id)
+        # Posted before the picture is known: scanned clean, and forwarded once it is known.
+        original = await sandbox.post_message(
+            world.art_id, world.member_ids[2], attachments=[("o.jpg", COPY)]
+        )
         storage = consentry.engine.storage
+        await _until(lambda: _finished(storage, world, int(original["id"])), "not scanned")
+        await consentry.blocklist(ASTRONAUT)
+        engine = worker.worker.engine
         await _until(
             lambda: _same_revision(engine.blocklist_revision, storage),
             "the blocklist never reached the worker",
@@ -84,7 +85,14 @@ async def test_with_a_worker_alive_the_gateway_hands_scans_to_it_and_it_acts_ove
         )
         route = MESSAGE_ROUTE.format(channel_id=world.general_id, message_id=fake["id"])
         await sandbox.wait_for_request("DELETE", route, timeout=TIMEOUT)
+        forward = await sandbox.forward_message(
+            world.general_id, world.member_ids[1], world.art_id, int(original["id"])
+        )
+        forwarded = MESSAGE_ROUTE.format(channel_id=world.general_id, message_id=forward["id"])
+        await sandbox.wait_for_request("DELETE", forwarded, timeout=TIMEOUT)
         await _until(lambda: _finished(storage, world, int(clean["id"])), "clean not done")
+        # The gateway handed each message over with its media: the worker fetched none again.
+        assert sandbox.find_requests("GET", MESSAGE_ROUTE) == []
         await _until(_async(lambda: int(fake["id"]) in worker.handled), "never handled")
         # The worker scanned both; the gateway scanned neither.
         incident = worker.handled[int(fake["id"])]
@@ -101,7 +109,7 @@ async def test_with_a_worker_alive_the_gateway_hands_scans_to_it_and_it_acts_ove
             http.get(f"http://127.0.0.1:{port}/metrics") as scrape,
         ):
             text = await scrape.text()
-        assert 'consentry_scans_total{action="quarantine",media_type="jpeg"} 1.0' in text
+        assert 'consentry_scans_total{action="quarantine",media_type="jpeg"} 2.0' in text
         assert 'consentry_processes{role="worker"} 1.0' in text
         assert 'consentry_processes{role="gateway"} 1.0' in text
         # A moderator's press on the worker's alert reaches the gateway, which decides.
@@ -184,17 +192,7 @@ async def _a_worker_killed_mid_scan_loses_nothing(
     sandbox.hold_downloads()  # every worker's download hangs: each is mid-scan
     posts = [(w, await sandbox_post(sandbox, w, COPY)) for w in worlds.values()]
     for w, message_id in posts:  # each worker took one (one scan at a time each)
-        try:
-            await _until(lambda w=w, m=message_id: _claimed(storage, w, m), "never claimed")
-        except AssertionError:
-            print("DEBUG", [await storage.work.get(x.guild_id, m) for x, m in posts])
-            print(
-                "DEBUG",
-                await storage.jobs.processes(
-                    __import__("datetime").datetime.now(__import__("datetime").UTC)
-                ),
-            )
-            raise
+        await _until(lambda w=w, m=message_id: _claimed(storage, w, m), "never claimed")
     await asyncio.sleep(QUICK.lease_seconds * 1.5)  # held past a lease: renewed, not retaken
     for w, message_id in posts:
         item = await storage.work.get(w.guild_id, message_id)

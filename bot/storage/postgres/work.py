@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 _COLUMNS = (
     "guild_id, channel_id, message_id, state, media, case_id, delete_due, alert_due, attempts,"
-    " next_at, error, created_at, updated_at, ladder, repost_due"
+    " next_at, error, created_at, updated_at, ladder, repost_due, handoff"
 )
 _UNFINISHED = "state IN ('scan', 'act')"
 _KEY = "guild_id = $1 AND message_id = $2"
@@ -43,6 +43,7 @@ def _item(row: Row) -> WorkItem:
         error=row["error"],
         created_at=utc(row["created_at"]),
         updated_at=utc(row["updated_at"]),
+        handoff=row["handoff"],
     )
 
 
@@ -64,12 +65,13 @@ async def act_in(
     state = WorkState.ACT if due else WorkState.DONE
     await tx.execute(
         f"INSERT INTO work ({_COLUMNS})"
-        " VALUES ($1, $2, $3, $4, '{}', $5, $6, $7, 1, $8, '', $9, $9, $10, $11)"
+        " VALUES ($1, $2, $3, $4, '{}', $5, $6, $7, 1, $8, '', $9, $9, $10, $11, NULL)"
         " ON CONFLICT (guild_id, message_id) DO UPDATE SET state = excluded.state,"
         " case_id = excluded.case_id, delete_due = excluded.delete_due,"
         " alert_due = excluded.alert_due, ladder = excluded.ladder,"
         " repost_due = excluded.repost_due, attempts = 1,"
-        " next_at = excluded.next_at, error = '', updated_at = excluded.updated_at",
+        " next_at = excluded.next_at, error = '', updated_at = excluded.updated_at,"
+        " handoff = NULL",
         guild_id,
         channel_id,
         message_id,
@@ -177,7 +179,8 @@ class PostgresWorkStore(WorkStore):
         async with self._db.transaction() as tx:
             await tx.execute(
                 "UPDATE work SET state = $3, delete_due = FALSE, alert_due = FALSE, ladder = '',"
-                f" repost_due = FALSE, error = $4, updated_at = $5 WHERE {_KEY} AND {_UNFINISHED}",
+                " repost_due = FALSE, error = $4, handoff = NULL, updated_at = $5"
+                f" WHERE {_KEY} AND {_UNFINISHED}",
                 guild_id,
                 message_id,
                 state.value,
@@ -188,7 +191,7 @@ class PostgresWorkStore(WorkStore):
     async def scanned(self, guild_id: int, message_id: int) -> None:
         async with self._db.transaction() as tx:
             await tx.execute(
-                "UPDATE work SET state = 'done', error = '', updated_at = $3"
+                "UPDATE work SET state = 'done', error = '', handoff = NULL, updated_at = $3"
                 f" WHERE {_KEY} AND state = 'scan'",
                 guild_id,
                 message_id,
@@ -302,7 +305,7 @@ class PostgresWorkStore(WorkStore):
 async def _seen(tx: Transaction, new: NewWork, at: datetime, lease: datetime) -> bool:
     inserted = await tx.execute(
         f"INSERT INTO work ({_COLUMNS})"
-        " VALUES ($1, $2, $3, 'scan', $4, NULL, FALSE, FALSE, 0, $5, '', $6, $6, '', FALSE)"
+        " VALUES ($1, $2, $3, 'scan', $4, NULL, FALSE, FALSE, 0, $5, '', $6, $6, '', FALSE, $7)"
         " ON CONFLICT (guild_id, message_id) DO NOTHING",
         new.guild_id,
         new.channel_id,
@@ -310,6 +313,7 @@ async def _seen(tx: Transaction, new: NewWork, at: datetime, lease: datetime) ->
         list(new.media),
         lease,
         at,
+        new.handoff,
     )
     if inserted:
         return True
@@ -321,17 +325,26 @@ async def _seen(tx: Transaction, new: NewWork, at: datetime, lease: datetime) ->
     known = list(row["media"])
     added = [m for m in new.media if m not in known]
     if row["state"] == WorkState.SCAN.value:
+        if added:  # edited while waiting: a worker is to scan the message as it is now
+            await tx.execute(
+                f"UPDATE work SET media = $3, handoff = $4 WHERE {_KEY}",
+                new.guild_id,
+                new.message_id,
+                [*known, *added],
+                new.handoff,
+            )
         return True  # already waiting (a retry or a catch-up found it again)
     if not added or row["state"] == WorkState.ACT.value:
         # Nothing new, or effects are still due: the live scan of an edit needs no record.
         return bool(added)
     await tx.execute(
         "UPDATE work SET state = 'scan', media = $3, attempts = 0, next_at = $4, error = '',"
-        f" updated_at = $5 WHERE {_KEY}",
+        f" updated_at = $5, handoff = $6 WHERE {_KEY}",
         new.guild_id,
         new.message_id,
         [*known, *added],
         lease,
         at,
+        new.handoff,
     )
     return True

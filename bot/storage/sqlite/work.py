@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 _COLUMNS = (
     "guild_id, channel_id, message_id, state, media, case_id, delete_due, alert_due, attempts,"
-    " next_at, error, created_at, updated_at, ladder, repost_due"
+    " next_at, error, created_at, updated_at, ladder, repost_due, handoff"
 )
 _UNFINISHED = "state IN ('scan', 'act')"
 
@@ -42,6 +42,7 @@ def _item(row: sqlite3.Row) -> WorkItem:
         error=row["error"],
         created_at=from_text(row["created_at"]),
         updated_at=from_text(row["updated_at"]),
+        handoff=row["handoff"],
     )
 
 
@@ -62,12 +63,14 @@ async def act_in(
     due = effects.delete or effects.alert or effects.ladder or effects.repost
     state = WorkState.ACT if due else WorkState.DONE
     await tx.execute(
-        f"INSERT INTO work ({_COLUMNS}) VALUES (?, ?, ?, ?, '[]', ?, ?, ?, 1, ?, '', ?, ?, ?, ?)"
+        f"INSERT INTO work ({_COLUMNS})"
+        " VALUES (?, ?, ?, ?, '[]', ?, ?, ?, 1, ?, '', ?, ?, ?, ?, NULL)"
         " ON CONFLICT (guild_id, message_id) DO UPDATE SET state = excluded.state,"
         " case_id = excluded.case_id, delete_due = excluded.delete_due,"
         " alert_due = excluded.alert_due, ladder = excluded.ladder,"
         " repost_due = excluded.repost_due, attempts = 1,"
-        " next_at = excluded.next_at, error = '', updated_at = excluded.updated_at",
+        " next_at = excluded.next_at, error = '', updated_at = excluded.updated_at,"
+        " handoff = NULL",
         (
             guild_id,
             channel_id,
@@ -162,7 +165,7 @@ class SQLiteWorkStore(WorkStore):
         async with self._db.transaction() as tx:
             await tx.execute(
                 "UPDATE work SET state = ?, delete_due = 0, alert_due = 0, ladder = '',"
-                " repost_due = 0, error = ?,"
+                " repost_due = 0, error = ?, handoff = NULL,"
                 f" updated_at = ? WHERE guild_id = ? AND message_id = ? AND {_UNFINISHED}",
                 (state.value, error, to_text(now()), guild_id, message_id),
             )
@@ -170,7 +173,7 @@ class SQLiteWorkStore(WorkStore):
     async def scanned(self, guild_id: int, message_id: int) -> None:
         async with self._db.transaction() as tx:
             await tx.execute(
-                "UPDATE work SET state = 'done', error = '', updated_at = ?"
+                "UPDATE work SET state = 'done', error = '', handoff = NULL, updated_at = ?"
                 " WHERE guild_id = ? AND message_id = ? AND state = 'scan'",
                 (to_text(now()), guild_id, message_id),
             )
@@ -276,9 +279,18 @@ class SQLiteWorkStore(WorkStore):
 async def _seen(tx: Transaction, new: NewWork, at: str, lease: str) -> bool:
     inserted, _ = await tx.execute(
         f"INSERT INTO work ({_COLUMNS})"
-        " VALUES (?, ?, ?, 'scan', ?, NULL, 0, 0, 0, ?, '', ?, ?, '', 0)"
+        " VALUES (?, ?, ?, 'scan', ?, NULL, 0, 0, 0, ?, '', ?, ?, '', 0, ?)"
         " ON CONFLICT (guild_id, message_id) DO NOTHING",
-        (new.guild_id, new.channel_id, new.message_id, json.dumps(list(new.media)), lease, at, at),
+        (
+            new.guild_id,
+            new.channel_id,
+            new.message_id,
+            json.dumps(list(new.media)),
+            lease,
+            at,
+            at,
+            new.handoff,
+        ),
     )
     if inserted:
         return True
@@ -290,13 +302,18 @@ async def _seen(tx: Transaction, new: NewWork, at: str, lease: str) -> bool:
     known = json.loads(row["media"])
     added = [m for m in new.media if m not in known]
     if row["state"] == WorkState.SCAN.value:
+        if added:  # edited while waiting: a worker is to scan the message as it is now
+            await tx.execute(
+                "UPDATE work SET media = ?, handoff = ? WHERE guild_id = ? AND message_id = ?",
+                (json.dumps([*known, *added]), new.handoff, new.guild_id, new.message_id),
+            )
         return True  # already waiting (a retry or a catch-up found it again)
     if not added or row["state"] == WorkState.ACT.value:
         # Nothing new, or effects are still due: the live scan of an edit needs no record.
         return bool(added)
     await tx.execute(
         "UPDATE work SET state = 'scan', media = ?, attempts = 0, next_at = ?, error = '',"
-        " updated_at = ? WHERE guild_id = ? AND message_id = ?",
-        (json.dumps([*known, *added]), lease, at, new.guild_id, new.message_id),
+        " updated_at = ?, handoff = ? WHERE guild_id = ? AND message_id = ?",
+        (json.dumps([*known, *added]), lease, at, new.handoff, new.guild_id, new.message_id),
     )
     return True

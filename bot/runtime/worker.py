@@ -3,8 +3,9 @@
 Gateway processes record each message with media in the work record. While a worker is alive
 (its heartbeat), they record new messages as due at once and wake the workers (PostgreSQL
 NOTIFY; every worker also looks every 2 s). A worker claims due records under a lease
-(``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so workers never take the same record), fetches
-each message over Discord's REST API, downloads its media from the CDN, scans it, stores the
+(``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so workers never take the same record), reads each
+message from what the gateway handed over in the record (:mod:`bot.runtime.handoff`; a retry
+fetches it over Discord's REST API), downloads its media from the CDN, scans it, stores the
 verdict and case, and deletes and alerts through REST. A worker that dies loses its leases once
 they run out (``[workers] lease_seconds``), and another worker, or a gateway when none is left,
 takes the message over.

@@ -24,6 +24,7 @@ from bot.discord_config import DiscordConfig as DiscordConfig  # re-exported: it
 from bot.features import BotConfig
 from bot.feeds.limits import FeedLimits
 from bot.metrics import MetricsConfig
+from bot.storage import DEFAULT_POOL_SIZE
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 """The manifests shipped with Consentry."""
@@ -121,6 +122,8 @@ class Config:
 
     source: Path | None = None
     storage_url: str = field(default_factory=lambda: default_storage_url())
+    storage_pool_size: int = DEFAULT_POOL_SIZE
+    """PostgreSQL connections a bot process keeps at most (``[storage] pool_size``)."""
     scanner: ScannerConfig = field(default_factory=ScannerConfig)
     limits: MediaLimits = field(default_factory=MediaLimits)
     matching: MatchThresholds = field(default_factory=MatchThresholds)
@@ -208,10 +211,13 @@ def _parse(raw: dict[str, Any], path: Path) -> Config:
     _known(raw, _SECTIONS, "")
     base = path.parent
     storage = _table(raw, "storage")
-    _known(storage, {"url"}, "storage")
+    _known(storage, {"url", "pool_size"}, "storage")
     url = storage.get("url", default_storage_url())
     if not isinstance(url, str) or not url:
         raise ValueError("[storage] url must be a non-empty string")
+    pool_size = storage.get("pool_size", DEFAULT_POOL_SIZE)
+    if isinstance(pool_size, bool) or not isinstance(pool_size, int) or not 2 <= pool_size <= 100:
+        raise ValueError("[storage] pool_size must be a whole number from 2 to 100")
     matching = _table(raw, "matching")
     _known(matching, {*_MATCHING_KEYS, "index"}, "matching")
     index = matching.pop("index", "mih")
@@ -223,6 +229,7 @@ def _parse(raw: dict[str, Any], path: Path) -> Config:
     return Config(
         source=path,
         storage_url=_relative_sqlite(url, base),
+        storage_pool_size=pool_size,
         scanner=_dataclass(ScannerConfig, _table(raw, "scanner"), "scanner"),
         limits=_dataclass(MediaLimits, _table(raw, "limits"), "limits"),
         matching=MatchThresholds(

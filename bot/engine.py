@@ -151,7 +151,7 @@ async def open_engine(
     """Open storage, load the enabled detectors, the face model (unless ``likeness`` is false:
     offline scans have no server whose members could be protected) and the blocklist; close
     all on exit."""
-    storage = await open_storage(config.storage_url)
+    storage = await open_storage(config.storage_url, pool_size=config.storage_pool_size)
     executor = BoundedExecutor(config.scanner.workers, config.scanner.max_pending)
     try:
         manifests, detectors = await _load_detectors(config, executor)

@@ -90,6 +90,14 @@ def test_relative_paths_are_relative_to_the_config_file(tmp_path: Path) -> None:
     assert config.detectors[0].manifest == tmp_path / "conf" / "m" / "x.toml"
 
 
+def test_the_postgresql_pool_size_is_read_and_defaults_to_ten(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text('[storage]\nurl = "postgresql://c@db/c"\npool_size = 4\n')
+    assert load_config(path).storage_pool_size == 4
+    path.write_text('[storage]\nurl = "postgresql://c@db/c"\n')
+    assert load_config(path).storage_pool_size == 10
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
@@ -100,6 +108,8 @@ def test_relative_paths_are_relative_to_the_config_file(tmp_path: Path) -> None:
         ("[matching]\nclip_max_distance = 2.5\n", "clip_max_distance must be a cosine distance"),
         ("[matching]\npdq_max_distance = 3.5\n", "pdq_max_distance must be a whole number"),
         ("[scanner]\nworkers = 0\n", "workers"),
+        ("[storage]\npool_size = 1\n", "pool_size must be a whole number from 2 to 100"),
+        ("[storage]\npool_size = true\n", "pool_size must be a whole number from 2 to 100"),
         ("[cache]\n", "unknown setting 'cache'"),
         ("[policy]\nrules = [{signal = 'blocklist', action = 'nuke'}]\n", "flag' or 'quarantine"),
         ("[[detectors]]\nenabled = true\n", "manifest must be a path"),

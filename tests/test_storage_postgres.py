@@ -15,7 +15,7 @@ import pytest
 from bot.storage import CaseStatus, NewWork, StorageError, TransitionRefused, open_storage
 from bot.storage._migrations import load_migrations
 from bot.storage._url import parse_url
-from bot.storage.postgres import _schema
+from bot.storage.postgres import _db, _schema
 from bot.storage.postgres._db import BLOCKLIST_LOCK
 from tests.postgres_support import with_database
 from tests.storage_support import GUILD, append, entry, new_case, new_enrolment, new_evidence
@@ -127,6 +127,31 @@ async def test_a_writer_kept_waiting_past_the_lock_timeout_is_told_it_is_busy(
     async with await open_storage(pg_url) as storage:  # nothing was half-written
         assert await storage.blocklist.list() == []
         assert await storage.blocklist.revision() == 0
+
+
+async def test_a_process_keeps_at_most_its_pool_size_and_says_so_when_all_stay_busy(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_db, "ACQUIRE_TIMEOUT_S", 0.3)
+    async with await open_storage(pg_url, pool_size=2) as storage:
+        holding = asyncio.Semaphore(0)
+        done = asyncio.Event()
+
+        async def long_read() -> None:
+            async with storage._db.transaction() as tx:  # type: ignore[attr-defined]
+                await tx.fetch("SELECT 1")
+                holding.release()
+                await done.wait()
+
+        readers = [asyncio.create_task(long_read()) for _ in range(2)]
+        for _ in readers:
+            await holding.acquire()  # both connections taken
+        with pytest.raises(StorageError, match=r"all 2 connections .*\[storage\] pool_size") as e:
+            await storage.blocklist.list()
+        assert e.value.busy  # retried like any busy database, not reported as a fault
+        done.set()
+        await asyncio.gather(*readers)
+        assert await storage.blocklist.list() == []  # free again: served
 
 
 async def test_concurrent_decisions_on_one_case_are_checked_one_after_the_other(

@@ -48,22 +48,26 @@ from bot.storage.records import (
     WorkState,
 )
 
+DEFAULT_POOL_SIZE = 10
+"""PostgreSQL connections one process keeps at most (one of them listens for notifications)."""
 
-async def open_storage(url: str) -> Storage:
+
+async def open_storage(url: str, *, pool_size: int = DEFAULT_POOL_SIZE) -> Storage:
     """Open the database named by ``url``, creating and migrating it as needed.
 
     Accepted: ``sqlite:///absolute/path.db``, ``sqlite:relative/path.db``, a plain file path
     (``~`` expanded), ``:memory:`` (tests), or ``postgresql://user:password@host:port/database``
     (the database must exist; its tables are created). SQLite creates parent folders. Every
     failure a user can fix (bad URL, unreadable or foreign file, refused connection, failed
-    authentication, schema newer than this code) is a StorageError.
+    authentication, schema newer than this code) is a StorageError. ``pool_size``: the most
+    connections kept open to PostgreSQL (SQLite has one writer and ignores it).
     """
     target = parse_url(url)
     # Imported here so that each backend's driver is only imported by the processes using it.
     if target.backend == "postgresql":
         from bot.storage.postgres import open_postgres
 
-        return await open_postgres(target.location)
+        return await open_postgres(target.location, pool_size=pool_size)
     from bot.storage.sqlite import open_sqlite
 
     return await open_sqlite(target.location)
@@ -71,6 +75,7 @@ async def open_storage(url: str) -> Storage:
 
 __all__ = [
     "ALL",
+    "DEFAULT_POOL_SIZE",
     "AddResult",
     "AllGuilds",
     "ApplyResult",

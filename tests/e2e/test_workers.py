@@ -1,10 +1,10 @@
 """End to end: scan workers (``consentry worker``) beside gateway processes on one database.
 
 While a worker beats, the gateways record each new message as due and the workers claim it,
-scan it from what the gateway handed over (no fetch), and delete and alert through REST. With two gateways (one shard
-each) and two worker processes on PostgreSQL: a hash confirmed in a server on shard 0 blocks the
-same image in a server on shard 1 within 2 s, and a worker killed mid-scan loses its lease to
-the other worker, which takes the message over: nothing is lost.
+scan it from what the gateway handed over (no fetch), and delete and alert through REST. With
+two gateways (one shard each) and two worker processes on PostgreSQL: a hash confirmed in a
+server on shard 0 blocks the same image in a server on shard 1 within 2 s, and a worker killed
+mid-scan loses its lease to the other worker, which takes the message over: nothing is lost.
 """
 
 from __future__ import annotations

@@ -89,7 +89,7 @@ def translate_errors(where: str) -> Iterator[None]:
         hint = " (another writer held the lock too long; try again)" if state == "55P03" else ""
         raise StorageError(f"database {where}: {exc}{hint}", busy=busy) from exc
     except TimeoutError as exc:
-        # asyncpg's command timeout, or no pooled connection came free in time.
+        # asyncpg's command timeout.
         message = f"database {where}: timed out waiting for the server"
         raise StorageError(message, busy=True) from exc
     except OSError as exc:
@@ -116,7 +116,7 @@ class Database:
         lock (``FOR UPDATE``) or an advisory lock, and each statement sees what committed."""
         with translate_errors(self.where):
             async with (
-                self._pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn,
+                self._connection() as conn,
                 conn.transaction(isolation=isolation, readonly=readonly),
             ):
                 yield Transaction(conn)
@@ -124,7 +124,7 @@ class Database:
     async def fetch(self, sql: str, *params: Any) -> list[Row]:
         """Run one read query (one statement: one snapshot) and return every row."""
         with translate_errors(self.where):
-            async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
+            async with self._connection() as conn:
                 return list(await conn.fetch(sql, *params))
 
     async def fetchrow(self, sql: str, *params: Any) -> Row | None:
@@ -140,9 +140,29 @@ class Database:
             handler(payload)
 
         with translate_errors(self.where):
-            conn = await self._pool.acquire(timeout=ACQUIRE_TIMEOUT_S)
+            conn = await self._acquire()
             await conn.add_listener(channel, heard)
         self._listening.append((conn, channel, heard))
+
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[Any]:
+        conn = await self._acquire()
+        try:
+            yield conn
+        finally:
+            await self._pool.release(conn)
+
+    async def _acquire(self) -> Any:
+        try:
+            return await self._pool.acquire(timeout=ACQUIRE_TIMEOUT_S)
+        except TimeoutError as exc:
+            # Told apart from a slow server: the remedy is a bigger pool or fewer processes.
+            size = self._pool.get_max_size()
+            raise StorageError(
+                f"database {self.where}: all {size} connections of this process stayed in use"
+                f" for {ACQUIRE_TIMEOUT_S:g} s ([storage] pool_size)",
+                busy=True,
+            ) from exc
 
     async def close(self) -> None:
         """Close the pool (waiting for operations under way); safe to call twice."""

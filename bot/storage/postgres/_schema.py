@@ -18,7 +18,8 @@ COMMAND_TIMEOUT_S = 60.0
 LOCK_TIMEOUT_MS = 5000
 """How long a statement waits for a lock (a row, or an advisory lock another process holds)
 before failing as busy: the same patience as SQLite's busy timeout."""
-POOL_MIN, POOL_MAX = 1, 10
+POOL_MIN = 1
+"""Connections opened at once; more are opened as operations need them, up to the pool size."""
 
 _SERVER_SETTINGS = {
     "application_name": "consentry",
@@ -42,11 +43,12 @@ def describe(dsn: str) -> str:
     return f"postgresql://{user}{host}{port}{parts.path}"
 
 
-async def connect(dsn: str) -> Database:
-    """Open a pool to ``dsn`` and migrate the database; StorageError for what a user can fix
-    (refused connection, bad password, unknown database, timeout, schema newer than this code)."""
+async def connect(dsn: str, *, pool_size: int) -> Database:
+    """Open a pool of at most ``pool_size`` connections to ``dsn`` and migrate the database;
+    StorageError for what a user can fix (refused connection, bad password, unknown database,
+    too many connections, timeout, schema newer than this code)."""
     where = describe(dsn)
-    pool = await _create_pool(dsn, where)
+    pool = await _create_pool(dsn, where, pool_size)
     db = Database(pool, where)
     try:
         await migrate(db)
@@ -56,12 +58,12 @@ async def connect(dsn: str) -> Database:
     return db
 
 
-async def _create_pool(dsn: str, where: str) -> Any:
+async def _create_pool(dsn: str, where: str, pool_size: int) -> Any:
     try:
         return await asyncpg.create_pool(
             dsn,
             min_size=POOL_MIN,
-            max_size=POOL_MAX,
+            max_size=pool_size,
             timeout=CONNECT_TIMEOUT_S,
             command_timeout=COMMAND_TIMEOUT_S,
             server_settings=_SERVER_SETTINGS,

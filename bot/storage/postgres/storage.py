@@ -68,6 +68,7 @@ class PostgresStorage(StoreSet):
         await self._db.close()
 
 
-async def open_postgres(dsn: str) -> PostgresStorage:
-    """Open the PostgreSQL database ``dsn`` names (it must exist) and migrate it as needed."""
-    return PostgresStorage(await connect(dsn))
+async def open_postgres(dsn: str, *, pool_size: int) -> PostgresStorage:
+    """Open the PostgreSQL database ``dsn`` names (it must exist) and migrate it as needed,
+    with at most ``pool_size`` connections."""
+    return PostgresStorage(await connect(dsn, pool_size=pool_size))

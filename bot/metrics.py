@@ -23,6 +23,8 @@ SERIES = {
     "consentry_stage_seconds": "time per stage: download, decode_hashes, each model "
     "(model:<name>), faces, policy, and each Discord action (discord:delete, discord:alert...)",
     "consentry_queue_depth": "messages waiting in the scan queue",
+    "consentry_queue_drops_total": "messages the full scan queue turned away (each is scanned "
+    "later from its work record)",
     "consentry_work_records": "unfinished and given-up work records by state (scan, act, failed)",
     "consentry_work_held": "unfinished work records held under a lease (by the process that "
     "took them) or waiting to be retried, in the whole database",
@@ -74,6 +76,10 @@ class Metrics:
         self.queue_depth = Gauge(
             "consentry_queue_depth", SERIES["consentry_queue_depth"], registry=reg
         )
+        self.queue_drops = Counter(
+            "consentry_queue_drops", SERIES["consentry_queue_drops_total"], registry=reg
+        )
+        self._drops_seen = 0
         self.work = Gauge(
             "consentry_work_records", SERIES["consentry_work_records"], ["state"], registry=reg
         )
@@ -107,6 +113,13 @@ class Metrics:
     def timed(self, stage: str, seconds: float) -> None:
         """One stage took ``seconds``."""
         self.stage.labels(stage).observe(seconds)
+
+    def queue(self, depth: int, drops: int) -> None:
+        """The scan queue holds ``depth`` messages and has turned ``drops`` away so far."""
+        self.queue_depth.set(depth)
+        # The queue keeps the running count; the counter takes what is new since last time.
+        self.queue_drops.inc(max(0, drops - self._drops_seen))
+        self._drops_seen = max(drops, self._drops_seen)
 
     def text(self) -> bytes:
         """Every series in Prometheus' text format."""

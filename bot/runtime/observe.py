@@ -61,7 +61,7 @@ def server(
 
     async def refresh() -> None:
         if process.intake is not None:
-            metrics.queue_depth.set(process.intake.depth)
+            metrics.queue(process.intake.depth, process.intake.drops)
         counts = await engine.storage.work.counts()
         for state in (WorkState.SCAN, WorkState.ACT, WorkState.FAILED):
             metrics.work.labels(state.value).set(counts.get(state, 0))

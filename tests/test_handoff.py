@@ -35,7 +35,14 @@ def payload(**extra: Any) -> dict[str, Any]:
         "flags": 0,
         "author": {"id": "7", "username": "poster", "discriminator": "0", "avatar": None},
         "attachments": [ATTACHMENT],
-        "embeds": [{"type": "image", "thumbnail": {"url": "https://x/e.png", "proxy_url": "p"}}],
+        "embeds": [
+            {
+                "type": "rich",
+                "title": "a link's title",
+                "description": "the page's own words",
+                "thumbnail": {"url": "https://x/e.png", "proxy_url": "p"},
+            }
+        ],
         "sticker_items": [{"id": "5", "name": "wave", "format_type": 1}],
         "mentions": [],
         "mention_roles": [],
@@ -62,7 +69,7 @@ def test_a_worker_reads_back_the_same_media_and_author_without_the_text(
 ) -> None:
     original = message(client, payload())
     text = handoff(original)
-    assert text is not None and "words" not in text
+    assert text is not None and "words" not in text and "title" not in text
     back = received(client, original.channel, text)
     assert back is not None
     assert back.id == original.id and back.author.id == 7 and str(back.author) == "poster"
@@ -88,7 +95,7 @@ def test_a_forward_is_handed_over_with_the_media_it_carries(client: discord.Clie
     )
     original = message(client, data)
     text = handoff(original)
-    assert text is not None and "words" not in text
+    assert text is not None and "words" not in text and "title" not in text
     back = received(client, original.channel, text)
     assert back is not None
     assert [r.label for r in media_refs(back)] == ["forwarded attachment p.jpg"]

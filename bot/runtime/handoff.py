@@ -63,12 +63,21 @@ def _media(message: discord.Message | MessageSnapshot) -> dict[str, Any]:
         "edited_timestamp": edited.isoformat() if edited is not None else None,
         "flags": message.flags.value,
         "attachments": [a.to_dict() for a in message.attachments],
-        "embeds": [e.to_dict() for e in message.embeds],
+        "embeds": [_embed_media(e) for e in message.embeds],
         "sticker_items": [
             {"id": str(s.id), "name": s.name, "format_type": s.format.value}
             for s in message.stickers
         ],
     }
+
+
+_EMBED_MEDIA = ("type", "url", "image", "thumbnail", "video")
+
+
+def _embed_media(embed: discord.Embed) -> dict[str, Any]:
+    """An embed's media only: its title, description, fields and footer are text."""
+    data: dict[str, Any] = dict(embed.to_dict())
+    return {key: data[key] for key in _EMBED_MEDIA if key in data}
 
 
 def received(
